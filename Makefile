@@ -1,0 +1,41 @@
+# Every target sets up what it needs by itself: a fresh machine with only Python works.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CACHE  := .cache
+export PATH := $(CURDIR)/$(CACHE)/bin:$(PATH)
+
+.PHONY: test lint typecheck pytest run check bench demo soak tools clean
+
+test: lint typecheck pytest
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+tools: $(CACHE)/bin/.fetched
+
+$(CACHE)/bin/.fetched: tests/tools/fetch-debs
+	tests/tools/fetch-debs $(CACHE)
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check sdgen tests
+	$(VENV)/bin/ruff format --check sdgen tests
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy --strict sdgen
+
+pytest: $(VENV)/.installed tools
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+check: $(VENV)/.installed
+	$(VENV)/bin/sdgen check examples/
+
+run: $(VENV)/.installed
+	$(VENV)/bin/sdgen check examples/
+
+clean:
+	rm -rf $(VENV) $(CACHE) out

@@ -1,0 +1,5 @@
+"""`python -m sdgen` runs the same CLI as the `sdgen` console script."""
+
+from sdgen.cli import main
+
+raise SystemExit(main())
