@@ -22,8 +22,15 @@ _PATTERN = re.compile(
 )
 _SIZES = (_Y, _W, _D, _H, _M, _S, _MS)
 # (unit, size, exact): years and weeks only when they divide evenly, as Prometheus prints.
-_FORMAT = (("y", _Y, True), ("w", _W, True), ("d", _D, False), ("h", _H, False),
-           ("m", _M, False), ("s", _S, False), ("ms", _MS, False))
+_FORMAT = (
+    ("y", _Y, True),
+    ("w", _W, True),
+    ("d", _D, False),
+    ("h", _H, False),
+    ("m", _M, False),
+    ("s", _S, False),
+    ("ms", _MS, False),
+)
 
 
 class DurationError(ValueError):

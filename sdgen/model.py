@@ -8,12 +8,12 @@ Defaults are already applied: an Endpoint carries its resolved interval and path
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from sdgen.selector import LabelSelector, NamespaceSelector
 
 
-class TargetType(str, Enum):
+class TargetType(StrEnum):
     POD_MONITOR = "PodMonitor"
     SERVICE_MONITOR = "ServiceMonitor"
     STATIC_ENDPOINTS = "StaticEndpoints"
@@ -105,8 +105,11 @@ class Issue:
     def format(self, source: str) -> str:
         where = f"{source}:{self.line}" if self.line else source
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {self.path}: {prefix}{self.message}" if self.path else (
-            f"{where}: {prefix}{self.message}")
+        return (
+            f"{where}: {self.path}: {prefix}{self.message}"
+            if self.path
+            else (f"{where}: {prefix}{self.message}")
+        )
 
 
 @dataclass(frozen=True, slots=True)
