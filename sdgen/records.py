@@ -18,13 +18,13 @@ class _Record(msgspec.Struct, frozen=True, rename="camel", gc=False, omit_defaul
     """Base: camelCase on the wire, frozen, and invisible to the cycle GC (no cycles)."""
 
 
-class OwnerReference(_Record):
+class OwnerReference(_Record, frozen=True):
     kind: str = ""
     name: str = ""
     controller: bool = False
 
 
-class ObjectMeta(_Record):
+class ObjectMeta(_Record, frozen=True):
     name: str = ""
     namespace: str = ""
     uid: str = ""
@@ -38,36 +38,36 @@ class ObjectMeta(_Record):
 # --- core/v1 Pod --------------------------------------------------------------------------
 
 
-class ContainerPort(_Record):
+class ContainerPort(_Record, frozen=True):
     container_port: int = 0
     name: str = ""
     protocol: str = "TCP"
 
 
-class Container(_Record):
+class Container(_Record, frozen=True):
     name: str = ""
     image: str = ""
     ports: list[ContainerPort] = []
 
 
-class PodSpec(_Record):
+class PodSpec(_Record, frozen=True):
     node_name: str = ""
     containers: list[Container] = []
     init_containers: list[Container] = []
 
 
-class PodCondition(_Record):
+class PodCondition(_Record, frozen=True):
     type: str = ""
     status: str = ""
 
 
-class ContainerStatus(_Record):
+class ContainerStatus(_Record, frozen=True):
     name: str = ""
     container_id: str = msgspec.field(default="", name="containerID")
     ready: bool = False
 
 
-class PodStatus(_Record):
+class PodStatus(_Record, frozen=True):
     phase: str = ""
     pod_ip: str = msgspec.field(default="", name="podIP")
     host_ip: str = msgspec.field(default="", name="hostIP")
@@ -76,7 +76,7 @@ class PodStatus(_Record):
     init_container_statuses: list[ContainerStatus] = []
 
 
-class Pod(_Record):
+class Pod(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: PodSpec = PodSpec()
     status: PodStatus = PodStatus()
@@ -85,20 +85,20 @@ class Pod(_Record):
 # --- core/v1 Service ----------------------------------------------------------------------
 
 
-class ServicePort(_Record):
+class ServicePort(_Record, frozen=True):
     name: str = ""
     port: int = 0
     target_port: int | str | None = None
     protocol: str = "TCP"
 
 
-class ServiceSpec(_Record):
+class ServiceSpec(_Record, frozen=True):
     ports: list[ServicePort] = []
     cluster_ip: str = msgspec.field(default="", name="clusterIP")
     type: str = ""
 
 
-class Service(_Record):
+class Service(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: ServiceSpec = ServiceSpec()
 
@@ -106,35 +106,36 @@ class Service(_Record):
 # --- discovery.k8s.io/v1 EndpointSlice ------------------------------------------------------
 
 
-class EndpointConditions(_Record):
+class EndpointConditions(_Record, frozen=True):
     ready: bool | None = None
     serving: bool | None = None
     terminating: bool | None = None
 
 
-class ObjectReference(_Record):
+class ObjectReference(_Record, frozen=True):
     kind: str = ""
     name: str = ""
     namespace: str = ""
 
 
-class SliceEndpoint(_Record):
+class SliceEndpoint(_Record, frozen=True):
     addresses: list[str] = []
     conditions: EndpointConditions = EndpointConditions()
     hostname: str | None = None
     node_name: str | None = None
     zone: str | None = None
     target_ref: ObjectReference | None = None
+    deprecated_topology: dict[str, str] = {}  # Prometheus still labels it (_endpoint_topology_*)
 
 
-class EndpointPort(_Record):
+class EndpointPort(_Record, frozen=True):
     name: str | None = None
     port: int | None = None
     protocol: str | None = None
     app_protocol: str | None = None
 
 
-class EndpointSlice(_Record):
+class EndpointSlice(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     address_type: str = ""
     endpoints: list[SliceEndpoint] = []
@@ -144,11 +145,11 @@ class EndpointSlice(_Record):
 # --- core/v1 Namespace, ConfigMap ---------------------------------------------------------
 
 
-class Namespace(_Record):
+class Namespace(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
 
 
-class ConfigMap(_Record):
+class ConfigMap(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     data: dict[str, str] = {}
     binary_data: dict[str, str] = {}
@@ -159,13 +160,13 @@ class ConfigMap(_Record):
 T = TypeVar("T")
 
 
-class ListMeta(_Record):
+class ListMeta(_Record, frozen=True):
     resource_version: str = ""
     continue_: str = msgspec.field(default="", name="continue")
     remaining_item_count: int | None = None
 
 
-class ObjectList(_Record, Generic[T]):
+class ObjectList(_Record, Generic[T], frozen=True):
     """Any `…List` response: the list's metadata and the items as records of type T."""
 
     metadata: ListMeta = ListMeta()
