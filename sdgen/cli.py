@@ -1,7 +1,8 @@
-"""The `sdgen` command line: one subcommand per job, each implemented in its own module.
+"""The `sdgen` command line: one subcommand per job.
 
-This module only builds the argument parser and dispatches; subcommand modules expose
-`add_arguments(parser)` and `run(args) -> int` (the process exit code).
+This module only builds the argument parser and dispatches; `check` lives in `sdgen.check`,
+and `run`, `once` and `targets` share the assembly in `sdgen.sidecar`. Every flag has an
+`SDGEN_*` environment variable (see `sdgen.settings`).
 """
 
 from __future__ import annotations
@@ -10,16 +11,74 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sdgen import __version__, check
+from sdgen import __version__, check, sidecar
+from sdgen.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, add_flags
+
+DESCRIPTION = """\
+Follow a scrape-target ConfigMap and write Prometheus file_sd output:
+targets/<slug>.json (file_sd), relabel/<slug>.yml (metric relabel rules) and
+scrape/<slug>.yml (scrape-config fragments for `scrape_config_files`)."""
+
+
+def _runtime_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=description)
+    add_flags(parser, "config source", SOURCE)
+    add_flags(parser, "output", OUTPUT)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sdgen",
-        description="Follow a scrape-target ConfigMap and write Prometheus file_sd output.",
+        prog="sdgen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"sdgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _runtime_parser(
+        sub,
+        "run",
+        "run the sidecar until SIGTERM",
+        "Watch the config and the cluster; re-render every --interval and soon after any "
+        "change. Keeps the last good files on any error.",
+    )
+    add_flags(run, "loop", LOOP)
+    add_flags(run, "operations", OPS)
+    run.set_defaults(func=sidecar.run)
+
+    once = _runtime_parser(
+        sub,
+        "once",
+        "render once and exit (init containers, CI)",
+        "Wait for the config and the caches, render and write once, exit 0 when every "
+        "target rendered cleanly, 1 otherwise.",
+    )
+    add_flags(once, "loop", LOOP[2:])
+    add_flags(once, "operations", OPS[1:])
+    add_flags(once, "offline", SNAPSHOT)
+    once.set_defaults(func=sidecar.once)
+
+    targets = _runtime_parser(
+        sub,
+        "targets",
+        "show what would be discovered, with discovered and final labels",
+        "Resolve the targets once and print them (nothing is written).",
+    )
+    add_flags(targets, "loop", LOOP[2:])
+    add_flags(targets, "operations", OPS[1:])
+    add_flags(targets, "offline", SNAPSHOT)
+    targets.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    targets.add_argument(
+        "--discovered",
+        action="store_true",
+        help="also print each target's labels before relabeling",
+    )
+    targets.set_defaults(func=sidecar.targets)
+
     check_parser = sub.add_parser(
         "check",
         help="validate scrape configs, ConfigMap manifests holding one, or directories of them",

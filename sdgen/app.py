@@ -1,0 +1,332 @@
+"""The sidecar's loop: config source + discovery caches → resolve → render → atomic files.
+
+`run()` is a thin wait loop around `run_once()`, which does one whole cycle and is what tests
+drive. A cycle never replaces good output because of a problem: while the config is missing
+or unusable, or an informer has not synced, the files on disk stay as they are. Rejected
+targets (invalid, or failing to resolve) keep their own last good files while the others
+update.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sdgen import render
+from sdgen.cluster import Cluster
+from sdgen.config import parse_config
+from sdgen.files import OutputDir, SyncResult
+from sdgen.metrics import Metrics
+from sdgen.model import Config
+from sdgen.reload import Reloader
+from sdgen.source import ConfigSource, ConfigText
+from sdgen.targets import ClusterNeeds, Resolution, Shard, needs, resolve
+
+log = logging.getLogger(__name__)
+
+MAX_DEBOUNCE = 1.0  # an edit reaches the files at most this long after it was seen
+
+
+class Discovery(Protocol):
+    """The caches behind the targets: informers (sdgen.discovery) or a snapshot."""
+
+    def ensure(self, needed: ClusterNeeds) -> None: ...
+    def synced(self) -> bool: ...
+    def cluster(self) -> Cluster: ...
+    def version(self) -> object: ...
+    def stalled(self) -> list[str]: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    default_namespace: str
+    keep_meta_labels: bool = False
+    shard: Shard | None = None
+    on_missing_config: str = "keep"  # keep | clear
+
+
+@dataclass
+class TargetStatus:
+    endpoints: int = 0
+    targets: int = 0
+    error: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class State:
+    """What /status, /readyz and the logs report; replaced field by field by the loop."""
+
+    config_origin: str = ""
+    config_version: str = ""
+    config_valid: bool = False
+    config_issues: list[str] = field(default_factory=list)
+    last_render: float = 0.0  # wall clock of the last completed render
+    last_cycle: float = 0.0  # monotonic time of the last finished cycle
+    rendered_once: bool = False
+    waiting_for: str = ""
+    targets: dict[str, TargetStatus] = field(default_factory=dict)
+
+
+class App:
+    def __init__(
+        self,
+        source: ConfigSource,
+        discovery: Discovery | None,
+        output: OutputDir,
+        options: Options,
+        metrics: Metrics | None = None,
+        reloader: Reloader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.discovery = discovery
+        self.output = output
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self.reloader = reloader
+        self.clock = clock
+        self.state = State()
+        self._dirty = threading.Event()
+        self._parsed: tuple[str, Config] | None = None
+        self._rendered_key: object = None
+        self._missing_result: SyncResult | None = None
+
+    # Change notifications arrive here from informer and watchdog threads.
+    def poke(self) -> None:
+        self._dirty.set()
+
+    def run(self, stop: threading.Event, interval: float, debounce: float) -> None:
+        """Render every `interval`, and `debounce` after a change (at most 1 s after it)."""
+        while not stop.is_set():
+            self._safe_cycle()
+            if stop.wait(0) or not self._wait_for_work(stop, interval, debounce):
+                return
+
+    def _wait_for_work(self, stop: threading.Event, interval: float, debounce: float) -> bool:
+        deadline = self.clock() + interval
+        while not self._dirty.wait(timeout=min(0.5, max(0.0, deadline - self.clock()))):
+            if stop.is_set():
+                return False
+            if self.clock() >= deadline:
+                return True
+        # A burst of changes: keep waiting while they keep coming, but never past 1 s.
+        first = self.clock()
+        while not stop.is_set():
+            self._dirty.clear()
+            if stop.wait(debounce) or not self._dirty.is_set():
+                break
+            if self.clock() - first + debounce > MAX_DEBOUNCE:
+                break
+        self._dirty.clear()
+        return not stop.is_set()
+
+    def _safe_cycle(self) -> None:
+        try:
+            self.run_once()
+        except Exception:  # a bug must not kill the sidecar; the next cycle retries
+            log.exception("render cycle failed")
+        self.state.last_cycle = self.clock()
+
+    # One cycle ------------------------------------------------------------------------
+
+    def run_once(self) -> SyncResult | None:
+        """Read, resolve, render and write once. Returns the write result, None if skipped."""
+        config = self.current_config()
+        if config is None:
+            return self._missing_result
+        key = (self.state.config_version, self.discovery.version() if self.discovery else None)
+        if key == self._rendered_key:
+            return SyncResult([], 0, [], [])
+        started = self.clock()
+        result = self._write(config, self.resolve(config))
+        self.metrics.render_duration.observe(self.clock() - started)
+        if not result.errors:
+            self._rendered_key = key
+        return result
+
+    def current_config(self) -> Config | None:
+        """The config to render now, with the informers it needs started and synced;
+        None when this cycle must change nothing (the reason is in state.waiting_for)."""
+        self._missing_result = None
+        self.source.ensure_alive()
+        text = self.source.read()
+        self.state.config_origin = text.origin
+        if text.text is None:
+            self._missing_result = self._missing(text)
+            return None
+        config = self._parse(text)
+        if not config.usable:
+            self._skip(f"config invalid: {self.state.config_issues[0]}")
+            return None
+        if self.discovery is not None and config.enabled:
+            self.discovery.ensure(needs(config, self.options.default_namespace))
+            if not self.discovery.synced():
+                self._skip("informers not synced yet")
+                return None
+        return config
+
+    def resolve(self, config: Config) -> Resolution:
+        if not config.enabled:
+            return Resolution((), {}, ())
+        resolution = resolve(
+            config,
+            self.discovery.cluster() if self.discovery else None,
+            default_namespace=self.options.default_namespace,
+            keep_meta_labels=self.options.keep_meta_labels,
+            shard=self.options.shard,
+        )
+        for warning in resolution.warnings:
+            log.warning("%s", warning)
+        return resolution
+
+    def _write(self, config: Config, resolution: Resolution) -> SyncResult:
+        desired = render.render(resolution.endpoints)
+        held = {render.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
+        result = self.output.sync(desired, keep=lambda path: _held(path, held))
+        self._account(result)
+        self._update_targets(config, resolution, desired)
+        self.state.last_render = time.time()
+        self.state.rendered_once = True
+        self.state.waiting_for = ""
+        return result
+
+    def _parse(self, text: ConfigText) -> Config:
+        assert text.text is not None
+        if self._parsed is None or self._parsed[0] != text.version:
+            config = parse_config(text.text, source=text.origin)
+            self._parsed = (text.version, config)
+            self._report_config(text, config)
+        return self._parsed[1]
+
+    def _report_config(self, text: ConfigText, config: Config) -> None:
+        issues = [issue.format(text.origin) for issue in config.issues]
+        self.state.config_version = text.version
+        self.state.config_issues = issues
+        self.state.config_valid = config.usable and not config.errors
+        self.metrics.config_valid.set(1 if self.state.config_valid else 0)
+        for line in issues:
+            log.warning("config: %s", line)
+        if config.usable:
+            self.metrics.config_last_success.set_to_current_time()
+            log.info(
+                "config loaded",
+                extra={
+                    "origin": text.origin,
+                    "version": text.version,
+                    "targets": len(config.targets),
+                    "rejected": len(config.rejected),
+                },
+            )
+        else:
+            self.metrics.config_errors.inc()
+            log.error("config rejected, keeping the last good files", extra={"origin": text.origin})
+
+    def _missing(self, text: ConfigText) -> SyncResult | None:
+        if not self.source.synced():
+            self._skip("config source not synced yet")
+            return None
+        self.state.config_valid = False
+        self.state.config_issues = [text.problem]
+        self.metrics.config_valid.set(0)
+        self._parsed = None
+        self._rendered_key = None
+        if self.options.on_missing_config != "clear":
+            self._skip(f"{text.problem}; keeping the last good files")
+            return None
+        log.warning("%s; removing the files sdgen wrote (--on-missing-config=clear)", text.problem)
+        result = self.output.sync({})
+        self._account(result)
+        self.state.targets = {}
+        self.metrics.set_targets({})
+        return result
+
+    def _skip(self, why: str) -> None:
+        if why != self.state.waiting_for:
+            log.info("not rendering: %s", why)
+        self.state.waiting_for = why
+
+    def _account(self, result: SyncResult) -> None:
+        self.metrics.file_writes.inc(len(result.written))
+        self.metrics.file_writes_skipped.inc(result.unchanged)
+        self.metrics.file_removals.inc(len(result.removed))
+        self.metrics.file_errors.inc(len(result.errors))
+        for error in result.errors:
+            log.error("write failed: %s", error)
+        if result.written or result.removed:
+            log.info(
+                "files updated",
+                extra={"written": len(result.written), "removed": len(result.removed)},
+            )
+        changed = [*result.written, *result.removed]
+        if self.reloader is not None and any(p.startswith("scrape/") for p in changed):
+            self.reloader.request()
+
+    def _update_targets(self, config: Config, res: Resolution, desired: dict[str, bytes]) -> None:
+        statuses: dict[str, TargetStatus] = {}
+        for et in res.endpoints:
+            status = statuses.setdefault(et.target.name, TargetStatus())
+            status.endpoints += 1
+            status.targets += len(et.targets)
+            prefix = render.target_prefix(et.target.name)
+            status.files = sorted(p for p in desired if _held(p, {prefix}))
+        for issue in config.issues:
+            if issue.target and issue.severity == "error":
+                statuses.setdefault(issue.target, TargetStatus()).error = issue.message
+        for name, message in res.errors.items():
+            statuses.setdefault(name, TargetStatus()).error = message
+        self.state.targets = statuses
+        self.metrics.set_targets({name: s.targets for name, s in statuses.items()})
+
+    # Probes ------------------------------------------------------------------------------
+
+    def healthy(self, interval: float) -> tuple[bool, str]:
+        """Liveness: the loop ran within three intervals and every watch made progress."""
+        if self.state.last_cycle and self.clock() - self.state.last_cycle > 3 * interval + 5:
+            return False, "render loop has not run for %.0fs" % (
+                self.clock() - self.state.last_cycle
+            )
+        if not self.source.healthy():
+            return False, "config file watcher is not running"
+        stalled = self.discovery.stalled() if self.discovery else []
+        if stalled:
+            return False, "no watch progress: " + ", ".join(stalled)
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.state.rendered_once:
+            return False, self.state.waiting_for or "no render yet"
+        return True, "rendered"
+
+    def status(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "config": {
+                "origin": s.config_origin,
+                "version": s.config_version,
+                "valid": s.config_valid,
+                "issues": s.config_issues,
+            },
+            "last_render": s.last_render,
+            "waiting_for": s.waiting_for,
+            "targets": {
+                name: {
+                    "endpoints": t.endpoints,
+                    "targets": t.targets,
+                    "last_error": t.error,
+                    "files": t.files,
+                }
+                for name, t in sorted(s.targets.items())
+            },
+        }
+
+
+def _held(relpath: str, prefixes: set[str]) -> bool:
+    """True when relpath (e.g. `targets/<slug>.json`) belongs to one of the target prefixes."""
+    name = relpath.rpartition("/")[2]
+    return any(name.startswith(prefix) for prefix in prefixes)

@@ -1,0 +1,86 @@
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz and /status on --listen.
+
+A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the app
+for its state through three callables and never blocks the render loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], tuple[bool, str]]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`:8080` → ("0.0.0.0", 8080); `127.0.0.1:0` → an ephemeral port on loopback."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT or :PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class OpsServer:
+    def __init__(
+        self,
+        listen: str,
+        registry: CollectorRegistry,
+        healthy: Check,
+        ready: Check,
+        status: Callable[[], dict[str, Any]],
+    ) -> None:
+        host, port = parse_listen(listen)
+        routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
+            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+            "/healthz": lambda: _probe(healthy),
+            "/readyz": lambda: _probe(ready),
+            "/status": lambda: (
+                200,
+                "application/json",
+                json.dumps(status(), indent=2, sort_keys=True).encode() + b"\n",
+            ),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                route = routes.get(self.path.split("?", 1)[0])
+                code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("ops request: " + format, *args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ops-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=2)
+
+
+def _probe(check: Check) -> tuple[int, str, bytes]:
+    ok, detail = check()
+    return (200 if ok else 503), "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()

@@ -1,0 +1,288 @@
+"""Wiring: turn parsed flags into a running App (source, discovery, output, ops server).
+
+`sdgen run`, `sdgen once` and `sdgen targets` share this assembly and differ only in how long
+they run and what they print. Everything that touches the process (signals, exit codes) is
+here, so `app` stays a loop that tests can drive directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdgen import kube, logs
+from sdgen.app import App, Discovery, Options
+from sdgen.cluster import Cluster, StaticCluster
+from sdgen.discovery import Discovery as InformerDiscovery
+from sdgen.files import OutputDir, OutputError
+from sdgen.informer import Informer, stop_all
+from sdgen.localfile import FileSource
+from sdgen.metrics import Metrics
+from sdgen.reload import Reloader
+from sdgen.report import targets_report
+from sdgen.server import OpsServer
+from sdgen.settings import configmap_ref
+from sdgen.snapshot import SnapshotError, load_snapshot
+from sdgen.source import ConfigMapSource, ConfigSource
+from sdgen.targets import ClusterNeeds, Shard, shard_from_hostname
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """A flag combination or environment that cannot work; exit code 2 with the message."""
+
+
+class SnapshotDiscovery:
+    """Discovery from a fixed dump: always synced, never changes."""
+
+    def __init__(self, cluster: StaticCluster) -> None:
+        self._cluster = cluster
+
+    def ensure(self, needed: ClusterNeeds) -> None:
+        pass
+
+    def synced(self) -> bool:
+        return True
+
+    def cluster(self) -> Cluster:
+        return self._cluster
+
+    def version(self) -> object:
+        return 0
+
+    def stalled(self) -> list[str]:
+        return []
+
+    def informers(self) -> list[Informer[Any]]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclass
+class Sidecar:
+    """An assembled App plus what must be started and stopped around it."""
+
+    app: App
+    source: ConfigSource
+    discovery: Discovery | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    server: OpsServer | None = None
+    reloader: Reloader | None = None
+
+    def start(self) -> None:
+        self.source.start()
+        if self.reloader is not None:
+            self.reloader.start()
+        if self.server is not None:
+            self.server.start()
+
+    def shutdown(self) -> None:
+        """Stop every thread within one 2 s budget: informers are signalled together."""
+        self.stop.set()
+        informers: list[Informer[Any]] = []
+        if isinstance(self.source, ConfigMapSource):
+            informers.append(self.source.informer)
+        else:
+            self.source.stop()
+        if isinstance(self.discovery, InformerDiscovery):
+            informers.extend(self.discovery.informers())
+        if not stop_all(informers, timeout=1.5):
+            log.warning("some informer threads did not stop in time")
+        if self.reloader is not None:
+            self.reloader.join(0.2)
+        if self.server is not None:
+            self.server.stop()
+
+
+def shard_of(args: argparse.Namespace) -> Shard | None:
+    if not args.shards:
+        return None
+    index = args.shard_index
+    if args.shard_from_hostname:
+        hostname = socket.gethostname()
+        found = shard_from_hostname(hostname)
+        if found is None:
+            raise UsageError(
+                f"--shard-from-hostname: hostname {hostname!r} has no StatefulSet ordinal "
+                "(expected a name ending in -<number>)"
+            )
+        index = found
+    if index >= args.shards:
+        raise UsageError(f"shard index {index} is out of range for --shards {args.shards}")
+    return Shard(args.shards, index)
+
+
+def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidecar:
+    """Assemble an App from flags; raises UsageError or OutputError with a clear message."""
+    logs.setup(getattr(args, "log_format", "text"), getattr(args, "log_level", "info"))
+    try:
+        namespace, name = configmap_ref(args.configmap)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    output = OutputDir(args.output_dir, args.file_mode)
+    if write:
+        output.prepare()
+    options = Options(
+        default_namespace=namespace,
+        keep_meta_labels=args.keep_meta_labels,
+        shard=shard_of(args),
+        on_missing_config=args.on_missing_config,
+    )
+    poke: Callable[..., None] = lambda *_: None  # noqa: E731 - rebound once the App exists
+    on_change: Callable[..., None] = lambda *_: poke()  # noqa: E731
+
+    api_client = _api_client(args)
+    discovery: Discovery | None = None
+    if getattr(args, "snapshot", None):
+        try:
+            discovery = SnapshotDiscovery(load_snapshot(args.snapshot))
+        except SnapshotError as err:
+            raise UsageError(str(err)) from None
+    elif api_client is not None:
+        discovery = InformerDiscovery(
+            lambda resource, ns: kube.new_informer(api_client, resource, ns, on_change=on_change)
+        )
+
+    source: ConfigSource
+    if args.config_file:
+        source = FileSource(args.config_file, on_change)
+    elif api_client is None:
+        raise UsageError(
+            "no Kubernetes API: pass --kubeconfig, run in a pod, or use --config-file for a "
+            "local config"
+        )
+    else:
+        informer = kube.new_informer(
+            api_client,
+            "configmaps",
+            namespace,
+            field_selector=f"metadata.name={name}",
+            on_change=on_change,
+        )
+        source = ConfigMapSource(informer, namespace, name, args.key)
+
+    metrics = Metrics(lambda: _all_informers(source, discovery))
+    stop = threading.Event()
+    reloader = None
+    if getattr(args, "reload_url", None):
+        reloader = Reloader(
+            args.reload_url,
+            stop,
+            on_result=lambda result: metrics.reload_requests.labels(result).inc(),
+        )
+    app = App(source, discovery, output, options, metrics=metrics, reloader=reloader)
+    poke = app.poke
+    sidecar = Sidecar(app, source, discovery, stop=stop, reloader=reloader)
+    if serve and args.listen:
+        interval = args.interval
+        sidecar.server = OpsServer(
+            args.listen,
+            metrics.registry,
+            healthy=lambda: app.healthy(interval),
+            ready=app.ready,
+            status=app.status,
+        )
+    return sidecar
+
+
+def _api_client(args: argparse.Namespace) -> Any:
+    if getattr(args, "snapshot", None) and args.config_file:
+        return None
+    try:
+        return kube.load_api_client(args.kubeconfig)
+    except kube.NoClusterConfig as err:
+        if args.config_file:
+            log.warning("no cluster (%s): PodMonitor and ServiceMonitor targets report errors", err)
+            return None
+        raise UsageError(str(err)) from None
+
+
+def _all_informers(source: ConfigSource, discovery: Discovery | None) -> list[Informer[Any]]:
+    found: list[Informer[Any]] = []
+    if isinstance(source, ConfigMapSource):
+        found.append(source.informer)
+    if isinstance(discovery, InformerDiscovery):
+        found.extend(discovery.informers())
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
+    sidecar = _build_or_exit(args, serve=True)
+    if sidecar is None:
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sidecar.stop.set())
+    sidecar.start()
+    log.info("sdgen started", extra={"output_dir": args.output_dir})
+    try:
+        sidecar.app.run(sidecar.stop, args.interval, args.debounce)
+    finally:
+        sidecar.shutdown()
+    log.info("sdgen stopped")
+    return 0
+
+
+def once(args: argparse.Namespace, timeout: float = 60.0) -> int:
+    """`sdgen once`: render once when everything has synced, then exit (1 on any error)."""
+    sidecar = _build_or_exit(args, serve=False)
+    if sidecar is None:
+        return 2
+    sidecar.start()
+    try:
+        deadline = time.monotonic() + timeout
+        state = sidecar.app.state
+        while (result := sidecar.app.run_once()) is None:
+            if sidecar.source.synced() and not state.config_valid and state.config_issues:
+                return 1  # invalid or missing config: nothing will change by waiting
+            if time.monotonic() > deadline:
+                log.error("gave up: %s", state.waiting_for)
+                return 1
+            sidecar.stop.wait(0.05)
+        errors = result.errors or any(t.error for t in state.targets.values())
+        return 1 if errors or not state.config_valid else 0
+    finally:
+        sidecar.shutdown()
+
+
+def _build_or_exit(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidecar | None:
+    try:
+        return build(args, serve=serve, write=write)
+    except (UsageError, OutputError) as err:
+        logs.setup(getattr(args, "log_format", "text"), getattr(args, "log_level", "info"))
+        log.error("%s", err)
+        return None
+
+
+def targets(args: argparse.Namespace, timeout: float = 60.0) -> int:
+    """`sdgen targets`: what would be discovered, with discovered and final labels."""
+    sidecar = _build_or_exit(args, serve=False, write=False)
+    if sidecar is None:
+        return 2
+    sidecar.start()
+    try:
+        app, deadline = sidecar.app, time.monotonic() + timeout
+        while (config := app.current_config()) is None:
+            if app.state.config_issues and not app.state.config_valid and sidecar.source.synced():
+                break
+            if time.monotonic() > deadline:
+                log.error("gave up: %s", app.state.waiting_for)
+                return 1
+            sidecar.stop.wait(0.05)
+        resolution = app.resolve(config) if config is not None else None
+    finally:
+        sidecar.shutdown()
+    issues = app.state.config_issues
+    errors = dict(resolution.errors) if resolution else {}
+    print(targets_report(resolution, issues, errors, as_json=args.json, discovered=args.discovered))
+    return 1 if errors or not app.state.config_valid else 0
