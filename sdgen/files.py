@@ -1,0 +1,272 @@
+"""The output directory: atomic, write-only-on-change file updates that never leave the root.
+
+Prometheus re-reads file_sd files the moment they change and reloads fragments on request, so
+a reader must only ever see a complete old file or a complete new one. Every write therefore
+goes to a hidden temp file in the same directory (`.<name>.tmp-<pid>-<hex>`, matched by no
+`*.json`/`*.yml` glob), is fsynced, given its mode and renamed over the target; the directory
+is fsynced once per sync after all renames and removals. A failed write removes its temp file
+and leaves the old file as it was; `prepare()` removes temp files a crash left behind.
+
+Ownership. sdgen removes only files it wrote, recorded in a manifest, `.sdgen-owned.json` in
+the root (hidden, so no glob matches it), itself written atomically. A manifest is exact where
+recognising sdgen's own name pattern is a guess: a user's file that happens to look like a
+slug survives, and sdgen's files stay recognised if the slug scheme ever changes. The manifest
+is updated *before* a new file is written and *after* files are removed, so it always lists a
+superset of sdgen's files on disk and a crash can never orphan one. If the manifest is lost,
+sdgen forgets old files (leaves them) rather than deleting anything it cannot prove it wrote.
+
+Unchanged files cost nothing: the sha256 of what is on disk is kept in memory (loaded once by
+`prepare()`), so a steady-state sync does no I/O at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".sdgen-owned.json"
+SUBDIRS = ("targets", "relabel", "scrape")
+_TEMP_NAME = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]+$")
+
+
+class OutputError(Exception):
+    """The output directory cannot be used; the message names the path and the fix."""
+
+
+@dataclass
+class SyncResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "relpath: message"
+
+
+class OutputDir:
+    def __init__(self, root: str | Path, file_mode: int = 0o644, *, create: bool = False) -> None:
+        """`create`: make a missing root (with parents) instead of failing in `prepare()`."""
+        self.root = Path(root)
+        self.file_mode = file_mode
+        self.create = create
+        self._real_root = ""
+        self._owned: set[str] = set()
+        self._digests: dict[str, bytes] = {}  # relpath -> sha256 of the bytes on disk
+
+    def prepare(self) -> None:
+        """Check the root is usable, clean up after a crash and learn what is already there."""
+        if not self.root.is_dir() and (self.root.exists() or not self.create):
+            raise OutputError(
+                f"output dir {self.root} does not exist or is not a directory "
+                "— mount a writable volume there or pass --output-dir"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._real_root = os.path.realpath(self.root)
+            for sub in SUBDIRS:
+                (self.root / sub).mkdir(exist_ok=True)
+                if not self._within(self.root / sub):
+                    raise OutputError(
+                        f"{self.root / sub} resolves outside the output dir "
+                        "— make it a real directory, not a symlink"
+                    )
+            self._owned = self._load_manifest()
+            for directory in self._dirs(self._owned):
+                _remove_temp_files(directory)
+                _probe_writable(directory)
+        except OSError as e:
+            raise OutputError(
+                f"output dir {self.root} is not writable: {e.strerror or e} "
+                "— mount a writable volume or pass --output-dir"
+            ) from e
+        self._digests = {rel: d for rel in self._owned if (d := self._digest_on_disk(rel))}
+        self._owned = set(self._digests)
+
+    def owned(self) -> set[str]:
+        """Relpaths sdgen wrote and still owns."""
+        return set(self._owned)
+
+    def sync(
+        self, desired: Mapping[str, bytes], keep: Callable[[str], bool] = lambda relpath: False
+    ) -> SyncResult:
+        """Make the owned files equal `desired`: write what changed, remove what is no longer
+        desired unless `keep(relpath)`. Errors are per file and reported, never raised."""
+        if not self._real_root:
+            raise RuntimeError("OutputDir.prepare() must run before sync()")
+        result = SyncResult()
+        changes = self._changes(desired, result)
+        self._claim([rel for rel, _ in changes if rel not in self._owned], changes, result)
+        touched = {rel.rpartition("/")[0] for rel in self._write_all(changes, result)}
+        gone = sorted(rel for rel in self._owned - desired.keys() if not keep(rel))
+        touched |= {rel.rpartition("/")[0] for rel in self._remove_all(gone, result)}
+        for directory in sorted(touched):
+            self._fsync_dir(directory, result)
+        if result.removed:
+            self._save_manifest(self._owned, result)
+        return result
+
+    # Steps of a sync --------------------------------------------------------------------
+
+    def _changes(self, desired: Mapping[str, bytes], result: SyncResult) -> list[tuple[str, bytes]]:
+        changes = []
+        for rel, data in sorted(desired.items()):
+            if problem := _relpath_problem(rel):
+                result.errors.append(f"{rel}: {problem}")
+            elif self._digests.get(rel) == hashlib.sha256(data).digest():
+                result.unchanged += 1
+            else:
+                changes.append((rel, data))
+        return changes
+
+    def _claim(self, new: list[str], changes: list[tuple[str, bytes]], result: SyncResult) -> None:
+        """Record new files as owned before writing them; a file not recorded is not written."""
+        if new and not self._save_manifest(self._owned | set(new), result):
+            refused = set(new)
+            result.errors.extend(f"{rel}: not written, ownership not recorded" for rel in new)
+            changes[:] = [(rel, data) for rel, data in changes if rel not in refused]
+            return
+        self._owned.update(new)
+
+    def _write_all(self, changes: list[tuple[str, bytes]], result: SyncResult) -> list[str]:
+        for rel, data in changes:
+            try:
+                self._atomic_write(rel, data)
+            except (OSError, OutputError) as e:
+                result.errors.append(f"{rel}: {_describe(e)}")
+                continue
+            self._digests[rel] = hashlib.sha256(data).digest()
+            result.written.append(rel)
+        return result.written
+
+    def _remove_all(self, gone: list[str], result: SyncResult) -> list[str]:
+        for rel in gone:
+            try:
+                self._inside(rel).unlink(missing_ok=True)
+            except (OSError, OutputError) as e:
+                result.errors.append(f"{rel}: not removed: {_describe(e)}")
+                continue
+            self._owned.discard(rel)
+            self._digests.pop(rel, None)
+            result.removed.append(rel)
+        return result.removed
+
+    # Files ------------------------------------------------------------------------------
+
+    def _within(self, path: Path) -> bool:
+        real = os.path.realpath(path)
+        return real == self._real_root or real.startswith(self._real_root + os.sep)
+
+    def _inside(self, rel: str) -> Path:
+        """root/rel, after checking that its directory really lies inside the root."""
+        path = self.root / rel
+        if not self._within(path.parent):
+            where = os.path.realpath(path.parent)
+            raise OutputError(f"refusing to touch a file outside the output dir (via {where})")
+        return path
+
+    def _atomic_write(self, rel: str, data: bytes) -> None:
+        path = self._inside(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, self.file_mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _fsync_dir(self, directory: str, result: SyncResult) -> None:
+        try:
+            fd = os.open(self.root / directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            result.errors.append(f"{directory or '.'}/: directory fsync failed: {_describe(e)}")
+
+    def _digest_on_disk(self, rel: str) -> bytes | None:
+        try:
+            return hashlib.sha256(self._inside(rel).read_bytes()).digest()
+        except (OSError, OutputError):
+            return None  # gone, or not ours to read: forget it
+
+    def _dirs(self, relpaths: Iterable[str]) -> list[Path]:
+        names = {"", *SUBDIRS, *(rel.rpartition("/")[0] for rel in relpaths)}
+        dirs = (self.root / name for name in sorted(names))
+        return [d for d in dirs if d.is_dir() and self._within(d)]
+
+    # Manifest ---------------------------------------------------------------------------
+
+    def _load_manifest(self) -> set[str]:
+        try:
+            raw = json.loads((self.root / MANIFEST).read_bytes())
+            files = raw["files"]
+            if not isinstance(files, list):
+                raise TypeError("files is not a list")
+        except FileNotFoundError:
+            return set()
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning(
+                "ignoring unreadable %s (%s): files written before are left alone",
+                self.root / MANIFEST,
+                e,
+            )
+            return set()
+        return {rel for rel in files if isinstance(rel, str) and not _relpath_problem(rel)}
+
+    def _save_manifest(self, owned: set[str], result: SyncResult) -> bool:
+        data = json.dumps({"version": 1, "files": sorted(owned)}, indent=1).encode() + b"\n"
+        try:
+            self._atomic_write(MANIFEST, data)
+        except OSError as e:
+            result.errors.append(f"{MANIFEST}: {_describe(e)}")
+            return False
+        return True
+
+
+def _relpath_problem(rel: str) -> str | None:
+    """Why `rel` may not be written, or None. Hidden names are reserved for temp files and
+    the manifest; absolute paths and `..` could leave the root."""
+    if rel.startswith("/"):
+        return "absolute path refused: outside the output dir"
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts) or "\x00" in rel:
+        return "path refused: empty, '.' or '..' component"
+    if any(part.startswith(".") for part in parts):
+        return "path refused: hidden names are reserved for sdgen's temp files"
+    return None
+
+
+def _remove_temp_files(directory: Path) -> None:
+    for entry in os.scandir(directory):
+        if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+            log.info("removing temp file left by an interrupted write: %s", entry.path)
+            os.unlink(entry.path)
+
+
+def _probe_writable(directory: Path) -> None:
+    probe = directory / f".probe.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    probe.unlink()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)

@@ -1,0 +1,103 @@
+"""Tell Prometheus to reload after a scrape fragment changed, without ever blocking the loop.
+
+Prometheus watches file_sd files itself, but `scrape_config_files` fragments are read only on
+a reload (`POST /-/reload`, needs `--web.enable-lifecycle`). Prometheus may be starting, busy
+or briefly down, so the POST runs in its own thread and is retried with exponential backoff
+and jitter until it succeeds. Requests coalesce: a reload reads every fragment, so any number
+of requests made before a POST starts are served by that one POST; a request made while a POST
+is in flight gets one more POST afterwards, because that POST may have missed its change.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+# The reload URL is the Prometheus next to us; an HTTP(S)_PROXY set for the pod must not
+# route it elsewhere.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_IDLE_POLL = 0.5  # how often an idle thread looks at `stop` when nobody calls join()
+
+
+class Reloader:
+    def __init__(
+        self,
+        url: str,
+        stop: threading.Event,
+        timeout: float = 10.0,
+        on_result: Callable[[str], None] | None = None,
+        *,
+        initial_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> None:
+        """`on_result("success" | "failure")` is called after every POST (for metrics)."""
+        self.url = url
+        self.timeout = timeout
+        self._stop = stop
+        self._on_result = on_result
+        self._initial_delay = initial_delay
+        self._max_delay = max_delay
+        self._wanted = False  # a reload was requested and no POST has started since
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a reload; returns at once."""
+        self._wanted = True
+        self._wake.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end after `stop` was set."""
+        self._wake.set()  # an idle thread sees `stop` now, not at its next poll
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(_IDLE_POLL)
+            self._wake.clear()
+            if self._wanted and not self._stop.is_set():
+                self._reload_until_success()
+
+    def _reload_until_success(self) -> None:
+        delay = self._initial_delay
+        attempt = 1
+        while True:
+            self._wanted = False  # this POST serves every request made until now
+            if self._post(attempt):
+                return
+            if self._stop.wait(delay * random.uniform(0.8, 1.2)):
+                return
+            delay = min(delay * 2, self._max_delay)
+            attempt += 1
+
+    def _post(self, attempt: int) -> bool:
+        request = urllib.request.Request(self.url, data=b"", method="POST")
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                status: int = response.status
+            ok, problem = 200 <= status < 300, f"HTTP {status}"
+        except urllib.error.HTTPError as e:
+            ok, problem = False, f"HTTP {e.code} {e.reason}"
+        except (OSError, ValueError) as e:  # URLError, timeouts, refused connections
+            ok, problem = False, str(getattr(e, "reason", e))
+        if self._on_result is not None:
+            self._on_result("success" if ok else "failure")
+        if ok:
+            log.info("reload requested from %s", self.url, extra={"attempt": attempt})
+        else:
+            log.warning(
+                "reload POST to %s failed (attempt %d): %s; retrying", self.url, attempt, problem
+            )
+        return ok
