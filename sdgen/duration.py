@@ -17,10 +17,20 @@ _D = 24 * _H
 _W = 7 * _D
 _Y = 365 * _D
 
-_PATTERN = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-_SIZES = (_Y, _W, _D, _H, _M, _S, _MS)
+# Unit -> (position, milliseconds). Units must appear from biggest to smallest, each once.
+_UNITS = {
+    "y": (1, _Y),
+    "w": (2, _W),
+    "d": (3, _D),
+    "h": (4, _H),
+    "m": (5, _M),
+    "s": (6, _S),
+    "ms": (7, _MS),
+}
+_TOKEN = re.compile(r"([0-9]*)([^0-9]*)")
+# Prometheus keeps durations as int64 nanoseconds and refuses anything larger.
+_MAX_NS = (1 << 63) - 1
+_NS_PER_MS = 1_000_000
 # (unit, size, exact): years and weeks only when they divide evenly, as Prometheus prints.
 _FORMAT = (
     ("y", _Y, True),
@@ -31,6 +41,17 @@ _FORMAT = (
     ("s", _S, False),
     ("ms", _MS, False),
 )
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
 
 
 class DurationError(ValueError):
@@ -38,15 +59,47 @@ class DurationError(ValueError):
 
 
 def parse_duration(text: str) -> int:
-    """Return the duration in milliseconds; raise DurationError with Prometheus's wording."""
+    """Return the duration in milliseconds; raise DurationError with Prometheus's wording.
+
+    Mirrors common/model.ParseDuration token by token (ASCII digits only, units in order,
+    int64-nanosecond range), so what passes here also passes in Prometheus.
+    """
     if text == "":
         raise DurationError("empty duration string")
     if text == "0":
         return 0
-    match = _PATTERN.match(text)
-    if match is None or not any(match.groups()):
-        raise DurationError(f'not a valid duration string: "{text}"')
-    return sum(int(g) * size for g, size in zip(match.groups(), _SIZES, strict=True) if g)
+    invalid = DurationError(f"not a valid duration string: {go_quote(text)}")
+    total_ns, last_position = 0, 0
+    for digits, unit in _TOKEN.findall(text)[:-1]:  # findall ends with one empty match
+        if not digits or not unit or int(digits) > (1 << 64) - 1:  # as Go's ParseUint
+            raise invalid
+        if unit not in _UNITS:
+            raise DurationError(f"unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+        position, size = _UNITS[unit]
+        if position <= last_position:
+            raise invalid
+        last_position = position
+        total_ns += int(digits) * size * _NS_PER_MS
+        if total_ns > _MAX_NS:
+            raise DurationError("duration out of range")
+    return total_ns // _NS_PER_MS
+
+
+def go_quote(text: str) -> str:
+    """Quote like Go's %q, which Prometheus uses in its messages."""
+    out = []
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def format_duration(ms: int) -> str:
