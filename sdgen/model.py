@@ -121,6 +121,9 @@ class Config:
     targets: tuple[Target, ...] = ()
     rejected: frozenset[str] = frozenset()
     issues: tuple[Issue, ...] = field(default=())
+    # False when an error outside any single target (YAML syntax, layout, defaults, a target
+    # without a usable targetName) means the config as a whole cannot be trusted: change nothing.
+    usable: bool = True
 
     @property
     def errors(self) -> tuple[Issue, ...]:
