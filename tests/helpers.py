@@ -1,0 +1,61 @@
+"""Small helpers shared by tests: polling with a deadline, free ports, real binaries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, message: str = ""
+) -> T:
+    """Polls `predicate` until it returns something truthy and returns that value.
+
+    Raises AssertionError naming the predicate (and the last exception it raised, if any)
+    when `timeout` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # keep polling; report the last failure on timeout
+            last_error = exc
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__name__", repr(predicate))
+            detail = f"; last error: {last_error!r}" if last_error else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def binary(name: str) -> Path:
+    """A real binary: $<NAME> (e.g. PROMETHEUS), else <repo>/.cache/bin/<name>; fails if absent."""
+    configured = os.environ.get(name.upper())
+    path = Path(configured) if configured else REPO / ".cache" / "bin" / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        found = shutil.which(configured) if configured else None
+        if found is None:
+            pytest.fail(
+                f"{name} not found at {path}: run `make tools` or set {name.upper()}", pytrace=False
+            )
+        path = Path(found)
+    return path
