@@ -147,24 +147,46 @@ class KubeListerWatcher:
 
 
 class _WatchStream:
-    """Newline-delimited watch events read as they arrive; close() may come from any thread."""
+    """Newline-delimited watch events read as they arrive.
+
+    close() may come from another thread while a read is blocked: it only shuts the socket
+    down, which wakes the reader; the reader releases the response. Once closed, whatever
+    the interrupted read raises simply ends the stream.
+    """
 
     def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
+        self._closed = False
+        self._reading = False
 
     def __iter__(self) -> Iterator[bytes]:
+        self._reading = True
+        try:
+            yield from self._lines()
+        except Exception:
+            if not self._closed:
+                raise
+        finally:
+            self._reading = False
+            self._release()
+
+    def _lines(self) -> Iterator[bytes]:
         pending = b""
         with _mapped_errors():
-            while chunk := self._response.read1(_READ_SIZE):
+            while not self._closed and (chunk := self._response.read1(_READ_SIZE)):
                 *lines, pending = (pending + chunk).split(b"\n")
                 yield from lines
-        if pending.strip():
+        if pending.strip() and not self._closed:
             raise TransportError("watch stream ended in the middle of an event")
 
     def close(self) -> None:
-        # shutdown() wakes a read blocked in another thread; close() alone would not.
+        self._closed = True
         with suppress(Exception):
-            self._response.shutdown()
+            self._response.shutdown()  # wakes a blocked read; closing alone would not
+        if not self._reading:
+            self._release()
+
+    def _release(self) -> None:
         with suppress(Exception):
             self._response.close()
             self._response.release_conn()
