@@ -38,7 +38,7 @@ class ApiError(Exception):
     """The server answered with an error status, over HTTP or as an in-stream ERROR event."""
 
     def __init__(self, status: int, message: str = "", retry_after: float | None = None) -> None:
-        super().__init__(f"{status} {message}".strip())
+        super().__init__(message or f"HTTP {status}")
         self.status = status
         self.message = message
         self.retry_after = retry_after
@@ -161,6 +161,10 @@ def _failure_reason(err: Exception) -> str:
     return "unexpected"
 
 
+def _kind(err: Exception) -> str:
+    return f"HTTP {err.status}" if isinstance(err, ApiError) else type(err).__name__
+
+
 class Reflector(Generic[R]):
     """Lists and watches one resource into a store. `run()` loops until `stop` is set."""
 
@@ -243,13 +247,18 @@ class Reflector(Generic[R]):
         if self._stop.is_set():
             return relist
         reason = _failure_reason(err)
-        if reason == "unexpected":
-            log.exception("%s: unexpected error; relisting", self.name)
-        else:
-            log.warning("%s: %s: %s", self.name, type(err).__name__, err)
         if not relist:
             self.watch_restarts[reason] += 1
-        self._fail(err)
+        self.failures += 1
+        self.last_error = err
+        delay = self._backoff.next()
+        if isinstance(err, ApiError) and err.retry_after is not None:
+            delay = max(delay, err.retry_after)
+        if reason == "unexpected":
+            log.exception("%s: unexpected error; relisting in %.1fs", self.name, delay)
+        else:
+            log.warning("%s: %s: %s; retrying in %.1fs", self.name, _kind(err), err, delay)
+        self._sleep(delay)
         return relist or (reason if reason in ("expired", "unexpected") else "")
 
     def list_once(self) -> None:
@@ -337,16 +346,6 @@ class Reflector(Generic[R]):
         self.last_error = None
         if change is not None:
             self._notify([change])
-
-    def _fail(self, err: Exception) -> None:
-        self.failures += 1
-        self.last_error = err
-        delay = self._backoff.next()
-        retry_after = err.retry_after if isinstance(err, ApiError) else None
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        log.info("%s: retrying in %.1fs", self.name, delay)
-        self._sleep(delay)
 
     def _notify(self, changes: Sequence[Change[R]]) -> None:
         if changes and self._on_changes is not None:
