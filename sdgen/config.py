@@ -912,28 +912,38 @@ def load_configmap_key(text: str, key: str = DEFAULT_KEY) -> Manifest:
     configs: list[EmbeddedConfig] = []
     issues: list[Issue] = []
     plain: set[str] = set()
-    objects = 0
-    for document in documents:
+    objects, seen = 0, set[int]()
+    while documents:
+        document = documents.pop(0)
+        if id(document) in seen:  # an alias: each object once, whatever the aliases say
+            continue
+        seen.add(id(document))
         top = _own_entries(document)
-        if "kind" not in top:
+        kind = _scalar_text(top["kind"][1]) if "kind" in top else None
+        if kind is None:
             plain.update(top)
             continue
         objects += 1
-        if _scalar_text(top["kind"][1]) != "ConfigMap":
-            continue
-        entry = _own_entries(top["data"][1]).get(key) if "data" in top else None
-        if entry is None:
-            continue
-        key_node, value = entry
-        name = _configmap_name(top)
-        if isinstance(value, ScalarNode) and value.tag == _TAG + "str":
-            first = _line(value) + 1 if value.style == "|" else None
-            configs.append(EmbeddedConfig(name, key, str(value.value), _line(key_node), first))
-        else:
-            issues.append(
-                Issue(_join("data", key), f"expected a string, got {_kind(value)}", _line(key_node))
-            )
+        if kind == "List" and isinstance(items := top.get("items", (None, None))[1], SequenceNode):
+            documents.extend(items.value)  # `kubectl get -o yaml` output
+        elif kind == "ConfigMap":
+            found = _embedded(top, key)
+            if isinstance(found, EmbeddedConfig):
+                configs.append(found)
+            elif found is not None:
+                issues.append(found)
     return Manifest(tuple(configs), objects, frozenset(plain), tuple(issues))
+
+
+def _embedded(top: Mapping[str, tuple[Node, Node]], key: str) -> EmbeddedConfig | Issue | None:
+    entry = _own_entries(top["data"][1]).get(key) if "data" in top else None
+    if entry is None:
+        return None
+    key_node, value = entry
+    if not (isinstance(value, ScalarNode) and value.tag == _TAG + "str"):
+        return Issue(_join("data", key), f"expected a string, got {_kind(value)}", _line(key_node))
+    first = _line(value) + 1 if value.style == "|" else None
+    return EmbeddedConfig(_configmap_name(top), key, str(value.value), _line(key_node), first)
 
 
 def _own_entries(node: Node | None) -> dict[str, tuple[Node, Node]]:

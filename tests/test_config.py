@@ -802,6 +802,18 @@ def test_configmap_key_choice_and_non_block_values() -> None:
     assert load_configmap_key(text, "missing.yaml").configs == ()
 
 
+def test_configmap_inside_a_list() -> None:
+    """`kubectl get configmap -o yaml` output: a List whose items are the objects."""
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: c, namespace: n}\n"
+        "    data:\n      scrape_config.yaml: |\n        targets: []\n        bogus: 1\n"
+    )
+    (config,) = load_configmap_key(text).configs
+    assert config.configmap == "n/c"
+    assert [i.format("m") for i in config.parse().issues] == ['m:10: bogus: unknown field "bogus"']
+
+
 # --- parse_config never raises -------------------------------------------------------------
 
 _KEY_TEXT = (
