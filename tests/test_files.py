@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sdgen import render
 from sdgen.files import MANIFEST, OutputDir, OutputError
+from sdgen.model import Endpoint, Target, TargetType
+from sdgen.targets import EndpointTargets
 
 DEADLINE = 60.0
 
@@ -167,6 +170,21 @@ def test_unsafe_relpaths_are_refused(tmp_path: Path, relpath: str) -> None:
     assert len(result.errors) == 1 and result.errors[0].startswith(f"{relpath}: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert hidden_files(root) == []
+
+
+def test_rendered_files_of_hostile_target_names_stay_inside_the_root(tmp_path: Path) -> None:
+    names = ["../../etc", "/abs/path", "..", "a/../../b", "\x00", "☃ unicode", "x" * 300]
+    endpoint = Endpoint(addresses=("h:1",))
+    desired = render.render(
+        EndpointTargets(Target(n, TargetType.STATIC_ENDPOINTS, (endpoint,)), 0, endpoint, ())
+        for n in names
+    )
+    root = tmp_path / "out"
+    result = prepared(root).sync(desired)
+    assert result.errors == [] and len(result.written) == 3 * len(names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    for rel in result.written:
+        assert (root / rel).resolve().parent.parent == root.resolve()
 
 
 def test_a_symlinked_directory_leading_outside_is_refused(tmp_path: Path) -> None:

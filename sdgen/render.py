@@ -1,0 +1,239 @@
+"""Resolved targets → the exact bytes of the three files sdgen writes per (target, endpoint).
+
+Rendering is pure and canonical — same input, same bytes — because `files` writes only when
+bytes change: any nondeterminism (dict order, float formatting, line folding) would turn the
+steady state into a stream of writes and Prometheus reloads.
+
+Per endpoint, with `<slug>` from `slug(target name, endpoint index)`:
+
+* `targets/<slug>.json`: file_sd, one group per scrape target and one group per line (compact
+  UTF-8 JSON, keys sorted; greppable, and diffs show whole targets), groups sorted by address
+  then labels, newline-terminated.
+* `relabel/<slug>.yml`: `metric_relabel_configs:` of the endpoint in Prometheus's snake_case.
+* `scrape/<slug>.yml`: `scrape_configs:` with one job named `<slug>` whose `file_sd_configs`
+  points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory).
+
+YAML strings from the user are always quoted: single quotes for printable ASCII (readable
+regexes, no backslash doubling), double quotes with escapes otherwise, and no line folding, so
+regexes and replacements such as `${1}`, quotes, backslashes and line breaks reach Prometheus
+unchanged (a test reads them back from a real Prometheus).
+Relabel fields equal to Prometheus's defaults are omitted except `action`, which is always
+written so every rule says what it does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any, cast
+
+import msgspec
+import yaml
+
+from sdgen.duration import format_duration
+from sdgen.model import Endpoint, RelabelRule
+from sdgen.targets import EndpointTargets, ScrapeTarget
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_READABLE_MAX = 64
+_HASH_HEX = 10
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+_DEFAULT_RULE = RelabelRule()
+_encode_json = msgspec.json.Encoder(order="sorted").encode  # 4x json.dumps at 10k targets
+
+
+def target_prefix(target_name: str) -> str:
+    """`<readable>.<hash>.`: starts every slug of the target, and no other target's slug.
+
+    `readable` is the name with every character outside `[A-Za-z0-9_-]` replaced by `_`,
+    truncated; it never contains a dot, so the first dot ends it and the hash of the exact name
+    that follows tells apart names that read the same. Always hashing (rather than only when
+    sanitising changed the name) is what makes the prefix unique by construction.
+    """
+    readable = _UNSAFE.sub("_", target_name)[:_READABLE_MAX]
+    if not readable or readable.startswith("-"):
+        readable = "_" + readable  # no empty stem, nothing a shell tool takes for an option
+    digest = hashlib.sha256(target_name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{readable}.{digest[:_HASH_HEX]}."
+
+
+def slug(target_name: str, index: int) -> str:
+    """The file stem (and job name) of endpoint `index` of a target, e.g. `node.3f0a9c12be.0`.
+
+    Only `[A-Za-z0-9_.-]`, never a leading dot or `..`, at most 100 characters for any
+    realistic index, deterministic, and distinct for distinct (name, index) pairs.
+    """
+    if index < 0:
+        raise ValueError(f"endpoint index must not be negative, got {index}")
+    return f"{target_prefix(target_name)}{index}"
+
+
+def render(endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
+    """All files for all endpoints, keyed by path relative to the output directory."""
+    files: dict[str, bytes] = {}
+    for et in endpoints:
+        rendered = render_endpoint(et)
+        if clash := rendered.keys() & files.keys():
+            raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
+        files.update(rendered)
+    return files
+
+
+def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
+    stem = slug(et.target.name, et.index)
+    relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
+    return {
+        f"targets/{stem}.json": _file_sd(et.targets),
+        f"relabel/{stem}.yml": relabel,
+        f"scrape/{stem}.yml": scrape,
+    }
+
+
+@lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
+def _yaml_files(name: str, index: int, ep: Endpoint) -> tuple[bytes, bytes]:
+    stem = slug(name, index)
+    header = _header(name, index)
+    relabels = [_relabel_rule(rule) for rule in ep.metric_relabelings]
+    return (
+        header + _yaml({"metric_relabel_configs": relabels}),
+        header + _yaml({"scrape_configs": [_job(stem, ep)]}),
+    )
+
+
+def _file_sd(targets: Iterable[ScrapeTarget]) -> bytes:
+    # A set: identical groups are one target to Prometheus anyway.
+    lines = {(t.address, _group(t.address, t.labels)) for t in targets}
+    if not lines:
+        return b"[]\n"
+    return b"[\n" + b",\n".join(line for _, line in sorted(lines)) + b"\n]\n"
+
+
+def _group(address: str, labels: Mapping[str, str]) -> bytes:
+    group = {"labels": dict(labels), "targets": [address]}
+    try:
+        return _encode_json(group)
+    except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
+        return json.dumps(group, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _header(name: str, index: int) -> bytes:
+    quoted = json.dumps(name)  # escaped: a name cannot break out of the comment
+    return (
+        f"# Written by sdgen for target {quoted}, endpoint {index}. "
+        "Edits are overwritten: change the scrape config instead.\n"
+    ).encode("ascii")
+
+
+def _job(stem: str, ep: Endpoint) -> dict[str, Any]:
+    job: dict[str, Any] = {"job_name": stem, "scrape_interval": format_duration(ep.interval_ms)}
+    if ep.timeout_ms is not None:
+        job["scrape_timeout"] = format_duration(ep.timeout_ms)
+    job["metrics_path"] = ep.path
+    if ep.scheme is not None:  # otherwise each target's __scheme__ label decides
+        job["scheme"] = ep.scheme
+    if ep.params:
+        job["params"] = {name: list(values) for name, values in ep.params}
+    if ep.honor_labels is not None:
+        job["honor_labels"] = ep.honor_labels
+    if ep.sample_limit is not None:
+        job["sample_limit"] = ep.sample_limit
+    job.update(_http_client(ep))
+    job["file_sd_configs"] = [{"files": [f"../targets/{stem}.json"]}]
+    if ep.metric_relabelings:
+        job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
+    return job
+
+
+def _http_client(ep: Endpoint) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if ep.tls is not None and (
+        tls := _non_empty(
+            insecure_skip_verify=ep.tls.insecure_skip_verify,
+            server_name=ep.tls.server_name,
+            ca_file=ep.tls.ca_file,
+            cert_file=ep.tls.cert_file,
+            key_file=ep.tls.key_file,
+        )
+    ):
+        out["tls_config"] = tls
+    if ep.authorization is not None:
+        out["authorization"] = _non_empty(
+            type=ep.authorization.type, credentials_file=ep.authorization.credentials_file
+        )
+    if ep.basic_auth is not None:
+        out["basic_auth"] = _non_empty(
+            username=ep.basic_auth.username, password_file=ep.basic_auth.password_file
+        )
+    return out
+
+
+def _relabel_rule(rule: RelabelRule) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rule.source_labels:
+        out["source_labels"] = list(rule.source_labels)
+    for name in ("separator", "regex", "modulus", "target_label", "replacement"):
+        if getattr(rule, name) != getattr(_DEFAULT_RULE, name):
+            out[name] = getattr(rule, name)
+    out["action"] = rule.action
+    return out
+
+
+def _non_empty(**fields: str | bool) -> dict[str, str | bool]:
+    return {key: value for key, value in fields.items() if value}
+
+
+class _Quoted(str):
+    """A string value the dumper must quote (keys stay plain)."""
+
+
+# Values from a fixed vocabulary read better plain; PyYAML still quotes them if they need it.
+_PLAIN = frozenset({"job_name", "scrape_interval", "scrape_timeout", "scheme", "action"})
+
+
+def _quote(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Quoted(value)
+    if isinstance(value, Mapping):
+        return {k: v if k in _PLAIN else _quote(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_quote(item) for item in value]
+    return value
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, value: _Quoted) -> yaml.ScalarNode:
+    style = "'" if _PRINTABLE_ASCII.match(value) else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style=style)
+
+
+def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
+    dumper = cast(type[yaml.SafeDumper], type(f"Quoting{base.__name__}", (base,), {}))
+    dumper.add_representer(_Quoted, _represent_quoted)
+    return dumper
+
+
+_PURE_DUMPER = _dumper(yaml.SafeDumper)
+# libyaml's emitter when present: 10x faster, the same bytes, but no lone surrogates.
+_FAST_DUMPER = _dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+
+
+def _yaml(document: dict[str, Any]) -> bytes:
+    quoted = _quote(document)
+    try:
+        return _dump(quoted, _FAST_DUMPER)
+    except UnicodeEncodeError:
+        return _dump(quoted, _PURE_DUMPER)
+
+
+def _dump(document: Any, dumper: type[yaml.SafeDumper]) -> bytes:
+    text = yaml.dump(
+        document,
+        Dumper=dumper,
+        sort_keys=False,  # Prometheus's documented field order, not alphabetical
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**31 - 1,  # never fold long strings across lines
+    )
+    return text.encode("utf-8")
