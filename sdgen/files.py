@@ -101,8 +101,7 @@ class OutputDir:
         if not self._real_root:
             raise RuntimeError("OutputDir.prepare() must run before sync()")
         result = SyncResult()
-        changes = self._changes(desired, result)
-        self._claim([rel for rel, _ in changes if rel not in self._owned], changes, result)
+        changes = self._claim(self._changes(desired, result), result)
         touched = {rel.rpartition("/")[0] for rel in self._write_all(changes, result)}
         gone = sorted(rel for rel in self._owned - desired.keys() if not keep(rel))
         touched |= {rel.rpartition("/")[0] for rel in self._remove_all(gone, result)}
@@ -125,14 +124,17 @@ class OutputDir:
                 changes.append((rel, data))
         return changes
 
-    def _claim(self, new: list[str], changes: list[tuple[str, bytes]], result: SyncResult) -> None:
-        """Record new files as owned before writing them; a file not recorded is not written."""
-        if new and not self._save_manifest(self._owned | set(new), result):
-            refused = set(new)
-            result.errors.extend(f"{rel}: not written, ownership not recorded" for rel in new)
-            changes[:] = [(rel, data) for rel, data in changes if rel not in refused]
-            return
-        self._owned.update(new)
+    def _claim(
+        self, changes: list[tuple[str, bytes]], result: SyncResult
+    ) -> list[tuple[str, bytes]]:
+        """Record new files as owned before writing them: a file whose ownership could not be
+        recorded is not written, as it could never be pruned."""
+        new = {rel for rel, _ in changes if rel not in self._owned}
+        if not new or self._save_manifest(self._owned | new, result):
+            self._owned |= new
+            return changes
+        result.errors.extend(f"{rel}: not written, ownership not recorded" for rel in sorted(new))
+        return [(rel, data) for rel, data in changes if rel not in new]
 
     def _write_all(self, changes: list[tuple[str, bytes]], result: SyncResult) -> list[str]:
         for rel, data in changes:

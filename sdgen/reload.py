@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
@@ -36,7 +37,14 @@ class Reloader:
         initial_delay: float = 0.5,
         max_delay: float = 30.0,
     ) -> None:
-        """`on_result("success" | "failure")` is called after every POST (for metrics)."""
+        """`on_result("success" | "failure")` is called after every POST (for metrics).
+
+        Raises ValueError for a URL that is not http(s)://host…, so a typo fails at start."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"reload URL {url!r} is not an http(s) URL (e.g. http://localhost:9090/-/reload)"
+            )
         self.url = url
         self.timeout = timeout
         self._stop = stop
@@ -92,8 +100,7 @@ class Reloader:
             ok, problem = False, f"HTTP {e.code} {e.reason}"
         except (OSError, ValueError) as e:  # URLError, timeouts, refused connections
             ok, problem = False, str(getattr(e, "reason", e))
-        if self._on_result is not None:
-            self._on_result("success" if ok else "failure")
+        self._report("success" if ok else "failure")
         if ok:
             log.info("reload requested from %s", self.url, extra={"attempt": attempt})
         else:
@@ -101,3 +108,11 @@ class Reloader:
                 "reload POST to %s failed (attempt %d): %s; retrying", self.url, attempt, problem
             )
         return ok
+
+    def _report(self, result: str) -> None:
+        if self._on_result is None:
+            return
+        try:
+            self._on_result(result)
+        except Exception:  # a metrics hook must not end the retries
+            log.exception("reload result callback failed")

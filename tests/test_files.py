@@ -125,6 +125,18 @@ def test_keep_protects_files_that_are_no_longer_desired(tmp_path: Path) -> None:
     assert out.sync({}).removed == ["targets/held.1.json"]
 
 
+def test_a_new_file_whose_ownership_cannot_be_recorded_is_not_written(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({"targets/old.json": b"[]\n"})
+    (tmp_path / MANIFEST).unlink()
+    (tmp_path / MANIFEST).mkdir()  # the manifest can no longer be replaced
+    result = out.sync({"targets/old.json": b"[1]\n", "targets/new.json": b"[]\n"})
+    assert result.written == ["targets/old.json"]
+    assert result.errors[0].startswith(f"{MANIFEST}: ")
+    assert result.errors[1] == "targets/new.json: not written, ownership not recorded"
+    assert not (tmp_path / "targets/new.json").exists()
+
+
 def test_an_unreadable_manifest_means_nothing_is_removed(tmp_path: Path) -> None:
     prepared(tmp_path).sync({"targets/a.json": b"[]\n"})
     (tmp_path / MANIFEST).write_text("{not json")

@@ -179,3 +179,25 @@ def test_stop_ends_the_thread_promptly(server_factory, busy: str) -> None:
     stop.set()
     reloader.join(DEADLINE)
     assert not reloader.is_alive()
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost:9090/-/reload", "ftp://host/x", "http://", "/-/reload", ""]
+)
+def test_a_url_that_is_not_http_is_refused_at_once(url: str) -> None:
+    with pytest.raises(ValueError, match="is not an http"):
+        Reloader(url, threading.Event())
+
+
+def test_a_failing_result_callback_does_not_stop_the_retries(server_factory) -> None:
+    server = server_factory(2)
+
+    def explode(result: str) -> None:
+        raise RuntimeError(result)
+
+    stop = threading.Event()
+    reloader = Reloader(server.url, stop, on_result=explode, initial_delay=0.02)
+    reloader.start()
+    reloader.request()
+    assert server.wait_for(lambda: len(server.posts) == 3)
+    finish(reloader, stop)
