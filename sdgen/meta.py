@@ -1,0 +1,316 @@
+"""Kubernetes records → the meta labels of Prometheus's `kubernetes_sd_configs` (Prometheus 3.5).
+
+Relabel rules written for Prometheus must work unchanged on sdgen's targets, so this module
+reproduces, label for label, what roles `pod` and `endpointslice` discover
+(discovery/kubernetes/pod.go and endpointslice.go). As in Prometheus, a `Group` carries labels
+shared by all its targets and each target's own labels, which win on a clash. Which of these
+targets a PodMonitor or ServiceMonitor keeps is decided in `targets`, not here.
+
+Where Prometheus iterates Go maps (labels, annotations) the result can depend on map order
+when two keys sanitise to the same name; here keys are visited in sorted order, the last wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sdgen.records import (
+    Container,
+    ContainerPort,
+    ContainerStatus,
+    EndpointPort,
+    EndpointSlice,
+    ObjectMeta,
+    Pod,
+    Service,
+    SliceEndpoint,
+)
+
+META = "__meta_kubernetes_"
+ADDRESS = "__address__"
+NAMESPACE = META + "namespace"
+
+POD_NAME = META + "pod_name"
+POD_IP = META + "pod_ip"
+POD_READY = META + "pod_ready"
+POD_PHASE = META + "pod_phase"
+POD_NODE_NAME = META + "pod_node_name"
+POD_HOST_IP = META + "pod_host_ip"
+POD_UID = META + "pod_uid"
+POD_CONTROLLER_KIND = META + "pod_controller_kind"
+POD_CONTROLLER_NAME = META + "pod_controller_name"
+CONTAINER_NAME = META + "pod_container_name"
+CONTAINER_ID = META + "pod_container_id"
+CONTAINER_IMAGE = META + "pod_container_image"
+CONTAINER_INIT = META + "pod_container_init"
+CONTAINER_PORT_NAME = META + "pod_container_port_name"
+CONTAINER_PORT_NUMBER = META + "pod_container_port_number"
+CONTAINER_PORT_PROTOCOL = META + "pod_container_port_protocol"
+
+SERVICE_NAME = META + "service_name"
+
+SLICE = META + "endpointslice_"
+SLICE_ADDRESS_TYPE = SLICE + "address_type"
+SLICE_PORT = SLICE + "port"
+SLICE_PORT_NAME = SLICE + "port_name"
+SLICE_PORT_PROTOCOL = SLICE + "port_protocol"
+SLICE_PORT_APP_PROTOCOL = SLICE + "port_app_protocol"
+SLICE_READY = SLICE + "endpoint_conditions_ready"
+SLICE_SERVING = SLICE + "endpoint_conditions_serving"
+SLICE_TERMINATING = SLICE + "endpoint_conditions_terminating"
+SLICE_HOSTNAME = SLICE + "endpoint_hostname"
+SLICE_NODE_NAME = SLICE + "endpoint_node_name"
+SLICE_ZONE = SLICE + "endpoint_zone"
+SLICE_TARGET_KIND = SLICE + "address_target_kind"
+SLICE_TARGET_NAME = SLICE + "address_target_name"
+SLICE_TOPOLOGY = SLICE + "endpoint_topology_"
+SLICE_TOPOLOGY_PRESENT = SLICE + "endpoint_topology_present_"
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # the EndpointSlice → Service link
+
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A Prometheus target group: shared labels plus one label set per target."""
+
+    labels: Mapping[str, str]
+    targets: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SliceTarget:
+    """One endpointslice target before the pod's labels are merged in (done only if kept)."""
+
+    labels: dict[str, str]
+    pod: Pod | None
+
+
+@lru_cache(maxsize=65536)
+def label_name(prefix: str, key: str) -> str:
+    """`prefix` + the sanitised key; cached, so 100k pods share one string per label name."""
+    return prefix + _INVALID.sub("_", key)
+
+
+def join_host_port(host: str, port: int) -> str:
+    """Go's net.JoinHostPort: IPv6 literals get brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _add_map(out: dict[str, str], prefix: str, kind: str, values: Mapping[str, str]) -> None:
+    named, present = f"{prefix}_{kind}_", f"{prefix}_{kind}present_"
+    for key in sorted(values):
+        out[label_name(named, key)] = values[key]
+        out[label_name(present, key)] = "true"
+
+
+def object_labels(role: str, meta: ObjectMeta) -> dict[str, str]:
+    """Prometheus's addObjectMetaLabels: `_<role>_name`, labels and annotations (+ present)."""
+    prefix = META + role
+    out = {prefix + "_name": meta.name}
+    _add_map(out, prefix, "label", meta.labels)
+    _add_map(out, prefix, "annotation", meta.annotations)
+    return out
+
+
+# --- role pod ----------------------------------------------------------------------------
+
+
+def pod_ready(pod: Pod) -> str:
+    for condition in pod.status.conditions:
+        if condition.type == "Ready":
+            return condition.status.lower()
+    return "unknown"
+
+
+def pod_labels(pod: Pod) -> dict[str, str]:
+    """The pod-level labels (no namespace): the group of role pod, merged into slice targets."""
+    out = {
+        POD_IP: pod.status.pod_ip,
+        POD_READY: pod_ready(pod),
+        POD_PHASE: pod.status.phase,
+        POD_NODE_NAME: pod.spec.node_name,
+        POD_HOST_IP: pod.status.host_ip,
+        POD_UID: pod.metadata.uid,
+    }
+    out.update(object_labels("pod", pod.metadata))
+    controller = next((o for o in pod.metadata.owner_references if o.controller), None)
+    if controller is not None:
+        if controller.kind:
+            out[POD_CONTROLLER_KIND] = controller.kind
+        if controller.name:
+            out[POD_CONTROLLER_NAME] = controller.name
+    return out
+
+
+def containers(pod: Pod) -> Iterator[tuple[Container, bool]]:
+    """Containers then init containers (Prometheus's order), each with its is-init flag."""
+    for container in pod.spec.containers:
+        yield container, False
+    for container in pod.spec.init_containers:
+        yield container, True
+
+
+def _container_id(statuses: list[ContainerStatus], name: str) -> str:
+    return next((s.container_id for s in statuses if s.name == name), "")
+
+
+def pod_ports(pod: Pod) -> Iterator[tuple[Container, ContainerPort | None, bool]]:
+    """Role pod's targets, unbuilt: (container, port, is-init) per declared port, and
+    (container, None, is-init) for a container without ports."""
+    for container, is_init in containers(pod):
+        if not container.ports:
+            yield container, None, is_init
+        for port in container.ports:
+            yield container, port, is_init
+
+
+def pod_target(
+    pod: Pod, container: Container, port: ContainerPort | None, is_init: bool
+) -> dict[str, str]:
+    """One target's own labels (a portless container's address is the bare pod IP)."""
+    statuses = pod.status.init_container_statuses if is_init else pod.status.container_statuses
+    ip = pod.status.pod_ip
+    out = {
+        ADDRESS: ip,
+        CONTAINER_NAME: container.name,
+        CONTAINER_ID: _container_id(statuses, container.name),
+        CONTAINER_IMAGE: container.image,
+        CONTAINER_INIT: "true" if is_init else "false",
+    }
+    if port is not None:
+        out[ADDRESS] = join_host_port(ip, port.container_port)
+        out[CONTAINER_PORT_NAME] = port.name
+        out[CONTAINER_PORT_NUMBER] = str(port.container_port)
+        out[CONTAINER_PORT_PROTOCOL] = port.protocol
+    return out
+
+
+def pod_targets(pod: Pod) -> list[dict[str, str]]:
+    """Role pod's targets of a pod with an IP."""
+    return [pod_target(pod, *found) for found in pod_ports(pod)]
+
+
+def pod_group(pod: Pod) -> Group:
+    """Exactly what role pod discovers for one pod (an empty group while it has no IP)."""
+    if not pod.status.pod_ip:
+        return Group({}, ())
+    labels = {**pod_labels(pod), NAMESPACE: pod.metadata.namespace}
+    return Group(labels, tuple(pod_targets(pod)))
+
+
+# --- role endpointslice ------------------------------------------------------------------
+
+
+def service_labels(service: Service) -> dict[str, str]:
+    return {NAMESPACE: service.metadata.namespace, **object_labels("service", service.metadata)}
+
+
+def endpointslice_labels(eps: EndpointSlice, service: Service | None) -> dict[str, str]:
+    """The group labels of a slice; `service` is the one its service-name label points to."""
+    out = {NAMESPACE: eps.metadata.namespace, SLICE_ADDRESS_TYPE: eps.address_type}
+    out.update(object_labels("endpointslice", eps.metadata))
+    if service is not None:
+        out.update(service_labels(service))
+    return out
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else ("true" if value else "false")
+
+
+def _endpoint_labels(address: str, endpoint: SliceEndpoint, port: EndpointPort) -> dict[str, str]:
+    conditions = endpoint.conditions
+    optional = (
+        (SLICE_PORT_NAME, port.name),
+        (SLICE_PORT_PROTOCOL, port.protocol),
+        (SLICE_PORT, None if port.port is None else str(port.port)),
+        (SLICE_PORT_APP_PROTOCOL, port.app_protocol),
+        (SLICE_READY, _flag(conditions.ready)),
+        (SLICE_SERVING, _flag(conditions.serving)),
+        (SLICE_TERMINATING, _flag(conditions.terminating)),
+        (SLICE_HOSTNAME, endpoint.hostname),
+        (SLICE_TARGET_KIND, None if endpoint.target_ref is None else endpoint.target_ref.kind),
+        (SLICE_TARGET_NAME, None if endpoint.target_ref is None else endpoint.target_ref.name),
+        (SLICE_NODE_NAME, endpoint.node_name),
+        (SLICE_ZONE, endpoint.zone),
+    )
+    out = {ADDRESS: address if port.port is None else join_host_port(address, port.port)}
+    out.update((name, value) for name, value in optional if value is not None)
+    for key in sorted(endpoint.deprecated_topology):
+        out[label_name(SLICE_TOPOLOGY, key)] = endpoint.deprecated_topology[key]
+        out[label_name(SLICE_TOPOLOGY_PRESENT, key)] = "true"
+    return out
+
+
+def _container_port_labels(
+    container: Container, port: ContainerPort, is_init: bool
+) -> dict[str, str]:
+    return {
+        CONTAINER_NAME: container.name,
+        CONTAINER_IMAGE: container.image,
+        CONTAINER_PORT_NAME: port.name,
+        CONTAINER_PORT_NUMBER: str(port.container_port),
+        CONTAINER_PORT_PROTOCOL: port.protocol,
+        CONTAINER_INIT: "true" if is_init else "false",
+    }
+
+
+def _declaring_container(pod: Pod, number: int) -> dict[str, str]:
+    """Labels of the container declaring port `number`; as in Prometheus the last one wins."""
+    found: dict[str, str] = {}
+    for container, is_init in containers(pod):
+        port = next((p for p in container.ports if p.container_port == number), None)
+        if port is not None:
+            found = _container_port_labels(container, port, is_init)
+    return found
+
+
+def endpointslice_targets(
+    eps: EndpointSlice, pod_of: Callable[[str, str], Pod | None]
+) -> list[SliceTarget]:
+    """Role endpointslice's targets: per endpoint, port and address, then the container ports of
+    the slice's pods that no slice port covers. `pod_of(namespace, name)` looks pods up."""
+    out: list[SliceTarget] = []
+    seen: dict[tuple[str, str], Pod] = {}
+    for endpoint in eps.endpoints:
+        ref = endpoint.target_ref
+        pod = pod_of(ref.namespace, ref.name) if ref is not None and ref.kind == "Pod" else None
+        if pod is not None:
+            seen.setdefault((pod.metadata.namespace, pod.metadata.name), pod)
+        for port in eps.ports:
+            for address in endpoint.addresses:
+                labels = _endpoint_labels(address, endpoint, port)
+                if pod is not None and port.port is not None:
+                    labels.update(_declaring_container(pod, port.port))
+                out.append(SliceTarget(labels, pod))
+    covered = {port.port for port in eps.ports if port.port is not None}
+    for pod in seen.values():
+        out.extend(_uncovered_ports(pod, covered))
+    return out
+
+
+def _uncovered_ports(pod: Pod, covered: set[int]) -> Iterator[SliceTarget]:
+    if not pod.status.pod_ip:
+        return
+    for container, is_init in containers(pod):
+        for port in container.ports:
+            if port.container_port not in covered:
+                labels = {ADDRESS: join_host_port(pod.status.pod_ip, port.container_port)}
+                labels.update(_container_port_labels(container, port, is_init))
+                yield SliceTarget(labels, pod)
+
+
+def endpointslice_group(
+    eps: EndpointSlice, service: Service | None, pod_of: Callable[[str, str], Pod | None]
+) -> Group:
+    """Exactly what role endpointslice discovers for one slice."""
+    targets = tuple(
+        {**t.labels, **pod_labels(t.pod)} if t.pod is not None else t.labels
+        for t in endpointslice_targets(eps, pod_of)
+    )
+    return Group(endpointslice_labels(eps, service), targets)

@@ -1,0 +1,126 @@
+"""Meta labels of roles pod and endpointslice, against Prometheus's own expectations (data)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import yaml
+
+from sdgen import meta
+from sdgen.records import EndpointSlice, Pod, Service
+
+DATA = Path(__file__).parent / "data" / "targets"
+POD_CASES = yaml.safe_load((DATA / "prometheus_pod.yaml").read_text())["cases"]
+SLICE_CASES = yaml.safe_load((DATA / "prometheus_endpointslice.yaml").read_text())["cases"]
+
+
+def _canonical(targets: Any) -> list[str]:
+    """Targets as sorted JSON: Prometheus's order of some targets follows Go map order."""
+    return sorted(json.dumps(dict(t), sort_keys=True) for t in targets)
+
+
+def _group(group: meta.Group) -> dict[str, Any]:
+    return {"labels": dict(group.labels), "targets": _canonical(group.targets)}
+
+
+def _expected(case: Mapping[str, Any]) -> dict[str, Any]:
+    expected = case["expected"]
+    return {"labels": expected["labels"], "targets": _canonical(expected["targets"])}
+
+
+@pytest.mark.parametrize("case", POD_CASES, ids=[c["name"] for c in POD_CASES])
+def test_pod_group_matches_prometheus(case: dict[str, Any]) -> None:
+    pod = msgspec.convert(case["pod"], Pod)
+    assert _group(meta.pod_group(pod)) == _expected(case)
+
+
+@pytest.mark.parametrize("case", SLICE_CASES, ids=[c["name"] for c in SLICE_CASES])
+def test_endpointslice_group_matches_prometheus(case: dict[str, Any]) -> None:
+    eps = msgspec.convert(case["slice"], EndpointSlice)
+    service = msgspec.convert(case["service"], Service) if "service" in case else None
+    pods = {
+        (p.metadata.namespace, p.metadata.name): p
+        for p in (msgspec.convert(raw, Pod) for raw in case.get("pods", ()))
+    }
+    group = meta.endpointslice_group(eps, service, lambda ns, name: pods.get((ns, name)))
+    assert _group(group) == _expected(case)
+
+
+def test_endpointslice_targets_keep_prometheus_order() -> None:
+    """Endpoint, then port, then address; uncovered pod ports last."""
+    case = next(c for c in SLICE_CASES if c["name"].startswith("FQDN"))
+    eps = msgspec.convert(case["slice"], EndpointSlice)
+    addresses = [t.labels[meta.ADDRESS] for t in meta.endpointslice_targets(eps, lambda *_: None)]
+    assert addresses == [t[meta.ADDRESS] for t in case["expected"]["targets"]]
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("app.kubernetes.io/name", "app_kubernetes_io_name"),
+        ("team-name", "team_name"),
+        ("plain_Key9", "plain_Key9"),
+        ("ünïcode", "_n_code"),
+        ("a b", "a_b"),
+    ],
+)
+def test_label_names_are_sanitised_like_prometheus(key: str, name: str) -> None:
+    assert meta.label_name("p_", key) == "p_" + name
+
+
+def test_keys_that_sanitise_alike_resolve_deterministically() -> None:
+    """Prometheus's winner depends on Go map order; here the last key in sorted order wins."""
+    labels = {"a/b": "slash", "a.b": "dot", "a-b": "dash"}
+    pod = msgspec.convert({"metadata": {"name": "p", "labels": labels}}, Pod)
+    assert meta.object_labels("pod", pod.metadata)[meta.META + "pod_label_a_b"] == "slash"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "address"),
+    [
+        ("10.0.0.1", 80, "10.0.0.1:80"),
+        ("fd00::1", 80, "[fd00::1]:80"),
+        ("h.example", 1, "h.example:1"),
+    ],
+)
+def test_join_host_port_brackets_ipv6(host: str, port: int, address: str) -> None:
+    assert meta.join_host_port(host, port) == address
+
+
+def test_last_container_declaring_a_slice_port_names_it() -> None:
+    """endpointslice.go breaks only out of the inner loop, so a later container overrides."""
+    pod = msgspec.convert(
+        {
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {
+                "containers": [
+                    {"name": "first", "ports": [{"name": "a", "containerPort": 80}]},
+                    {"name": "second", "ports": [{"name": "b", "containerPort": 80}]},
+                ]
+            },
+            "status": {"podIP": "10.0.0.1"},
+        },
+        Pod,
+    )
+    eps = msgspec.convert(
+        {
+            "metadata": {"name": "s", "namespace": "ns"},
+            "ports": [{"name": "web", "port": 80}],
+            "endpoints": [
+                {
+                    "addresses": ["10.0.0.1"],
+                    "targetRef": {"kind": "Pod", "name": "p", "namespace": "ns"},
+                }
+            ],
+        },
+        EndpointSlice,
+    )
+    (target,) = meta.endpointslice_targets(eps, lambda ns, name: pod)
+    assert target.labels[meta.CONTAINER_NAME] == "second"
+    assert target.labels[meta.CONTAINER_PORT_NAME] == "b"
+    assert target.pod is pod
