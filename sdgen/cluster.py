@@ -1,0 +1,185 @@
+"""What target resolution reads from Kubernetes, and which parts of it a config needs.
+
+`targets` needs pods and services by namespace, a Service's EndpointSlices and a pod by name
+(for an endpoint's targetRef). The informer caches, a `kubectl get -o yaml` snapshot and the
+tests all offer that through the `Cluster` protocol, so resolution stays pure and testable.
+`needs` tells the sidecar which informers to run, scoped to the fewest namespaces.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from itertools import chain
+from typing import Literal, Protocol, TypeAlias, TypeVar
+
+from sdgen.meta import SERVICE_NAME_LABEL
+from sdgen.model import Config, Target, TargetType
+from sdgen.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.selector import NamespaceSelector
+
+T = TypeVar("T")
+
+
+class Cluster(Protocol):
+    def namespaces(self) -> Mapping[str, Namespace]:
+        """Namespaces by name; may be empty when namespaces are not watched."""
+        ...
+
+    def pods(self, namespace: str | None) -> Iterable[Pod]:
+        """The pods of one namespace, or of all when `namespace` is None."""
+        ...
+
+    def services(self, namespace: str | None) -> Iterable[Service]:
+        """The services of one namespace, or of all when `namespace` is None."""
+        ...
+
+    def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
+        """The slices labelled `kubernetes.io/service-name=<service>` in `namespace`."""
+        ...
+
+    def pod(self, namespace: str, name: str) -> Pod | None: ...
+
+
+class StaticCluster:
+    """A Cluster over fixed sequences of records, indexed once so every lookup is a dict hit."""
+
+    def __init__(
+        self,
+        pods: Mapping[str, list[Pod]],
+        services: Mapping[str, list[Service]],
+        slices: Mapping[tuple[str, str], list[EndpointSlice]],
+        namespaces: Mapping[str, Namespace],
+    ) -> None:
+        self._pods = pods
+        self._pod_by_name = {(p.metadata.namespace, p.metadata.name): p for p in _all(pods)}
+        self._services = services
+        self._slices = slices
+        self._namespaces = namespaces
+
+    @classmethod
+    def from_objects(
+        cls,
+        pods: Iterable[Pod] = (),
+        services: Iterable[Service] = (),
+        endpoint_slices: Iterable[EndpointSlice] = (),
+        namespaces: Iterable[Namespace] = (),
+    ) -> StaticCluster:
+        pods_by_ns: defaultdict[str, list[Pod]] = defaultdict(list)
+        for pod in pods:
+            pods_by_ns[pod.metadata.namespace].append(pod)
+        services_by_ns: defaultdict[str, list[Service]] = defaultdict(list)
+        for service in services:
+            services_by_ns[service.metadata.namespace].append(service)
+        slices: defaultdict[tuple[str, str], list[EndpointSlice]] = defaultdict(list)
+        for eps in endpoint_slices:
+            owner = eps.metadata.labels.get(SERVICE_NAME_LABEL)
+            if owner is not None:
+                slices[(eps.metadata.namespace, owner)].append(eps)
+        by_name = {ns.metadata.name: ns for ns in namespaces}
+        return cls(dict(pods_by_ns), dict(services_by_ns), dict(slices), by_name)
+
+    def namespaces(self) -> Mapping[str, Namespace]:
+        return self._namespaces
+
+    def pods(self, namespace: str | None) -> Iterable[Pod]:
+        return _all(self._pods) if namespace is None else self._pods.get(namespace, ())
+
+    def services(self, namespace: str | None) -> Iterable[Service]:
+        return _all(self._services) if namespace is None else self._services.get(namespace, ())
+
+    def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
+        return self._slices.get((namespace, service), ())
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        return self._pod_by_name.get((namespace, name))
+
+
+def _all(by_namespace: Mapping[str, list[T]]) -> Iterable[T]:
+    return chain.from_iterable(by_namespace.values())
+
+
+# --- which namespaces a target reads, and what the config needs ------------------------------
+
+
+class Everywhere(Enum):
+    ALL = "ALL"
+
+
+ALL = Everywhere.ALL  # a scope meaning "cluster-wide"
+Scope: TypeAlias = "frozenset[str] | Literal[Everywhere.ALL]"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNeeds:
+    """Which informers the config needs (None: not at all) and the namespaces they watch."""
+
+    pods: Scope | None = None
+    services: Scope | None = None
+    endpoint_slices: Scope | None = None
+    namespaces: Scope | None = None
+
+
+def active_targets(config: Config) -> Iterator[Target]:
+    return (t for t in config.targets if t.enabled) if config.enabled else iter(())
+
+
+def needs(config: Config, default_namespace: str) -> ClusterNeeds:
+    scopes: dict[str, Scope | None] = dict.fromkeys(
+        ("pods", "services", "endpoint_slices", "namespaces")
+    )
+    for target in active_targets(config):
+        if target.type is TargetType.STATIC_ENDPOINTS:
+            continue
+        scope = _scope(target.namespace_selector, default_namespace)
+        kinds: tuple[str, ...] = ("pods",)
+        if target.type is TargetType.SERVICE_MONITOR:
+            kinds = ("services", "endpoint_slices", "pods")  # pods: the endpoints' pod labels
+        for kind in kinds:
+            scopes[kind] = _union(scopes[kind], scope)
+        selector = target.namespace_selector
+        if selector is not None and selector.needs_namespace_labels:
+            scopes["namespaces"] = ALL
+    return ClusterNeeds(**scopes)
+
+
+def _own_namespace(selector: NamespaceSelector | None) -> bool:
+    """No selector, or an empty one, means the ConfigMap's namespace (as the operator does)."""
+    return selector is None or not (
+        selector.any or selector.match_names or selector.labels is not None
+    )
+
+
+def _scope(selector: NamespaceSelector | None, default_namespace: str) -> Scope:
+    if selector is None or _own_namespace(selector):
+        return frozenset({default_namespace})
+    if selector.any or selector.labels is not None:
+        return ALL
+    return frozenset(selector.match_names)
+
+
+def _union(a: Scope | None, b: Scope) -> Scope:
+    if a is None:
+        return b
+    if a is ALL or b is ALL:
+        return ALL
+    return a | b
+
+
+def selected_namespaces(
+    selector: NamespaceSelector | None, cluster: Cluster, default_namespace: str
+) -> Sequence[str | None]:
+    """The namespaces a target lists objects in; [None] means all of them."""
+    if selector is None or _own_namespace(selector):
+        return [default_namespace]
+    if selector.any:
+        return [None]
+    names = set(selector.match_names)
+    if selector.labels is not None:
+        wanted = selector.labels
+        names.update(
+            name for name, ns in cluster.namespaces().items() if wanted.matches(ns.metadata.labels)
+        )
+    return sorted(names)
