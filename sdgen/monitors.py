@@ -1,0 +1,254 @@
+"""Monitors → candidate targets: which discovered targets an endpoint selects, and the
+standard labels the Prometheus Operator's generated relabelings give them.
+
+A PodMonitor reads role pod's targets, a ServiceMonitor role endpointslice's (both from
+`meta`), StaticEndpoints its addresses. The operator expresses the port choice and the
+`namespace`/`pod`/`container`/`service`/`endpoint`/`node` labels as relabel rules; here they
+are plain lookups, so a config costs no regex per target before its own rules run.
+
+Deliberate difference to Prometheus's role pod: pods without an IP and Failed/Succeeded pods
+yield nothing (the operator's default `filterRunning` relabeling drops the latter as well).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeAlias
+
+from sdgen import meta
+from sdgen.cluster import Cluster, selected_namespaces
+from sdgen.model import Endpoint, Target, TargetType
+from sdgen.records import Container, ContainerPort, EndpointSlice, Pod, Service
+from sdgen.selector import LabelSelector
+
+_FINISHED = frozenset({"Failed", "Succeeded"})
+
+Matcher: TypeAlias = Callable[[Mapping[str, str]], bool]
+
+
+class TargetError(Exception):
+    """This target cannot be resolved; the message is shown as the target's error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One discovered target: its address, standard labels, whether the port it was chosen
+    by is named https, and `meta()`, which builds its meta-label maps in merge order (later
+    wins). They are built on demand, not kept: relabeling reads them once, `sdgen targets`
+    perhaps later, and holding 100k targets' meta labels would cost about half a gigabyte."""
+
+    address: str
+    standard: dict[str, str]
+    https: bool
+    meta: Callable[[], tuple[Mapping[str, str], ...]]
+
+
+Discover: TypeAlias = Callable[[Endpoint], Iterator[Candidate]]
+
+
+@dataclass(slots=True)
+class PodLabels:
+    """Pod-level meta labels, built once per pod per resolve (many targets share a pod)."""
+
+    cache: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def __call__(self, pod: Pod) -> dict[str, str]:
+        key = (pod.metadata.namespace, pod.metadata.name)
+        labels = self.cache.get(key)
+        if labels is None:
+            labels = self.cache[key] = meta.pod_labels(pod)
+        return labels
+
+
+def discoverer(
+    target: Target, cluster: Cluster | None, default_namespace: str, pod_labels: PodLabels
+) -> Discover:
+    """The candidates of each endpoint of `target`; objects are selected once, up front."""
+    if target.type is TargetType.STATIC_ENDPOINTS:
+        return _static
+    if cluster is None:
+        raise TargetError(f"no cluster: {target.type.value} needs a Kubernetes API")
+    if target.selector is None:
+        raise TargetError(f"selector is required for a {target.type.value}")
+    namespaces = selected_namespaces(target.namespace_selector, cluster, default_namespace)
+    if target.type is TargetType.POD_MONITOR:
+        return _pod_monitor(target.selector, namespaces, cluster, pod_labels)
+    return _service_monitor(target.selector, namespaces, cluster, pod_labels)
+
+
+def _static(endpoint: Endpoint) -> Iterator[Candidate]:
+    for address in endpoint.addresses:
+        yield Candidate(address, {}, False, partial(_static_meta, address))
+
+
+def _static_meta(address: str) -> tuple[Mapping[str, str], ...]:
+    return ({meta.ADDRESS: address},)
+
+
+def _pod_monitor(
+    selector: LabelSelector,
+    namespaces: Sequence[str | None],
+    cluster: Cluster,
+    pod_labels: PodLabels,
+) -> Discover:
+    pods = [
+        pod
+        for namespace in namespaces
+        for pod in cluster.pods(namespace)
+        if pod.status.pod_ip
+        and pod.status.phase not in _FINISHED
+        and selector.matches(pod.metadata.labels)
+    ]
+
+    def discover(endpoint: Endpoint) -> Iterator[Candidate]:
+        matches = _container_port_matcher(endpoint.port)
+        for pod in pods:
+            ip = pod.status.pod_ip
+            for container, port, is_init in meta.pod_ports(pod):
+                if not matches(port):
+                    continue
+                address = ip if port is None else meta.join_host_port(ip, port.container_port)
+                yield Candidate(
+                    address,
+                    _pod_standard(pod, container.name, endpoint),
+                    port is not None and port.name == "https",
+                    partial(_pod_meta, pod_labels, pod, container, port, is_init),
+                )
+
+    return discover
+
+
+def _pod_meta(
+    pod_labels: PodLabels, pod: Pod, container: Container, port: ContainerPort | None, init: bool
+) -> tuple[Mapping[str, str], ...]:
+    namespace = {meta.NAMESPACE: pod.metadata.namespace}
+    return pod_labels(pod), namespace, meta.pod_target(pod, container, port, init)
+
+
+def _container_port_matcher(port: str | None) -> Callable[[ContainerPort | None], bool]:
+    """PodMonitor `port`: a declared port's name or number; none given: every target."""
+    if port is None:
+        return lambda declared: True
+    if _is_number(port):
+        number = int(port)
+        return lambda declared: declared is not None and declared.container_port == number
+    return lambda declared: declared is not None and declared.name == port
+
+
+def _pod_standard(pod: Pod, container: str, endpoint: Endpoint) -> dict[str, str]:
+    standard = {
+        "namespace": pod.metadata.namespace,
+        "container": container,
+        "pod": pod.metadata.name,
+    }
+    if endpoint.port:
+        standard["endpoint"] = endpoint.port
+    if endpoint.add_node_label and pod.spec.node_name:
+        standard["node"] = pod.spec.node_name
+    return standard
+
+
+def _service_monitor(
+    selector: LabelSelector,
+    namespaces: Sequence[str | None],
+    cluster: Cluster,
+    pod_labels: PodLabels,
+) -> Discover:
+    services = [
+        service
+        for namespace in namespaces
+        for service in cluster.services(namespace)
+        if selector.matches(service.metadata.labels)
+    ]
+    slices = [
+        (service, meta.endpointslice_labels(eps, service), _running(eps, cluster))
+        for service in services
+        for eps in cluster.endpoint_slices(service.metadata.namespace, service.metadata.name)
+    ]
+
+    def discover(endpoint: Endpoint) -> Iterator[Candidate]:
+        for service, group, slice_targets in slices:
+            matches = _slice_port_matcher(endpoint, service)
+            for target in slice_targets:
+                if not matches(target.labels):
+                    continue
+                names = (
+                    target.labels.get(meta.SLICE_PORT_NAME),
+                    target.labels.get(meta.CONTAINER_PORT_NAME),
+                )
+                yield Candidate(
+                    target.labels[meta.ADDRESS],
+                    _slice_standard(service, group, target, endpoint),
+                    "https" in names,
+                    partial(_slice_meta, pod_labels, group, target),
+                )
+
+    return discover
+
+
+def _slice_meta(
+    pod_labels: PodLabels, group: Mapping[str, str], target: meta.SliceTarget
+) -> tuple[Mapping[str, str], ...]:
+    pod = pod_labels(target.pod) if target.pod is not None else {}
+    return group, pod, target.labels
+
+
+def _running(eps: EndpointSlice, cluster: Cluster) -> list[meta.SliceTarget]:
+    """The slice's targets, without those of finished pods (the operator's filterRunning)."""
+    targets = meta.endpointslice_targets(eps, cluster.pod)
+    return [t for t in targets if t.pod is None or t.pod.status.phase not in _FINISHED]
+
+
+def _slice_port_matcher(endpoint: Endpoint, service: Service) -> Matcher:
+    """`port`: the Service port (name, or number → its name, as the slice names its ports);
+    `targetPort`: the endpoint's port number or the container port's (or targetPort's) name."""
+    if endpoint.port is not None:
+        port = endpoint.port
+        if _is_number(port):
+            names = {p.name for p in service.spec.ports if p.port == int(port)}
+            return lambda labels: labels.get(meta.SLICE_PORT_NAME) in names
+        return lambda labels: labels.get(meta.SLICE_PORT_NAME) == port
+    if endpoint.target_port is not None:
+        target_port = endpoint.target_port
+        if _is_number(target_port):
+            number = str(int(target_port))
+            return lambda labels: (
+                number
+                in (
+                    labels.get(meta.SLICE_PORT),
+                    labels.get(meta.CONTAINER_PORT_NUMBER),
+                )
+            )
+        names = {p.name for p in service.spec.ports if p.target_port == target_port}
+        return lambda labels: (
+            labels.get(meta.CONTAINER_PORT_NAME) == target_port
+            or labels.get(meta.SLICE_PORT_NAME) in names
+        )
+    return lambda labels: True
+
+
+def _slice_standard(
+    service: Service, group: Mapping[str, str], target: meta.SliceTarget, endpoint: Endpoint
+) -> dict[str, str]:
+    """The operator's rules: a Node target names `node`, a cached pod `pod` and `container`."""
+    own, pod = target.labels, target.pod
+    standard = {"namespace": group[meta.NAMESPACE], "service": service.metadata.name}
+    if own.get(meta.SLICE_TARGET_KIND) == "Node" and own.get(meta.SLICE_TARGET_NAME):
+        standard["node"] = own[meta.SLICE_TARGET_NAME]
+    if pod is not None and pod.metadata.name:
+        standard["pod"] = pod.metadata.name
+    if own.get(meta.CONTAINER_NAME):
+        standard["container"] = own[meta.CONTAINER_NAME]
+    if endpoint.port or endpoint.target_port:
+        standard["endpoint"] = endpoint.port or endpoint.target_port or ""
+    if endpoint.add_node_label and "node" not in standard:
+        node = own.get(meta.SLICE_NODE_NAME) or (pod.spec.node_name if pod is not None else "")
+        if node:
+            standard["node"] = node
+    return standard
+
+
+def _is_number(port: str) -> bool:
+    return port.isascii() and port.isdigit()
