@@ -35,7 +35,7 @@ check: $(VENV)/.installed
 	$(VENV)/bin/sdgen check examples/
 
 run: $(VENV)/.installed
-	$(VENV)/bin/sdgen check examples/
+	tests/tools/run-example
 
 clean:
 	rm -rf $(VENV) $(CACHE) out

@@ -259,9 +259,15 @@ class App:
         for error in result.errors:
             log.error("write failed: %s", error)
         if result.written or result.removed:
+            changed_files = [*result.written, *(f"-{p}" for p in result.removed)]
             log.info(
                 "files updated",
-                extra={"written": len(result.written), "removed": len(result.removed)},
+                extra={
+                    "written": len(result.written),
+                    "removed": len(result.removed),
+                    # names only while they fit on a line; counts tell the rest
+                    "files": ",".join(changed_files) if len(changed_files) <= 12 else "...",
+                },
             )
         changed = [*result.written, *result.removed]
         if self.reloader is not None and any(p.startswith("scrape/") for p in changed):

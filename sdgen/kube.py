@@ -79,9 +79,12 @@ def load_api_client(kubeconfig: str | None = None) -> Any:
     `:`-separated list is merged), ~/.kube/config."""
     configuration = client.Configuration()
     if kubeconfig:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        except (config.ConfigException, OSError) as err:
+            raise NoClusterConfig(f"kubeconfig {kubeconfig}: {err}") from err
         return client.ApiClient(configuration)
     try:
         config.load_incluster_config(  # type: ignore[no-untyped-call]

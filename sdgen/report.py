@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sdgen.targets import Resolution
+from sdgen.targets import Resolution, ScrapeTarget
 
 
 def _labels(labels: Mapping[str, str]) -> str:
@@ -25,32 +25,37 @@ def targets_report(
     as_json: bool = False,
     discovered: bool = False,
 ) -> str:
-    rows = [
-        {
-            "target": et.target.name,
-            "endpoint": et.index,
-            "address": st.address,
-            "labels": dict(st.labels),
-            "discovered": dict(st.discovered),
-        }
+    rows: list[tuple[str, int, ScrapeTarget]] = [
+        (et.target.name, et.index, st)
         for et in (resolution.endpoints if resolution else ())
         for st in et.targets
     ]
     if as_json:
-        document = {"targets": rows, "config_issues": list(issues), "errors": dict(errors)}
+        document = {
+            "targets": [
+                {
+                    "target": name,
+                    "endpoint": index,
+                    "address": st.address,
+                    "labels": dict(st.labels),
+                    "discovered": dict(st.discovered),
+                }
+                for name, index, st in rows
+            ],
+            "config_issues": list(issues),
+            "errors": dict(errors),
+        }
         return json.dumps(document, indent=2, sort_keys=True)
-    header = ("TARGET", "ENDPOINT", "ADDRESS", "LABELS")
-    table = [header] + [
-        (r["target"], str(r["endpoint"]), r["address"], _labels(r["labels"])) for r in rows
+    table = [("TARGET", "ENDPOINT", "ADDRESS")] + [
+        (name, str(index), st.address) for name, index, st in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = []
     for i, row in enumerate(table):
-        lines.append(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[3]
-        )
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(f"{cells}  {_labels(rows[i - 1][2].labels) if i else 'LABELS'}")
         if discovered and i:
-            lines.append("    discovered: " + _labels(rows[i - 1]["discovered"]))
+            lines.append("    discovered: " + _labels(rows[i - 1][2].discovered))
     lines.append(f"{len(rows)} targets")
     lines += [f"error: {name}: {message}" for name, message in sorted(errors.items())]
     lines += [f"config: {issue}" for issue in issues]

@@ -175,11 +175,14 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
     stop = threading.Event()
     reloader = None
     if getattr(args, "reload_url", None):
-        reloader = Reloader(
-            args.reload_url,
-            stop,
-            on_result=lambda result: metrics.reload_requests.labels(result).inc(),
-        )
+        try:
+            reloader = Reloader(
+                args.reload_url,
+                stop,
+                on_result=lambda result: metrics.reload_requests.labels(result).inc(),
+            )
+        except ValueError as err:
+            raise UsageError(f"--reload-url: {err}") from None
     app = App(source, discovery, output, options, metrics=metrics, reloader=reloader)
     poke = app.poke
     sidecar = Sidecar(app, source, discovery, stop=stop, reloader=reloader)
@@ -201,7 +204,7 @@ def _api_client(args: argparse.Namespace) -> Any:
     try:
         return kube.load_api_client(args.kubeconfig)
     except kube.NoClusterConfig as err:
-        if args.config_file:
+        if args.config_file and not args.kubeconfig:
             log.warning("no cluster (%s): PodMonitor and ServiceMonitor targets report errors", err)
             return None
         raise UsageError(str(err)) from None

@@ -61,8 +61,8 @@ def load_snapshot(path: str | Path) -> StaticCluster:
         raise SnapshotError(f"{path}: not a YAML dump: {err}") from None
     found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
     for index, obj in enumerate(_objects(iter(documents))):
-        kind = obj.get("kind")
-        record_type = _KINDS.get(kind) if isinstance(kind, str) else None
+        kind = str(obj.get("kind", ""))
+        record_type = _KINDS.get(kind)
         if record_type is None:
             continue
         try:
