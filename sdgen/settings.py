@@ -173,6 +173,14 @@ OPS = (
         default=":8080",
         metavar="HOST:PORT",
     ),
+    Flag(
+        "health-window",
+        "/healthz fails when a watch made no progress (event, bookmark, list) for this long; "
+        "the default outlasts the longest server-side watch timeout",
+        type=_seconds,
+        default=660.0,
+        metavar="DURATION",
+    ),
     Flag("log-format", "log line format", default="text", choices=("text", "json")),
     Flag(
         "log-level",
@@ -208,7 +216,9 @@ def add_flags(
                 default = convert(env[flag.env])
             except argparse.ArgumentTypeError as err:
                 parser.error(f"{flag.env}: {err}")
-        help_text = f"{flag.help} [env {flag.env}]"
+        shown = f"{flag.default:o}" if flag.name == "file-mode" else flag.default
+        default_text = f"; default {shown}" if flag.default not in (None, False, "") else ""
+        help_text = f"{flag.help} [env {flag.env}{default_text}]"
         if flag.type is None:
             group.add_argument(
                 f"--{flag.name}",
