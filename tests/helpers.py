@@ -1,4 +1,4 @@
-"""Small helpers shared by tests: polling with a deadline, free ports, real binaries."""
+"""Small helpers shared by tests: polling with a deadline, free ports, real binaries, manifests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -59,3 +59,25 @@ def binary(name: str) -> Path:
             )
         path = Path(found)
     return path
+
+
+def pod_manifest(
+    name: str,
+    namespace: str = "default",
+    labels: dict[str, str] | None = None,
+    ip: str | None = None,
+    ports: Sequence[int] = (),
+) -> dict[str, Any]:
+    """An ordinary Pod manifest (one container); `ip` makes it Running with that podIP."""
+    container: dict[str, Any] = {"name": "app", "image": "example/app:1"}
+    if ports:
+        container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
+    pod: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+        "spec": {"containers": [container]},
+    }
+    if ip:
+        pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+    return pod

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,42 +57,85 @@ def request(
         conn.close()
 
 
-class WatchStream:
-    """An open watch: read events one by one with a deadline, or see the stream end."""
+class StreamCut(ConnectionError):
+    """The connection ended without the terminating chunk (a dropped or cut watch)."""
 
-    def __init__(self, url: str, path: str, timeout: float = 10.0) -> None:
-        self.conn = _connection(url, timeout)
-        self.conn.request("GET", path)
-        self.response = self.conn.getresponse()
-        self.status = self.response.status
-        self.headers = {k.lower(): v for k, v in self.response.getheaders()}
+
+class WatchStream:
+    """An open watch read over a raw socket, so a read can time out and the stream goes on.
+
+    `next()` returns the next event, None when the server ended the stream cleanly, raises
+    TimeoutError when nothing arrives in time and StreamCut when the connection was cut;
+    `pending` holds bytes of an unfinished line.
+    """
+
+    def __init__(
+        self, url: str, path: str, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        lines = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._raw = b""
+        self.pending = b""
+        self._ended = False
+        while b"\r\n\r\n" not in self._raw:
+            self._receive(time.monotonic() + timeout)
+        head, self._raw = self._raw.split(b"\r\n\r\n", 1)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        self.status = int(status_line.split()[1])
+        self.headers = {
+            k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in header_lines)
+        }
+
+    def _receive(self, deadline: float) -> None:
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError("no watch data in time")
+        try:
+            data = self.sock.recv(65536)
+        except OSError as exc:
+            raise StreamCut(str(exc)) from exc
+        if not data:
+            raise StreamCut("connection closed without the terminating chunk")
+        self._raw += data
+
+    def _decode_chunks(self) -> None:
+        while not self._ended and b"\r\n" in self._raw:
+            size_text, rest = self._raw.split(b"\r\n", 1)
+            size = int(size_text, 16)
+            if len(rest) < size + 2:
+                return
+            self.pending += rest[:size]
+            self._raw = rest[size + 2 :]
+            self._ended = size == 0
 
     def next(self, timeout: float = 10.0) -> dict[str, Any] | None:
-        """The next event; None when the server ended the stream. Raises TimeoutError."""
-        sock = self.conn.sock
-        if sock is not None:
-            sock.settimeout(timeout)
-        try:
-            line = self.response.readline()
-        except TimeoutError:
-            raise TimeoutError(f"no watch event within {timeout}s") from None
-        if not line:
-            return None
-        event: dict[str, Any] = json.loads(line)
-        return event
+        deadline = time.monotonic() + timeout
+        while True:
+            self._decode_chunks()
+            if b"\n" in self.pending:
+                line, self.pending = self.pending.split(b"\n", 1)
+                event: dict[str, Any] = json.loads(line)
+                return event
+            if self._ended:
+                return None
+            self._receive(deadline)
 
     def events(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The next `count` events (fewer if the stream ends first)."""
         deadline = time.monotonic() + timeout
         out: list[dict[str, Any]] = []
         while len(out) < count:
-            event = self.next(max(0.01, deadline - time.monotonic()))
+            event = self.next(max(0.0, deadline - time.monotonic()))
             if event is None:
                 break
             out.append(event)
         return out
 
     def close(self) -> None:
-        self.conn.close()
+        self.sock.close()
 
     def __enter__(self) -> WatchStream:
         return self

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import sys
 import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import msgspec
@@ -35,6 +37,11 @@ class Server(ThreadingHTTPServer):
         self._live: dict[socket.socket, threading.Thread] = {}
         self._live_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections reset by clients (or cut by stop()) are normal; anything else is shown."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket) -> None:
         with self._live_lock:

@@ -102,7 +102,12 @@ class Objects:
         return str(path_ns or body_ns or "default")
 
     def create(
-        self, res: Resource, namespace: str | None, body: dict[str, Any], w: Write
+        self,
+        res: Resource,
+        namespace: str | None,
+        body: dict[str, Any],
+        w: Write,
+        operation: str = "Update",
     ) -> Stored:
         _check_type(res, body)
         meta = dict(body.get("metadata") or {})
@@ -142,7 +147,7 @@ class Objects:
                 obj["status"] = dict(res.default_status)
             self._default(res, obj)
             if w.manager:
-                self._manage(res, obj, w, "Update", body)
+                self._manage(res, obj, w, operation, body)
             return self._commit(res, obj, rv)
 
     def update(
@@ -184,7 +189,7 @@ class Objects:
                 if kind != "apply":
                     raise errors.not_found(res.plural, res.group, name)
                 self._check_apply(res, name, patch)
-                created = self.create(res, namespace, patch, w)
+                created = self.create(res, namespace, patch, w, "Apply")
                 self._applied[(res.plural, created.key, w.manager or "")] = patch
                 return created, True
             old = current.decode()

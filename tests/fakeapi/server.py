@@ -129,6 +129,15 @@ class FakeAPI:
         return [o.decode() for o in objs if namespace is None or o.key[0] == namespace]
 
     @property
+    def too_large_wait(self) -> float:
+        """Seconds a read for a future resourceVersion waits before its 504 (default 3)."""
+        return self._state.too_large_wait
+
+    @too_large_wait.setter
+    def too_large_wait(self, seconds: float) -> None:
+        self._state.too_large_wait = seconds
+
+    @property
     def resource_version(self) -> int:
         return self._state.store.rv
 

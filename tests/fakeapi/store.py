@@ -85,6 +85,7 @@ class Store:
         self._keys: dict[str, list[Key]] = {r: [] for r in resources}
         self._log: list[Event] = []
         self._log_rvs: list[int] = []
+        self._cursors: dict[object, int] = {}  # running watch -> rv it has sent up to
         self._snapshots: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
 
     def get(self, resource: str, key: Key) -> Stored | None:
@@ -118,14 +119,27 @@ class Store:
         with self.lock:
             return self._log[bisect.bisect_right(self._log_rvs, rv) :]
 
+    def track(self, watch: object, rv: int | None) -> None:
+        """Records how far a running watch has read (None: it ended)."""
+        with self.lock:
+            if rv is None:
+                self._cursors.pop(watch, None)
+                self._trim()
+            else:
+                self._cursors[watch] = rv
+
     def compact(self) -> None:
-        """Forgets history before the current rv, as etcd compaction does."""
+        """Refuses reads from before the current rv from now on, as etcd compaction does."""
         with self.lock:
             self.compacted_rv = self.rv
-            cut = bisect.bisect_right(self._log_rvs, self.rv)
-            del self._log[:cut], self._log_rvs[:cut]
             for cached in [k for k in self._snapshots if k[1] < self.rv]:
                 del self._snapshots[cached]
+            self._trim()
+
+    def _trim(self) -> None:
+        floor = min([self.compacted_rv, *self._cursors.values()])
+        cut = bisect.bisect_right(self._log_rvs, floor)
+        del self._log[:cut], self._log_rvs[:cut]
 
     def current(self, resource: str) -> list[Stored]:
         with self.lock:

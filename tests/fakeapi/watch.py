@@ -3,8 +3,9 @@
 A watch is served on its request thread: it waits on the store's condition for new events,
 translates each event through the watch's selection (an object entering the selection is
 ADDED, one leaving it is DELETED with its last state, as the watch cache does), and writes
-newline-delimited JSON chunks. A start below the compaction mark, or falling behind it while
-stalled, yields one in-stream ERROR 410 and the end of the stream. `timeoutSeconds` ends the
+newline-delimited JSON chunks. A start below the compaction mark yields one in-stream ERROR 410
+and the end of the stream; a running watch is not affected by later compactions (like an etcd
+watch). `timeoutSeconds` ends the
 stream cleanly; `allowWatchBookmarks` adds a BOOKMARK every bookmark period; with
 `sendInitialEvents=true` the initial ADDED burst ends with the `k8s.io/initial-events-end`
 BOOKMARK (sent when bookmarks are allowed, as client-go always asks).
@@ -12,6 +13,7 @@ BOOKMARK (sent when bookmarks are allowed, as client-go always asks).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -90,32 +92,34 @@ class Watch:
         if wanted is not None and initial:
             wait_for_rv(store, wanted, self.too_large_wait)
         with store.lock:
+            lines: list[bytes] = []
+            start = store.rv if initial or wanted is None else wanted
             if initial:
                 objs = [o for o in store.current(self.res.plural) if self.selected.matches(o)]
                 lines = [line("ADDED", self.render(o.raw)) for o in objs]
                 if opts.send_initial_events and opts.allow_bookmarks:
                     lines.append(self._bookmark(store.rv, initial_end=True))
-                return store.rv, lines
-            if wanted is None:
-                return store.rv, []
-            if wanted < store.compacted_rv:
-                return -1, [self._too_old(wanted)]
-            return wanted, []
+            elif start < store.compacted_rv:
+                return -1, [self._too_old(start)]
+            store.track(self, start)
+            return start, lines
 
     def _too_old(self, rv: int) -> bytes:
         status = expired(f"too old resource version: {rv} ({self.store.compacted_rv})").status
         return line("ERROR", msgspec.json.encode(status))
 
     def serve(self, conn: StreamConn) -> None:
+        """Streams until the client goes, the server stops or drops it, or the stream ends."""
         last, first = self._start()
-        conn.start_stream()
         try:
-            if not self._send(conn, first) or last < 0:
-                return
-            if self._loop(conn, last):
-                conn.end_stream()
-        except OSError:
-            return
+            with contextlib.suppress(OSError):  # the client went away
+                conn.start_stream()
+                if not self._send(conn, first):
+                    return
+                if last < 0 or self._loop(conn, last):
+                    conn.end_stream()
+        finally:
+            self.store.track(self, None)
 
     def _send(self, conn: StreamConn, lines: list[bytes]) -> bool:
         """Writes lines in chunks; False when an armed cut ended the connection instead."""
@@ -167,8 +171,6 @@ class Watch:
                     return None, last, False
                 now = time.monotonic()
                 if not faults.stalled:
-                    if last < store.compacted_rv:
-                        return [self._too_old(last)], last, True
                     timed_out = deadline is not None and now >= deadline
                     due = bookmark is not None and now >= bookmark
                     if store.rv > last or timed_out or due:
@@ -176,6 +178,7 @@ class Watch:
                         mine = [e for e in events if e.resource == self.res.plural]
                         sent = [t for t in (translate(e, self.selected) for e in mine) if t]
                         lines = [line(kind, self.render(raw)) for kind, raw in sent]
+                        store.track(self, store.rv)
                         return lines, store.rv, timed_out
                 if conn.client_gone():
                     return None, last, False
