@@ -317,8 +317,9 @@ def test_local_file_mode_follows_symlink_swap_and_in_place_edit(
     until(run, lambda: by_job(run.targets(), "first") == ["192.0.2.1:9100"], 20)
 
     publish("2026_02", static("second", "192.0.2.2:9100"))
+    # the new target's files appear and the old one's are removed (in that order)
     until(run, lambda: by_job(run.targets(), "second") == ["192.0.2.2:9100"], 5)
-    assert by_job(run.targets(), "first") == []
+    until(run, lambda: by_job(run.targets(), "first") == [], 5)
 
 
 def test_local_file_mode_follows_in_place_edit(tmp_path: Path, sidecar: Any) -> None:
