@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sdgen import __version__, check, sidecar
-from sdgen.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, add_flags
+from sdgen.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
 
 DESCRIPTION = """\
 Follow a scrape-target ConfigMap and write Prometheus file_sd output:
@@ -25,11 +25,25 @@ def _runtime_parser(
     name: str,
     help_text: str,
     description: str,
+    *,
+    oneshot: bool,
 ) -> argparse.ArgumentParser:
+    """A subcommand that reads a config and a cluster: run, or the one-shot once/targets."""
     parser = sub.add_parser(name, help=help_text, description=description)
     add_flags(parser, "config source", SOURCE)
     add_flags(parser, "output", OUTPUT)
+    if oneshot:
+        add_flags(parser, "loop", _named(LOOP, "on-missing-config"))
+        add_flags(parser, "operations", _named(OPS, "log-format", "log-level"))
+        add_flags(parser, "offline", SNAPSHOT)
+    else:
+        add_flags(parser, "loop", LOOP)
+        add_flags(parser, "operations", OPS)
     return parser
+
+
+def _named(flags: tuple[Flag, ...], *names: str) -> tuple[Flag, ...]:
+    return tuple(flag for flag in flags if flag.name in names)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run the sidecar until SIGTERM",
         "Watch the config and the cluster; re-render every --interval and soon after any "
         "change. Keeps the last good files on any error.",
+        oneshot=False,
     )
-    add_flags(run, "loop", LOOP)
-    add_flags(run, "operations", OPS)
     run.set_defaults(func=sidecar.run)
 
     once = _runtime_parser(
@@ -56,10 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render once and exit (init containers, CI)",
         "Wait for the config and the caches, render and write once, exit 0 when every "
         "target rendered cleanly, 1 otherwise.",
+        oneshot=True,
     )
-    add_flags(once, "loop", LOOP[2:])
-    add_flags(once, "operations", OPS[1:])
-    add_flags(once, "offline", SNAPSHOT)
     once.set_defaults(func=sidecar.once)
 
     targets = _runtime_parser(
@@ -67,10 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "targets",
         "show what would be discovered, with discovered and final labels",
         "Resolve the targets once and print them (nothing is written).",
+        oneshot=True,
     )
-    add_flags(targets, "loop", LOOP[2:])
-    add_flags(targets, "operations", OPS[1:])
-    add_flags(targets, "offline", SNAPSHOT)
     targets.add_argument("--json", action="store_true", help="print JSON instead of a table")
     targets.add_argument(
         "--discovered",
