@@ -17,7 +17,7 @@ import yaml
 
 from . import resources as rs
 from .errors import ApiError, bad_request, path_not_found
-from .listing import ListOptions, go_bool, list_body, list_page
+from .listing import ListOptions, list_body, list_page
 from .objects import PATCH_TYPES, Write
 from .resources import Resource
 from .state import State
@@ -246,7 +246,6 @@ def _patch(state: State, req: Request, t: Target, name: str) -> Reply:
                 "required for apply patch",
                 "Invalid",
             )
-        write = replace(write, force=go_bool(req.query.get("force", "false"), "force"))
         try:
             patch = yaml.safe_load(req.body)
         except yaml.YAMLError as exc:

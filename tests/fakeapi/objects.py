@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import errors, managed
 from .errors import ApiError, bad_request
 from .patch import apply_prune, json_patch, merge_patch, strategic_merge
 from .resources import Resource
@@ -45,7 +45,6 @@ class Write:
     api: bool = False
     manager: str | None = None
     subresource: str | None = None
-    force: bool = False
 
 
 PYTHON = Write()
@@ -53,12 +52,6 @@ PYTHON = Write()
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        return {}
-    return {f"f:{k}": _fields(v) for k, v in value.items() if k not in ("apiVersion", "kind")}
 
 
 def _check_type(res: Resource, body: dict[str, Any]) -> None:
@@ -146,8 +139,7 @@ class Objects:
             if w.api and res.status_subresource:
                 obj["status"] = dict(res.default_status)
             self._default(res, obj)
-            if w.manager:
-                self._manage(res, obj, w, operation, body)
+            self._manage(res, obj, w, operation, body)
             return self._commit(res, obj, rv)
 
     def update(
@@ -210,6 +202,8 @@ class Objects:
             wanted_rv = str(new_meta.get("resourceVersion") or "")
             if wanted_rv and wanted_rv != str(current.rv):
                 raise errors.conflict(res.plural, res.group, name)
+            if kind == "apply":
+                self._applied[(res.plural, current.key, w.manager or "")] = patch
             operation = "Apply" if kind == "apply" else "Update"
             return self._replace(res, current, new, w, operation, patch), False
 
@@ -228,10 +222,8 @@ class Objects:
     def _apply(
         self, res: Resource, current: Stored, old: dict[str, Any], applied: Any, w: Write
     ) -> Any:
-        slot = (res.plural, current.key, w.manager or "")
-        previous = self._applied.get(slot)
+        previous = self._applied.get((res.plural, current.key, w.manager or ""))
         live = apply_prune(old, previous, applied) if previous is not None else old
-        self._applied[slot] = applied
         applied_meta = {
             k: v for k, v in applied.get("metadata", {}).items() if k != "managedFields"
         }
@@ -280,8 +272,7 @@ class Objects:
             return current
         rv = self.store.next_rv()
         new["metadata"]["resourceVersion"] = str(rv)
-        if w.manager:
-            self._manage(res, new, w, operation, source)
+        self._manage(res, new, w, operation, source)
         return self._commit(res, new, rv)
 
     @staticmethod
@@ -308,19 +299,9 @@ class Objects:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
 
     @staticmethod
-    def _manage(res: Resource, obj: dict[str, Any], w: Write, operation: str, source: Any) -> None:
-        entry: dict[str, Any] = {"manager": w.manager, "operation": operation}
-        entry |= {"apiVersion": res.api_version, "time": now(), "fieldsType": "FieldsV1"}
-        entry["fieldsV1"] = _fields(source)
-        if w.subresource:
-            entry["subresource"] = w.subresource
-        same = (w.manager, operation, w.subresource)
-        kept = [
-            e
-            for e in obj["metadata"].get("managedFields") or []
-            if (e.get("manager"), e.get("operation"), e.get("subresource")) != same
-        ]
-        obj["metadata"]["managedFields"] = [*kept, entry]
+    def _manage(res: Resource, obj: dict[str, Any], w: Write, operation: str, sent: Any) -> None:
+        if w.manager:
+            managed.record(obj, w.manager, operation, res.api_version, w.subresource, sent, now())
 
     def _commit(self, res: Resource, obj: dict[str, Any], rv: int) -> Stored:
         stored = stored_from(obj, rv)

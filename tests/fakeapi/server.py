@@ -31,8 +31,8 @@ class FakeAPI:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
-        for obj in seed_objects or []:
-            self.create(obj)
+        for obj in seed_objects or []:  # like create(), without decoding a copy to return
+            self._state.objects.create(for_object(obj), None, obj, PYTHON)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
