@@ -17,10 +17,17 @@ sdgen forgets old files (leaves them) rather than deleting anything it cannot pr
 
 Unchanged files cost nothing: the sha256 of what is on disk is kept in memory (loaded once by
 `prepare()`), so a steady-state sync does no I/O at all.
+
+One writer. Two sdgen processes pointed at one directory would remove each other's temp files
+and fight over the manifest, so an `exclusive` OutputDir's `prepare()` takes a `flock` on the
+root directory, held until the process exits (the kernel drops it even after kill -9); a
+second process gets an error naming the holder's pid.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -51,11 +58,20 @@ class SyncResult:
 
 
 class OutputDir:
-    def __init__(self, root: str | Path, file_mode: int = 0o644, *, create: bool = False) -> None:
-        """`create`: make a missing root (with parents) instead of failing in `prepare()`."""
+    def __init__(
+        self,
+        root: str | Path,
+        file_mode: int = 0o644,
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+    ) -> None:
+        """`create`: make a missing root (with parents) instead of failing in `prepare()`.
+        `exclusive`: `prepare()` locks the root against other sdgen processes until exit."""
         self.root = Path(root)
         self.file_mode = file_mode
         self.create = create
+        self.exclusive = exclusive
         self._real_root = ""
         self._owned: set[str] = set()
         self._digests: dict[str, bytes] = {}  # relpath -> sha256 of the bytes on disk
@@ -70,6 +86,8 @@ class OutputDir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._real_root = os.path.realpath(self.root)
+            if self.exclusive:
+                _lock(self.root, self._real_root)
             for sub in SUBDIRS:
                 (self.root / sub).mkdir(exist_ok=True)
                 if not self._within(self.root / sub):
@@ -253,6 +271,45 @@ def _relpath_problem(rel: str) -> str | None:
     if any(part.startswith(".") for part in parts):
         return "path refused: hidden names are reserved for sdgen's temp files"
     return None
+
+
+# realpath of a locked root -> the lock's fd. A flock belongs to one open file, so a second
+# OutputDir in the same process (a test, a rebuilt App) reuses the lock instead of colliding.
+_HELD_LOCKS: dict[str, int] = {}
+
+
+def _lock(root: Path, real_root: str) -> None:
+    """Hold an exclusive flock on the root directory itself for the life of the process, or
+    raise OutputError. Locking the directory (not a lock file) adds nothing to the volume."""
+    if real_root in _HELD_LOCKS:
+        return
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        raise OutputError(
+            f"output dir {root} is in use by another sdgen (pid {_lock_holder(root)}); "
+            "point each sdgen at its own --output-dir"
+        ) from None
+    _HELD_LOCKS[real_root] = fd
+
+
+def _lock_holder(path: Path) -> str:
+    """The pid holding a flock on `path`, read from Linux's /proc/locks; "unknown" elsewhere."""
+    st = os.stat(path)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 00:2e:5678 0 EOF"
+        fields = line.split()
+        if "FLOCK" in fields and "->" not in fields and inode in fields[2:]:
+            return fields[fields.index(inode) - 1]
+    return "unknown"
 
 
 def _remove_temp_files(directory: Path) -> None:
