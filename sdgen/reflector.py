@@ -268,9 +268,12 @@ class Reflector(Generic[R]):
         self.resource_version = resource_version
         self.last_list_at = self._clock()
         self.last_error = None
+        first_sync = not self._synced.is_set()
         self._synced.set()
         log.debug("%s: listed %d at rv %s", self.name, len(records), resource_version)
-        self._notify(changes)
+        # The first sync is news even when the list is empty: whoever waits for has_synced()
+        # (a render held back until every cache is complete) should not wait for a timer.
+        self._notify(changes, force=first_sync)
 
     def watch_once(self) -> None:
         """One watch from the current resourceVersion, until the server or an error ends it."""
@@ -347,8 +350,8 @@ class Reflector(Generic[R]):
         if change is not None:
             self._notify([change])
 
-    def _notify(self, changes: Sequence[Change[R]]) -> None:
-        if changes and self._on_changes is not None:
+    def _notify(self, changes: Sequence[Change[R]], force: bool = False) -> None:
+        if (changes or force) and self._on_changes is not None:
             self._on_changes(changes)
 
     def _query(self, **params: str) -> dict[str, str]:

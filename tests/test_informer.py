@@ -53,6 +53,28 @@ def test_a_failing_callback_is_logged_and_the_informer_goes_on() -> None:
         assert informer.stop()
 
 
+def test_the_first_sync_is_reported_even_when_the_list_is_empty() -> None:
+    # A render waits for every cache to sync; an empty namespace must not make it wait for
+    # the periodic timer.
+    calls: list[Sequence[Change[Pod]]] = []
+    synced = threading.Event()
+
+    def on_change(changes: Sequence[Change[Pod]]) -> None:
+        calls.append(changes)
+        synced.set()
+
+    lw = ScriptedLW([page([], "1")], [[]], threading.Event(), True)
+    informer: Informer[Pod] = Informer("pods", Pod, lw, on_change=on_change)
+    lw.stop = informer._stop
+    informer.start()
+    try:
+        assert synced.wait(10)
+        assert informer.has_synced()
+        assert calls == [[]]
+    finally:
+        assert informer.stop()
+
+
 def test_callbacks_run_outside_the_store_lock() -> None:
     read_ok = threading.Event()
 
