@@ -330,3 +330,67 @@ def test_local_file_mode_follows_in_place_edit(tmp_path: Path, sidecar: Any) -> 
     with plain.open("w") as stream:  # truncate and rewrite the same inode
         stream.write(static("third", "192.0.2.33:9100"))
     until(run, lambda: by_job(run.targets(), "third") == ["192.0.2.33:9100"], 5)
+
+
+class ReloadRecorder:
+    """A stand-in for Prometheus's /-/reload endpoint that counts POSTs."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.posts = 0
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                recorder.posts += 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/-/reload"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_reload_is_posted_when_a_fragment_changes_not_for_target_churn(
+    cluster: Any, kubeconfig: Path, sidecar: Any
+) -> None:
+    reload = ReloadRecorder()
+    try:
+        text = (EXAMPLES / "scrape_config.yaml").read_text()
+        cluster.create(configmap(text))
+        run = sidecar(
+            "--kubeconfig",
+            str(kubeconfig),
+            "--configmap",
+            "monitoring/sdgen-config",
+            "--reload-url",
+            reload.url,
+        )
+        until(run, lambda: reload.posts == 1, 20)
+
+        # Pod churn changes only target files: Prometheus picks those up without a reload.
+        cluster.patch(
+            "pods",
+            "demo",
+            "demo-app-canary",
+            {"metadata": {"labels": {"sdgen.example.com/no-scrape": None}}},
+        )
+        until(run, lambda: "10.244.1.30:9090" in by_job(run.targets(), "demo-app"), 10)
+        # a render after the change proves no reload was queued for it
+        cluster.apply(configmap(text + "\n# comment only\n"))
+        until(run, lambda: "config loaded" in run.log and run.log.count("config loaded") >= 2, 10)
+        assert reload.posts == 1
+
+        cluster.apply(configmap(text.replace("interval: 60s", "interval: 45s")))
+        until(run, lambda: reload.posts == 2, 10)
+    finally:
+        reload.close()
