@@ -95,7 +95,7 @@ class App:
         self._dirty = threading.Event()
         self._parsed: tuple[str, Config] | None = None
         self._rendered_key: object = None
-        self._missing_result: SyncResult | None = None
+        self._missing = False  # the config source synced and holds no config
 
     # Change notifications arrive here from informer and watchdog threads.
     def poke(self) -> None:
@@ -139,7 +139,11 @@ class App:
         """Read, resolve, render and write once. Returns the write result, None if skipped."""
         config = self.current_config()
         if config is None:
-            return self._missing_result
+            return (
+                self._clear()
+                if self._missing and self.options.on_missing_config == "clear"
+                else None
+            )
         key = (self.state.config_version, self.discovery.version() if self.discovery else None)
         if key == self._rendered_key:
             return SyncResult([], 0, [], [])
@@ -153,12 +157,12 @@ class App:
     def current_config(self) -> Config | None:
         """The config to render now, with the informers it needs started and synced;
         None when this cycle must change nothing (the reason is in state.waiting_for)."""
-        self._missing_result = None
         self.source.ensure_alive()
         text = self.source.read()
         self.state.config_origin = text.origin
+        self._missing = text.text is None and self.source.synced()
         if text.text is None:
-            self._missing_result = self._missing(text)
+            self._report_missing(text)
             return None
         config = self._parse(text)
         if not config.usable:
@@ -227,19 +231,23 @@ class App:
             self.metrics.config_errors.inc()
             log.error("config rejected, keeping the last good files", extra={"origin": text.origin})
 
-    def _missing(self, text: ConfigText) -> SyncResult | None:
-        if not self.source.synced():
+    def _report_missing(self, text: ConfigText) -> None:
+        if not self._missing:
             self._skip("config source not synced yet")
-            return None
+            return
         self.state.config_valid = False
         self.state.config_issues = [text.problem]
         self.metrics.config_valid.set(0)
         self._parsed = None
         self._rendered_key = None
-        if self.options.on_missing_config != "clear":
+        if self.options.on_missing_config == "clear":
+            self._skip(
+                f"{text.problem}; removing the files sdgen wrote (--on-missing-config=clear)"
+            )
+        else:
             self._skip(f"{text.problem}; keeping the last good files")
-            return None
-        log.warning("%s; removing the files sdgen wrote (--on-missing-config=clear)", text.problem)
+
+    def _clear(self) -> SyncResult:
         result = self.output.sync({})
         self._account(result)
         self.state.targets = {}
