@@ -256,19 +256,15 @@ def test_kubectl_get_watch(
 ) -> None:
     fakeapi.create(pod_manifest("before", "demo"))
     command = [str(binaries.kubectl), f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'c'}"]
-    proc = subprocess.Popen(
-        [*command, "get", "pods", "-n", "demo", "-w", "-o", "name"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "pod/before"
-        fakeapi.create(pod_manifest("after", "demo"))
-        assert proc.stdout.readline().strip() == "pod/after"
-    finally:
-        proc.kill()
-        proc.wait()
+    watching = [*command, "get", "pods", "-n", "demo", "-w", "-o", "name"]
+    with subprocess.Popen(watching, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "pod/before"
+            fakeapi.create(pod_manifest("after", "demo"))
+            assert proc.stdout.readline().strip() == "pod/after"
+        finally:
+            proc.kill()
     watches = [p for m, p in fakeapi.requests if "watch=true" in p]
     assert watches == [
         f"/api/v1/namespaces/demo/pods?resourceVersion={fakeapi.resource_version - 1}&watch=true"

@@ -73,14 +73,13 @@ def test_stop_leaves_no_threads_behind() -> None:
 def standalone(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Runs `python -m tests.fakeapi ARGS`; yields the process and its first line of output."""
     command = [sys.executable, "-m", "tests.fakeapi", *args]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc, proc.stdout.readline().strip()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            yield proc, proc.stdout.readline().strip()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_standalone_server(tmp_path: Path) -> None:
