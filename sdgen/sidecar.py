@@ -150,7 +150,8 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
             raise UsageError(str(err)) from None
     elif api_client is not None:
         discovery = InformerDiscovery(
-            lambda resource, ns: kube.new_informer(api_client, resource, ns, on_change=on_change)
+            lambda resource, ns: kube.new_informer(api_client, resource, ns, on_change=on_change),
+            progress_window=getattr(args, "health_window", 660.0),
         )
 
     source: ConfigSource
@@ -187,15 +188,26 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
     poke = app.poke
     sidecar = Sidecar(app, source, discovery, stop=stop, reloader=reloader)
     if serve and args.listen:
-        interval = args.interval
+        interval, window, since = args.interval, args.health_window, time.monotonic()
         sidecar.server = OpsServer(
             args.listen,
             metrics.registry,
-            healthy=lambda: app.healthy(interval),
+            healthy=lambda: _healthy(app, source, interval, window, since),
             ready=app.ready,
             status=app.status,
         )
     return sidecar
+
+
+def _healthy(
+    app: App, source: ConfigSource, interval: float, window: float, since: float
+) -> tuple[bool, str]:
+    """App liveness plus the ConfigMap watch, which is not one of discovery's informers."""
+    ok, detail = app.healthy(interval)
+    config_watch = source.informer if isinstance(source, ConfigMapSource) else None
+    if ok and config_watch and time.monotonic() - (config_watch.last_progress or since) > window:
+        return False, f"no watch progress: {config_watch.name}"
+    return ok, detail
 
 
 def _api_client(args: argparse.Namespace) -> Any:
