@@ -89,16 +89,18 @@ def go_quote(text: str) -> str:
     """Quote like Go's %q, which Prometheus uses in its messages."""
     out = []
     for char in text:
+        code = ord(char)
         if char in _GO_ESCAPES:
             out.append(_GO_ESCAPES[char])
         elif char.isprintable():
             out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
+        elif code < 0x80 or 0xD800 <= code < 0xE000:
+            # Go prints ASCII controls, and invalid UTF-8 such as a lone surrogate, as bytes.
+            out.extend(f"\\x{b:02x}" for b in char.encode("utf-8", "surrogatepass"))
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
         else:
-            out.append(f"\\U{ord(char):08x}")
+            out.append(f"\\U{code:08x}")
     return '"' + "".join(out) + '"'
 
 

@@ -14,9 +14,10 @@ Deliberate choices and known gaps:
 * A `RelabelRule` cannot tell a default from the same value written out, so an explicit
   `regex: (.*)` on keepequal/dropequal, or `source_labels: []` on labeldrop/labelkeep (both
   rejected by Prometheus) pass here; the config parser can reject them where it still knows.
-* RE2 (C++) and Go's regexp share a parser design; the differences found are closed here
-  (`\\C`, non-ASCII group names, error wording). Unicode tables follow Python's and RE2's
-  versions, which may lag Go's for characters added in recent Unicode releases.
+
+The Go half lives beside this module, so this one reads like relabel.go: `sdgen.goregex`
+(Go's regexp dialect, error messages and Expand, on RE2), `sdgen.gocase` (Go's per-rune case
+mapping) and `sdgen.duration.go_quote` (Go's %q, for messages).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import re2
-
+from sdgen.duration import go_quote
+from sdgen.gocase import go_lower, go_upper
+from sdgen.goregex import GoRegexp, Groups, RegexError, Template
 from sdgen.model import RelabelRule
 
 ACTIONS: tuple[str, ...] = (
@@ -51,7 +53,6 @@ _NEEDS_TARGET = frozenset(
 _NO_REPLACEMENT = frozenset({"lowercase", "uppercase", "keepequal", "dropequal"})
 _MEMO_LIMIT = 1024  # label names and many values repeat across targets; bound the memory
 
-Groups = tuple[str | None, ...]  # group 0 (the whole match), then each capture group
 Warn = Callable[[int, str], None]  # (rule index, message)
 
 
@@ -66,211 +67,28 @@ class RelabelError(ValueError):
 
 # --- regexes -------------------------------------------------------------------------------
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # errors are reported as RelabelError, not on stderr
-# RE2's default 8 MiB budget rejects programs Go compiles (e.g. `\pL{1000}`); Go's own cap
-# is ~3M instructions. Memory beyond the program is only taken as a regex needs it.
-_OPTIONS.max_mem = 64 << 20
-_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED  # the public wrapper costs ~4x per match
-
-# RE2's error texts → Go regexp/syntax's, so messages read like promtool's.
-_GO_ERROR = {
-    "missing )": "missing closing )",
-    "missing ]": "missing closing ]",
-    "bad repetition operator": "invalid nested repetition operator",
-    "invalid repetition size": "invalid repeat count",
-    "no argument for repetition operator": "missing argument to repetition operator",
-    "invalid perl operator": "invalid or unsupported Perl syntax",
-    "invalid named capture group": "invalid named capture",
-    "trailing \\": "trailing backslash at end of expression",
-}
-
 
 class _Regex:
-    """A compiled relabel regex. `groups` and `matches` remember recent texts: label names
-    and most values repeat across targets, and a cache hit is ~20x cheaper than RE2."""
+    """A relabel regex: anchored as Prometheus anchors it, then run as Go's regexp. `groups`
+    and `matches` remember recent texts: label names and most values repeat across targets,
+    and a cache hit is ~20x cheaper than RE2."""
 
     groups: Callable[[str], Groups | None]
     matches: Callable[[str], bool]
 
     def __init__(self, pattern: str) -> None:
-        anchored = f"^(?s:{pattern})$"  # concatenated like Prometheus, not parsed
         try:
-            self._re = re2._re2.RE2(anchored.encode(), _OPTIONS)
-        except UnicodeEncodeError:
-            raise RelabelError(
-                "regex", f"error parsing regexp: invalid UTF-8: `{anchored}`"
-            ) from None
-        if not self._re.ok():
-            raise RelabelError("regex", _go_regex_error(self._re.error(), anchored))
-        names, go_error = _scan_groups(pattern)
-        if go_error:
-            raise RelabelError("regex", f"error parsing regexp: {go_error}")
-        self.names = self._check_names(names)
+            regexp = GoRegexp(f"^(?s:{pattern})$")  # concatenated like Prometheus, not parsed
+        except RegexError as error:
+            raise RelabelError("regex", str(error)) from None
+        self.names = regexp.names
         if pattern == _DEFAULT.regex:  # `(.*)` matches anything; group 1 is the text
             self.groups, self.matches = (lambda text: (text, text)), (lambda text: True)
         else:
-            self.groups = lru_cache(maxsize=_MEMO_LIMIT)(self._match)
+            self.groups = lru_cache(maxsize=_MEMO_LIMIT)(regexp.match)
             self.matches = lru_cache(maxsize=_MEMO_LIMIT)(
-                lambda text: self._match(text) is not None
+                lambda text: regexp.match(text) is not None
             )
-
-    def _check_names(self, names: list[str]) -> tuple[str, ...]:
-        """Group names by index (0 = whole match), trusting the scan only if RE2 agrees."""
-        by_re2 = {name.decode(): i for name, i in self._re.NamedCapturingGroups()}
-        count = self._re.NumberOfCapturingGroups()
-        if len(names) == count and all(names[i - 1] == n for n, i in by_re2.items()):
-            return ("", *names)
-        fallback = [""] * (count + 1)
-        for name, i in by_re2.items():
-            fallback[i] = name
-        return tuple(fallback)
-
-    def _match(self, text: str) -> Groups | None:
-        data = text.encode("utf-8", "surrogatepass")  # Go strings may hold any bytes
-        spans = self._re.Match(_UNANCHORED, data, 0, len(data))
-        if spans[0][0] < 0:
-            return None
-        if len(data) == len(text):  # ASCII: byte offsets are character offsets
-            return tuple(None if s < 0 else text[s:e] for s, e in spans)
-        return tuple(None if s < 0 else data[s:e].decode(errors="replace") for s, e in spans)
-
-
-def _go_regex_error(re2_error: bytes | str, anchored: str) -> str:
-    text = re2_error.decode(errors="replace") if isinstance(re2_error, bytes) else re2_error
-    if text.startswith("pattern too large"):
-        return f"error parsing regexp: expression too large: `{anchored}`"
-    code, _, arg = text.partition(": ")
-    return f"error parsing regexp: {_GO_ERROR.get(code, code)}: `{arg}`"
-
-
-def _scan_groups(pattern: str) -> tuple[list[str], str | None]:
-    """Capture-group names in order ("" = unnamed) and the first error Go has but RE2 lacks.
-
-    Only called on patterns RE2 accepted, so the syntax is known to be well formed. RE2
-    names only the first group of a repeated name; Go's Expand uses the first that matched.
-    """
-    names: list[str] = []
-    i, end = 0, len(pattern)
-    while i < end:
-        char = pattern[i]
-        if char == "\\":
-            escaped = pattern[i + 1 : i + 2]
-            if escaped == "C":  # RE2's "any byte"; Go rejects it
-                return names, "invalid escape sequence: `\\C`"
-            if escaped == "Q":
-                quote_end = pattern.find("\\E", i + 2)
-                i = end if quote_end < 0 else quote_end + 2
-                continue
-            i += 2
-        elif char == "[":
-            i = _skip_class(pattern, i + 1)
-        elif char == "(" and pattern.startswith(("(?P<", "(?<"), i):
-            start = pattern.index("<", i) + 1
-            close = pattern.index(">", start)
-            name = pattern[start:close]
-            if not name.isascii():  # RE2 allows Unicode word characters, Go only ASCII
-                return names, f"invalid named capture: `{pattern[i : close + 1]}`"
-            names.append(name)
-            i = close + 1
-        else:
-            if char == "(" and not pattern.startswith("(?", i):
-                names.append("")
-            i += 1
-    return names, None
-
-
-def _skip_class(pattern: str, i: int) -> int:
-    """The index just past the character class whose body starts at `i`."""
-    if pattern.startswith("^", i):
-        i += 1
-    if pattern.startswith("]", i):  # a leading ] is a literal
-        i += 1
-    while i < len(pattern) and pattern[i] != "]":
-        if pattern[i] == "\\":
-            i += 2
-        elif pattern.startswith("[:", i) and (named_end := pattern.find(":]", i + 2)) >= 0:
-            i = named_end + 2
-        else:
-            i += 1
-    return i + 1
-
-
-# --- templates (Go regexp.Expand) ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """A parsed `$1`/`${name}`/`$$` template: literals and group references.
-
-    A reference is the tuple of group indexes it may name; the first that took part in
-    the match is used, as Go does for repeated group names.
-    """
-
-    parts: tuple[str | tuple[int, ...], ...]
-    literal: str | None  # the whole template when it references no group
-
-    @staticmethod
-    def parse(template: str, names: Sequence[str]) -> _Template:
-        parts: list[str | tuple[int, ...]] = []
-        literal: list[str] = []
-        rest = template
-        while (dollar := rest.find("$")) >= 0:
-            literal.append(rest[:dollar])
-            rest = rest[dollar + 1 :]
-            if rest.startswith("$"):
-                literal.append("$")
-                rest = rest[1:]
-                continue
-            name, after = _reference(rest)
-            if name is None:  # malformed: the $ is plain text
-                literal.append("$")
-                continue
-            parts.extend(("".join(literal), _indexes(name, names)))
-            literal, rest = [], after
-        literal.append(rest)
-        parts.append("".join(literal))
-        kept = tuple(p for p in parts if p != "")
-        strings = [p for p in kept if isinstance(p, str)]
-        return _Template(kept, "".join(strings) if len(strings) == len(kept) else None)
-
-    def expand(self, groups: Groups) -> str:
-        if self.literal is not None:
-            return self.literal
-        out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            for i in part:
-                if i < len(groups) and (value := groups[i]) is not None:
-                    out.append(value)
-                    break
-        return "".join(out)
-
-
-def _reference(text: str) -> tuple[str | None, str]:
-    """The group name after a `$` (`name` or `{name}`) and the text after it."""
-    braced = text.startswith("{")
-    start = 1 if braced else 0
-    stop = start
-    while stop < len(text) and _is_name_char(text[stop]):
-        stop += 1
-    if stop == start or (braced and not text.startswith("}", stop)):
-        return None, text
-    return text[start:stop], text[stop + braced :]
-
-
-def _is_name_char(char: str) -> bool:
-    # Go's unicode.IsLetter / unicode.IsDigit are Python's isalpha / isdecimal.
-    return char.isalpha() or char.isdecimal() or char == "_"
-
-
-def _indexes(name: str, names: Sequence[str]) -> tuple[int, ...]:
-    number_like = name.isascii() and name.isdigit()
-    if number_like and len(name) <= 9 and (name == "0" or name[0] != "0"):
-        return (int(name),)
-    return tuple(i for i, group in enumerate(names) if i and group == name)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -287,29 +105,6 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-_GO_ESCAPES = dict(zip("\a\b\f\n\r\t\v", ("\\" + c for c in "abfnrtv"), strict=True))
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q, so names in messages read exactly as Prometheus prints them."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char.isprintable():
-            out.append(char)
-        elif char in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[char])
-        elif code < 0x20 or code == 0x7F or 0xD800 <= code < 0xE000:  # surrogate: not UTF-8
-            out.extend(f"\\x{b:02x}" for b in char.encode("utf-8", "surrogatepass"))
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return "".join(out) + '"'
-
-
 def _validate(rule: RelabelRule, action: str) -> None:
     """Prometheus's checks, in Prometheus's order (relabel.go Config.Validate)."""
     target = rule.target_label
@@ -323,14 +118,14 @@ def _validate(rule: RelabelRule, action: str) -> None:
             f"relabel configuration for {action} action requires 'target_label' value",
         )
     if action in _NEEDS_TARGET and not _valid_name(target):
-        message = f"{_go_quote(target)} is invalid 'target_label' for {action} action"
+        message = f"{go_quote(target)} is invalid 'target_label' for {action} action"
         raise RelabelError("target_label", message)
     if action in _NO_REPLACEMENT and rule.replacement != _DEFAULT.replacement:
         raise RelabelError("replacement", f"'replacement' can not be set for {action} action")
     if action == "labelmap" and not _valid_name(rule.replacement):
         raise RelabelError(
             "replacement",
-            f"{_go_quote(rule.replacement)} is invalid 'replacement' for {action} action",
+            f"{go_quote(rule.replacement)} is invalid 'replacement' for {action} action",
         )
     if action in ("keepequal", "dropequal"):
         _only(rule, action, ("regex", "modulus", "separator", "replacement"))
@@ -357,8 +152,8 @@ class CompiledRule:
     rule: RelabelRule
     action: str = field(compare=False)
     regex: _Regex = field(compare=False, repr=False)
-    target: _Template = field(compare=False, repr=False)
-    replacement: _Template = field(compare=False, repr=False)
+    target: Template = field(compare=False, repr=False)
+    replacement: Template = field(compare=False, repr=False)
     # labelmap/labeldrop/labelkeep: what to do for a set of label names (see _name_plan)
     plan: Callable[[tuple[str, ...]], tuple[tuple[str, str], ...]] = field(
         compare=False, repr=False
@@ -369,25 +164,25 @@ def compile_rule(rule: RelabelRule) -> CompiledRule:
     """Validate `rule` as Prometheus does when loading a config; raise RelabelError."""
     action = rule.action.lower()  # Prometheus accepts any case
     if action not in ACTIONS:
-        raise RelabelError("action", f"unknown relabel action {_go_quote(rule.action)}")
+        raise RelabelError("action", f"unknown relabel action {go_quote(rule.action)}")
     for name in rule.source_labels:
         if not _valid_name(name):
-            raise RelabelError("source_labels", f"{_go_quote(name)} is not a valid label name")
+            raise RelabelError("source_labels", f"{go_quote(name)} is not a valid label name")
     regex = _Regex(rule.regex)
     _validate(rule, action)
-    replacement = _Template.parse(rule.replacement, regex.names)
+    replacement = Template.parse(rule.replacement, regex.names)
     return CompiledRule(
         rule=rule,
         action=action,
         regex=regex,
-        target=_Template.parse(rule.target_label, regex.names),
+        target=Template.parse(rule.target_label, regex.names),
         replacement=replacement,
         plan=_name_plan(action, regex, replacement),
     )
 
 
 def _name_plan(
-    action: str, regex: _Regex, replacement: _Template
+    action: str, regex: _Regex, replacement: Template
 ) -> Callable[[tuple[str, ...]], tuple[tuple[str, str], ...]]:
     """The (label, new name) pairs a label-name action acts on, given all label names.
 
@@ -466,9 +261,9 @@ def _relabel(rule: CompiledRule, labels: dict[str, str], index: int, warn: Warn 
             for name, _ in rule.plan(tuple(labels)):
                 del labels[name]
         case "lowercase":
-            _set(labels, target, _go_lower(value))
+            _set(labels, target, go_lower(value))
         case "uppercase":
-            _set(labels, target, _go_upper(value))
+            _set(labels, target, go_upper(value))
         case _:  # unreachable: compile_rule admits only ACTIONS
             raise AssertionError(f"relabel: unknown relabel action type {rule.action!r}")
     return True
@@ -495,37 +290,3 @@ def _labelmap(rule: CompiledRule, labels: dict[str, str], index: int, warn: Warn
         mapped[new_name] = (name, value)
     for new_name, (_, value) in mapped.items():
         labels[new_name] = value
-
-
-# --- Go's strings.ToLower / ToUpper --------------------------------------------------------
-# Go maps rune by rune with Unicode's *simple* case mappings; Python's str.lower/upper use
-# the full ones ("ß" -> "SS", final sigma). Per character, a full mapping longer than one
-# character means "use the simple mapping": for uppercase that is the single-character
-# titlecase when there is one (e.g. U+1F80 -> U+1F88), and U+0130 is the only such lowercase.
-
-
-def _go_lower(text: str) -> str:
-    if text.isascii():
-        return text.lower()
-    return "".join(_lower_char(char) for char in text)
-
-
-def _go_upper(text: str) -> str:
-    if text.isascii():
-        return text.upper()
-    return "".join(_upper_char(char) for char in text)
-
-
-def _lower_char(char: str) -> str:
-    lower = char.lower()
-    if len(lower) == 1:
-        return lower
-    return "i" if char == "\u0130" else char
-
-
-def _upper_char(char: str) -> str:
-    upper = char.upper()
-    if len(upper) == 1:
-        return upper
-    title = char.title()
-    return title if len(title) == 1 else char
