@@ -70,6 +70,7 @@ class State:
     last_cycle: float = 0.0  # monotonic time of the last finished cycle
     rendered_once: bool = False
     waiting_for: str = ""
+    write_errors: list[str] = field(default_factory=list)  # of the last sync; [] once it worked
     targets: dict[str, TargetStatus] = field(default_factory=dict)
 
 
@@ -264,6 +265,7 @@ class App:
         self.metrics.file_writes_skipped.inc(result.unchanged)
         self.metrics.file_removals.inc(len(result.removed))
         self.metrics.file_errors.inc(len(result.errors))
+        self.state.write_errors = list(result.errors)
         for error in result.errors:
             log.error("write failed: %s", error)
         if result.written or result.removed:
@@ -328,6 +330,7 @@ class App:
             },
             "last_render": s.last_render,
             "waiting_for": s.waiting_for,
+            "write_errors": s.write_errors,
             "targets": {
                 name: {
                     "endpoints": t.endpoints,
