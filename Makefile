@@ -37,5 +37,8 @@ check: $(VENV)/.installed
 run: $(VENV)/.installed
 	tests/tools/run-example
 
+bench: $(VENV)/.installed
+	$(PY) -m tests.bench --out bench-results.json
+
 clean:
 	rm -rf $(VENV) $(CACHE) out
