@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sdgen.config import DEFAULT_KEY, load_configmap_key, parse_config
+from sdgen.config import parse_config
+from sdgen.manifest import DEFAULT_KEY, load_configmap_key
 from sdgen.model import Issue
 
 _CONFIG_KEYS = frozenset({"targets", "features"})

@@ -8,8 +8,8 @@ nodes keep their line numbers. `parse_config` never raises: everything becomes a
 
 The parser comes in layers: sdgen.yamlnode composes the document within safe limits,
 sdgen.yamlreader reads typed fields with their paths, sdgen.endpointconfig parses endpoints,
-and this module the layouts and targets. ConfigMap manifests are sdgen.manifest's; its API is
-re-exported here for existing callers.
+and this module the layouts and targets. Finding a config inside a ConfigMap manifest is
+sdgen.manifest's job.
 
 Decisions where DESIGN is silent (the README repeats them):
 * Layout A is recognised by a top-level `features` key; its paths start `features.openAgent.`.
@@ -34,22 +34,12 @@ from sdgen.endpointconfig import (
     Defaults,
     EndpointParser,
 )
-from sdgen.manifest import DEFAULT_KEY, EmbeddedConfig, Manifest, load_configmap_key
 from sdgen.model import Config, RelabelRule, Target, TargetType
 from sdgen.selector import OPERATORS, LabelSelector, NamespaceSelector, Requirement
 from sdgen.yamlnode import MAX_ALIAS_NODES, TEXT_TAGS, Field, join_path, line_of
 from sdgen.yamlreader import schema
 
-__all__ = [
-    "DEFAULT_INTERVAL_MS",
-    "DEFAULT_KEY",
-    "DEFAULT_PATH",
-    "MAX_ALIAS_NODES",
-    "EmbeddedConfig",
-    "Manifest",
-    "load_configmap_key",
-    "parse_config",
-]
+__all__ = ["DEFAULT_INTERVAL_MS", "DEFAULT_PATH", "MAX_ALIAS_NODES", "parse_config"]
 
 
 # --- schema: which keys each mapping takes --------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sdgen.config import parse_config
 from sdgen.model import Config, Issue
 from sdgen.yamlnode import LOADER, TAG, join_path, kind_of, line_of, yaml_error
 
@@ -38,9 +39,6 @@ class EmbeddedConfig:
 
     def parse(self) -> Config:
         """parse_config on the text, with issue lines relative to the manifest."""
-        # Imported here because sdgen.config re-exports this module for its callers.
-        from sdgen.config import parse_config
-
         config = parse_config(self.text, source=f"ConfigMap {self.configmap}")
         issues = tuple(replace(i, line=self.manifest_line(i.line)) for i in config.issues)
         return replace(config, issues=issues)

@@ -10,7 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdgen.config import load_configmap_key, parse_config
+from sdgen.config import parse_config
+from sdgen.manifest import load_configmap_key
 from sdgen.model import (
     Authorization,
     BasicAuth,

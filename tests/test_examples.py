@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sdgen.check import check_text
-from sdgen.config import load_configmap_key, parse_config
+from sdgen.config import parse_config
+from sdgen.manifest import load_configmap_key
 
 REPO = Path(__file__).parents[1]
 EXAMPLES = REPO / "examples"
