@@ -211,6 +211,7 @@ class Driver:
         self.rng = rng
         self.counts: Counter[str] = Counter()
         self.config = random_config(rng)
+        self.configs = [self.config]  # every scrape config text applied, valid or not
 
     def seed(self) -> None:
         """A starting cluster: every namespace, some pods, services and slices, a config."""
@@ -272,10 +273,9 @@ class Driver:
         roll = self.rng.random()
         if roll < 0.5:
             self.config = random_config(self.rng)
-            self._do("config-valid", self.api.apply, configmap({"scrape_config.yaml": self.config}))
+            self._config("config-valid", self.config)
         elif roll < 0.8:
-            broken = invalid_config(self.rng, self.config)
-            self._do("config-invalid", self.api.apply, configmap({"scrape_config.yaml": broken}))
+            self._config("config-invalid", invalid_config(self.rng, self.config))
         elif roll < 0.9:
             self._do("config-key-deleted", self.api.apply, configmap({"other": "x"}))
         else:
@@ -284,7 +284,11 @@ class Driver:
     def finish(self) -> None:
         """End on a valid config, so the final state has one right answer."""
         self.config = random_config(self.rng)
-        self._do("config-valid", self.api.apply, configmap({"scrape_config.yaml": self.config}))
+        self._config("config-valid", self.config)
+
+    def _config(self, kind: str, text: str) -> None:
+        self.configs.append(text)
+        self._do(kind, self.api.apply, configmap({"scrape_config.yaml": text}))
 
     def _do(self, kind: str, operation: Any, *args: Any) -> None:
         operation(*args)
