@@ -129,7 +129,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
         namespace, name = configmap_ref(args.configmap)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    output = OutputDir(args.output_dir, args.file_mode)
+    output = OutputDir(args.output_dir, args.file_mode, exclusive=write)
     if write:
         output.prepare()
     options = Options(
