@@ -11,7 +11,11 @@ Prometheus's HTTP API; edits go through `kubectl apply --server-side` and the em
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ import yaml
 
 from tests.exporters import Exporter
 from tests.fakeapi import FakeAPI
-from tests.helpers import REPO, wait_for
+from tests.helpers import REPO, free_port, wait_for
 from tests.prom import PromHandle
 from tests.test_sidecar import SidecarProcess, configmap
 
@@ -324,3 +328,46 @@ def test_scaling_pods_changes_active_targets(stack: Stack) -> None:
         "scaled down to one",
     )
     assert stack.up("web") == [web["web-2"]]
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (Linux /proc)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def test_make_demo_scrapes_the_examples_and_stops_everything_on_ctrl_c(
+    tmp_path: Path, binaries: Any
+) -> None:
+    ports = {name: free_port() for name in ("API", "SDGEN", "PROMETHEUS")}
+    env = {f"DEMO_{name}_PORT": str(port) for name, port in ports.items()}
+    env |= {"DEMO_STATE": str(tmp_path / "demo"), "PROMETHEUS": str(binaries.prometheus)}
+    log = (tmp_path / "demo.log").open("wb")
+    demo = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "tools" / "demo")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, **env},
+    )
+    started: list[int] = []
+    try:
+        url = f"http://127.0.0.1:{ports['PROMETHEUS']}"
+        output = tmp_path / "demo.log"
+        wait_for(lambda: "Ctrl-C" in output.read_text(), timeout=60, message="demo banner")
+        assert f"{url}/targets" in output.read_text()
+        started = children(demo.pid)
+        assert len(started) == 5  # two exporter processes, emulator, Prometheus, sdgen
+
+        def up(job: str) -> int:
+            with urllib.request.urlopen(f"{url}/api/v1/query?query=up", timeout=5) as response:
+                results = json.load(response)["data"]["result"]
+            return sum(r["value"][1] == "1" for r in results if r["metric"]["job"] == job)
+
+        # demo-app scrapes every 15s and the TLS kube-apiserver endpoints every 30s
+        wait_for(lambda: up("demo-app") == 2 and up("kube-apiserver") == 2, timeout=60)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=30) == 0, (tmp_path / "demo.log").read_text()
+        log.close()
+    assert [pid for pid in started if Path(f"/proc/{pid}").exists()] == []
