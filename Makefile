@@ -42,3 +42,6 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(CACHE) out
+
+demo: $(VENV)/.installed tools
+	$(PY) tests/tools/demo
