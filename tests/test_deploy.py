@@ -148,6 +148,21 @@ def test_prometheus_config_passes_promtool_and_loads_sdgen_fragments(
     assert yaml.safe_load(text)["scrape_config_files"] == [f"{output}/scrape/*.yml"]
 
 
+def test_alert_rules_pass_promtool_unit_tests(tmp_path: Path) -> None:
+    """The alerts on sdgen's metrics fire (and stay quiet) as the README describes."""
+    data = one(render("base"), "ConfigMap", "prometheus-config")["data"]
+    (tmp_path / "sdgen.rules.yml").write_text(data["sdgen.rules.yml"])
+    cases = tmp_path / "sdgen-alerts.test.yml"
+    cases.write_text((REPO / "tests" / "data" / "deploy" / "sdgen-alerts.test.yml").read_text())
+    promtool = str(binary("promtool"))
+    for command in (
+        ["check", "rules", str(tmp_path / "sdgen.rules.yml")],
+        ["test", "rules", str(cases)],
+    ):
+        result = subprocess.run([promtool, *command], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- least privilege ----------------------------------------------------------------------------
 
 
