@@ -60,7 +60,7 @@ def load_configmap_key(text: str, key: str = DEFAULT_KEY) -> Manifest:
     try:
         documents = list(yaml.compose_all(text, Loader=LOADER))
     except yaml.YAMLError as exc:
-        line, message = yaml_error(exc)
+        line, message = yaml_error(exc, text)
         return Manifest(issues=(Issue("", message, line),))
     except RecursionError:
         return Manifest(issues=(Issue("", "the document is nested too deeply"),))

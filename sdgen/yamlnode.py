@@ -59,11 +59,16 @@ def is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == TAG + "null"
 
 
-def yaml_error(exc: yaml.YAMLError) -> tuple[int | None, str]:
+def yaml_error(exc: yaml.YAMLError, text: str = "") -> tuple[int | None, str]:
+    """The line (when known) and message of a YAML error; `text` is the document, which
+    locates reader errors (control characters), as they carry only a character position."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        text = ": ".join(str(p) for p in (exc.context, exc.problem) if p)
-        return (int(mark.line) + 1 if mark else None), f"invalid YAML: {text}"
+        problem = ": ".join(str(p) for p in (exc.context, exc.problem) if p)
+        return (int(mark.line) + 1 if mark else None), f"invalid YAML: {problem}"
+    if isinstance(exc, yaml.reader.ReaderError) and text:
+        first = str(exc).split("\n", 1)[0]  # the rest names "<unicode string>" and a position
+        return text.count("\n", 0, exc.position) + 1, f"invalid YAML: {first}"
     return None, f"invalid YAML: {exc}"
 
 
@@ -82,7 +87,12 @@ def compose(text: str) -> Node:
     try:
         root: Node | None = yaml.compose(text, Loader=LOADER)
     except yaml.YAMLError as exc:
-        raise ComposeError(*yaml_error(exc)) from exc
+        raise ComposeError(*yaml_error(exc, text)) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from undecodable bytes
+        line = text.count("\n", 0, exc.start) + 1
+        raise ComposeError(
+            line, "invalid text: a lone surrogate is not a Unicode character"
+        ) from None
     if root is None:
         raise ComposeError(None, "the document is empty; expected a mapping with targets")
     if "&" not in text:  # no anchor, so no alias: skip the walk
