@@ -13,9 +13,11 @@ Outcomes: the active target's labels, "dropped", or "failed" (the relabeled labe
 it is neither active nor dropped, and Prometheus counts it in
 `prometheus_target_sync_failed_total`). Prometheus is read once every scrape pool has synced.
 
-Excluded by name: a labelmap that maps two labels with different values to one name (sdgen
-picks a deterministic winner and warns; see sdgen/relabel.py). Such cases are counted, not
-compared.
+Excluded by name: a labelmap that maps two labels with different values to one name. sdgen
+lets the last label in sorted order win and warns (sdgen/relabel.py); Prometheus 3.5's winner
+is the last in its label builder's order (discovered labels sorted, then the labels it added
+itself — job, interval, timeout, path, scheme — and those earlier rules set, in that order).
+Such cases are counted, not compared.
 """
 
 from __future__ import annotations
@@ -39,17 +41,18 @@ from tests.prom import PromHandle, start_prometheus
 
 pytestmark = pytest.mark.prometheus
 
-CASES = 600  # drawn; at least MIN_CASES must be compared
+CASES = 1100  # drawn; at least MIN_CASES must be compared
 MIN_CASES = 300
 STATIC_TARGET = "127.0.0.1:1"
 INTERVAL, TIMEOUT = "1h", "10s"
 
-INPUT_NAMES = ["a", "b", "c", "ab", "a_1", "__tmp", "instance", "__scrape_timeout__"]
-SOURCE_NAMES = [*INPUT_NAMES, "__address__", "__scrape_interval__", "job", "missing"]
+INPUT_NAMES = ["a", "b", "c", "ab", "a_1", "__tmp", "instance"]
+SOURCE_NAMES = [*INPUT_NAMES, "__address__", "__scrape_interval__", "job", "missing", "__scheme__"]
 TARGET_NAMES = [
     *INPUT_NAMES,
     "__address__",
     "__scrape_interval__",
+    "__scrape_timeout__",
     "job",
     "t_${1}",
     "${1}",
