@@ -342,6 +342,8 @@ def test_make_demo_scrapes_the_examples_and_stops_everything_on_ctrl_c(
     ports = {name: free_port() for name in ("API", "SDGEN", "PROMETHEUS")}
     env = {f"DEMO_{name}_PORT": str(port) for name, port in ports.items()}
     env |= {"DEMO_STATE": str(tmp_path / "demo"), "PROMETHEUS": str(binaries.prometheus)}
+    # Its exporters listen on fixed ports: a network of their own avoids a running demo.
+    env["DEMO_NET"] = f"127.{ports['API'] >> 8}.{ports['API'] & 255}"
     log = (tmp_path / "demo.log").open("wb")
     demo = subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "tools" / "demo")],
