@@ -317,6 +317,18 @@ def test_status_and_metrics_follow_a_scripted_scenario(
     run.until(lambda: value(port, "sdgen_targets", target="web") == 2, what="web back to 2")
 
 
+def test_failed_reloads_are_counted_and_retried(fakeapi: FakeAPI, ops: Any) -> None:
+    fakeapi.create(configmap("targets:\n" + FIXED))
+    run = ops("--reload-url", f"http://127.0.0.1:{free_port()}/-/reload")  # nothing listens
+    run.until(lambda: run.get("/readyz")[0] == 200, what="first render")
+    run.until(
+        lambda: (value(run.port, "sdgen_reload_requests_total", result="failure") or 0) >= 2,
+        what="two failed reload attempts counted",
+    )
+    assert value(run.port, "sdgen_reload_requests_total", result="success") is None
+    assert "reload POST to" in run.log
+
+
 # --- the server on its own ------------------------------------------------------------------------
 
 
