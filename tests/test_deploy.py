@@ -275,13 +275,14 @@ def example_cluster(fakeapi: FakeAPI) -> Iterator[FakeAPI]:
 def deployed_sidecar(
     api: FakeAPI, kustomization: str, kubeconfig: Path, tmp_path: Path, configmap: dict[str, Any]
 ) -> Ops:
-    """`sdgen run` with the overlay's ConfigMap reference, under the overlay's RBAC only."""
+    """`sdgen run` configured by the overlay's container environment (as the kubelet would
+    set it), under the overlay's RBAC only."""
     docs = render(kustomization)
     namespace = workload(docs)["metadata"]["namespace"]
-    meta = configmap["metadata"]
-    api.create({**configmap, "metadata": {"name": meta["name"], "namespace": namespace}})
+    api.create({**configmap, "metadata": {**configmap["metadata"], "namespace": namespace}})
     api.allow_only(allow_list(docs))
-    return Ops(tmp_path, kubeconfig, "--configmap", f"{namespace}/{meta['name']}")
+    pod_env = {**env(container(docs, "sdgen")), "POD_NAMESPACE": namespace}
+    return Ops(tmp_path, kubeconfig, env=pod_env)
 
 
 @pytest.mark.parametrize(

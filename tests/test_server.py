@@ -115,20 +115,14 @@ class ReloadEndpoint:
 class Ops(SidecarProcess):
     """`sdgen run` with its ops endpoint on a free loopback port."""
 
-    def __init__(self, tmp: Path, kubeconfig: Path, *args: str) -> None:
+    def __init__(
+        self, tmp: Path, kubeconfig: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        """`env` None: `--configmap monitoring/sdgen-config`; else the environment decides."""
         self.port = free_port()
-        super().__init__(
-            tmp,
-            [
-                "--kubeconfig",
-                str(kubeconfig),
-                "--configmap",
-                "monitoring/sdgen-config",
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                *args,
-            ],
-        )
+        source = ["--configmap", "monitoring/sdgen-config"] if env is None else []
+        listen = ["--listen", f"127.0.0.1:{self.port}"]
+        super().__init__(tmp, ["--kubeconfig", str(kubeconfig), *source, *listen, *args], env)
 
     def get(self, path: str) -> tuple[int, str]:
         return get(self.port, path)
