@@ -1,0 +1,2 @@
+"""`make bench`: DESIGN §7's performance numbers for sdgen and a naive baseline, measured in one
+run against the in-repo emulator (see tests/bench/__main__.py). Not part of `make test`."""

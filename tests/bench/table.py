@@ -83,7 +83,9 @@ def _size_rows(pods: int, r: dict[str, Any]) -> list[Row]:
             peak <= 250 if mem_target else None,
         )
     )
-    out.append(Row(f"steady RSS (VmRSS), {k}", s["steady_rss_mb"], "MB", mem_target))
+    steady_rss = s["steady_rss_mb"]
+    met = steady_rss <= 250 if mem_target else None
+    out.append(Row(f"steady RSS (VmRSS), {k}", steady_rss, "MB", mem_target, met=met))
     for key, what in (
         ("configmap_edit_s", "ConfigMap edit → file"),
         ("pod_change_s", "pod add/delete → file"),
