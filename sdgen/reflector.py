@@ -234,6 +234,9 @@ class Reflector(Generic[R]):
                     self.list_once()
                     if relist != _INITIAL:
                         self.relists[relist] += 1
+                        log.info(
+                            "%s: relisted (%s): %d objects", self.name, relist, len(self._store)
+                        )
                     relist = ""
                 self.watch_once()
                 self.watch_restarts["closed"] += 1
@@ -270,6 +273,8 @@ class Reflector(Generic[R]):
         self.last_error = None
         first_sync = not self._synced.is_set()
         self._synced.set()
+        if first_sync:
+            log.info("%s: synced: %d objects", self.name, len(records))
         log.debug("%s: listed %d at rv %s", self.name, len(records), resource_version)
         # The first sync is news even when the list is empty: whoever waits for has_synced()
         # (a render held back until every cache is complete) should not wait for a timer.
