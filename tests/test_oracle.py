@@ -6,7 +6,8 @@ tests/data/e2e/oracle-cluster.yaml (the shapes sdgen deliberately skips, IPv6, U
 Prometheus runs roles `pod` and `endpointslice`; sdgen runs `once --keep-meta-labels` with a
 PodMonitor over every pod and a ServiceMonitor over every Service, one endpoint per port
 number in the cluster (so every port is selected exactly once). The two sides must then have
-the same multiset of (`__address__` + `__meta_*`) label sets.
+the same multiset of (`__address__` + `__meta_*`) label sets: first for the seeded cluster,
+then again after live changes, which Prometheus follows through its watches.
 
 Prometheus deduplicates active targets by their final labels (an init container and a
 container sharing a port would collapse), so its jobs drop every target with one rule: dropped
@@ -22,6 +23,7 @@ The deliberate differences, excluded by name (see the README and sdgen/monitors.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -205,6 +207,82 @@ def _differences(ours: Counter[LabelSet], theirs: Counter[LabelSet]) -> list[str
     return lines
 
 
+def _agree(
+    prom: PromHandle, kubeconfig: Path, config: Path, out: Path, nudge: Callable[[], None]
+) -> Counter[str]:
+    """sdgen once against the emulator; Prometheus must converge to the same targets (calling
+    `nudge` before each look). Returns Prometheus's excluded targets by reason."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    _sdgen_once(config, kubeconfig, out)
+    ours = _sdgen_targets(out)
+    assert all(ours[job] for job in ROLES.values())
+
+    def converged() -> bool:
+        nudge()
+        return _prometheus_targets(prom)[0] == ours
+
+    try:  # Prometheus batches discovery updates: poll until it has seen everything
+        wait_for(converged, timeout=30, interval=0.5)
+    except AssertionError:
+        theirs = _prometheus_targets(prom)[0]
+        diffs = [d for job in ROLES.values() for d in _differences(ours[job], theirs[job])]
+        raise AssertionError("meta labels differ:\n" + "\n".join(diffs)) from None
+    excluded = _prometheus_targets(prom)[1]
+    counts = ", ".join(f"{job}={sum(ours[job].values())}" for job in ROLES.values())
+    print(
+        f"oracle: {sum(sum(c.values()) for c in ours.values())} targets compared ({counts}); "
+        f"excluded by name: {dict(excluded)}"
+    )
+    return excluded
+
+
+LATE_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "late-0", "namespace": "other", "labels": {"app": "late"}},
+    "spec": {
+        "containers": [
+            {
+                "name": "app",
+                "image": "late:1",
+                "ports": [{"containerPort": 9100, "protocol": "TCP"}],
+            }
+        ]
+    },
+    "status": {"phase": "Running", "podIP": "10.2.0.50", "podIPs": [{"ip": "10.2.0.50"}]},
+}
+
+
+def _change(api: FakeAPI) -> None:
+    """Live changes both sides must follow: a pod's and a Service's labels, a deleted pod a
+    slice still points at, a new pod, an endpoint turning not ready."""
+    labels = {"metadata": {"labels": {"tier-level": None, "new.example.com/k": "v"}}}
+    api.patch("pods", "corners", "db-0", labels)
+    api.patch("services", "corners", "db", {"metadata": {"labels": {"release": "2"}}})
+    api.delete("pods", "corners", "agent-x7k2p")
+    api.create(LATE_POD)
+    eps = api.get("endpointslices", "corners", "db-fghij")
+    assert eps is not None
+    eps["endpoints"][0]["conditions"] = {"ready": False, "serving": True}
+    api.update(eps)
+
+
+def _touch_services(api: FakeAPI) -> Callable[[], None]:
+    """Prometheus 3.5's role endpointslice rebuilds a slice's targets when the slice or its
+    Service changes, not when a pod it points at does: until then it keeps the pod's old
+    labels (sdgen reads the current ones). Flipping a Service field that yields no label
+    makes it rebuild, so the comparison tests sdgen, not that staleness."""
+    flip = [False]
+
+    def touch() -> None:
+        flip[0] = not flip[0]
+        for name in ("db", "jobs"):
+            api.patch("services", "corners", name, {"spec": {"publishNotReadyAddresses": flip[0]}})
+
+    return touch
+
+
 def test_meta_labels_match_prometheus_kubernetes_sd(
     tmp_path: Path, prometheus: Callable[..., PromHandle]
 ) -> None:
@@ -216,27 +294,12 @@ def test_meta_labels_match_prometheus_kubernetes_sd(
         api.write_kubeconfig(kubeconfig)
         config = tmp_path / "scrape_config.yaml"
         config.write_text(_sdgen_config(_port_numbers(objects)))
-        out = tmp_path / "out"
-        out.mkdir()
-        _sdgen_once(config, kubeconfig, out)
-        ours = _sdgen_targets(out)
         prom = prometheus(_prometheus_config(api.url))
-        expected = sum(sum(c.values()) for c in ours.values())
-
-        try:  # Prometheus batches discovery updates: poll until it has seen everything
-            wait_for(lambda: _prometheus_targets(prom)[0] == ours, timeout=30, interval=0.5)
-        except AssertionError:
-            theirs = _prometheus_targets(prom)[0]
-            diffs = [d for job in ROLES.values() for d in _differences(ours[job], theirs[job])]
-            raise AssertionError("meta labels differ:\n" + "\n".join(diffs)) from None
-        excluded = _prometheus_targets(prom)[1]
+        excluded = _agree(prom, kubeconfig, config, tmp_path / "out", lambda: None)
+        # Every named exclusion is exercised by the seeded cluster, so none is dead weight.
+        reasons = {f"{r}: {name}" for r, rules in EXCLUDED.items() for name, _ in rules}
+        assert set(excluded) == reasons
+        _change(api)
+        _agree(prom, kubeconfig, config, tmp_path / "out", _touch_services(api))
     finally:
         api.stop()
-    assert all(ours[job] for job in ROLES.values())
-    # Every named exclusion is exercised by the seeded cluster, so none is dead weight.
-    assert set(excluded) == {f"{r}: {name}" for r, rules in EXCLUDED.items() for name, _ in rules}
-    print(
-        f"oracle: {expected} targets compared label by label "
-        + ", ".join(f"{job}={sum(ours[job].values())}" for job in ROLES.values())
-        + f"; excluded by name: {dict(excluded)}"
-    )
