@@ -40,6 +40,12 @@ run: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m tests.bench --out bench-results.json
 
+# The reliability suite, long: 10 minutes of chaos and 50 kill -9s (seeds printed; replay with
+# SDGEN_CHAOS_SEED / SDGEN_CRASH_SEED).
+soak: $(VENV)/.installed tools
+	SDGEN_CHAOS_SECONDS=$${SDGEN_SOAK_SECONDS:-600} SDGEN_CRASH_KILLS=50 \
+	  $(PY) -m pytest -q -s -o timeout=1200 tests/test_chaos.py tests/test_crash.py
+
 clean:
 	rm -rf $(VENV) $(CACHE) out
 
