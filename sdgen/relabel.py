@@ -9,8 +9,9 @@ Deliberate choices and known gaps:
 * A label with an empty value is a missing label, as in Prometheus: such input labels are
   dropped, and setting a label to "" deletes it.
 * `labelmap` mapping two labels with different values to one name is resolved
-  deterministically (source labels in sorted order, the last wins) and reported via `warn`;
-  Prometheus's winner depends on Go map order.
+  deterministically (source labels in sorted order, the last wins, as the design asks) and
+  reported via `warn`; Prometheus 3.5 picks by its own label order (discovered labels first,
+  then the ones it adds), so the two may differ on such a collision.
 * A `RelabelRule` cannot tell a default from the same value written out, so an explicit
   `regex: (.*)` on keepequal/dropequal, or `source_labels: []` on labeldrop/labelkeep (both
   rejected by Prometheus) pass here; the config parser can reject them where it still knows.

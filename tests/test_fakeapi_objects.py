@@ -310,3 +310,38 @@ def test_python_api_errors_are_status_errors() -> None:
     assert missing.value.code == 404
     with pytest.raises(KeyError):
         api.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}})
+
+
+def test_port_protocols_default_to_tcp_as_the_api_server_does(fakeapi: FakeAPI) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {
+            "initContainers": [{"name": "i", "ports": [{"containerPort": 1}]}],
+            "containers": [{"name": "c", "ports": [{"containerPort": 2, "protocol": "UDP"}]}],
+        },
+    }
+    created = fakeapi.create(pod)
+    assert created["spec"]["initContainers"][0]["ports"][0]["protocol"] == "TCP"
+    assert created["spec"]["containers"][0]["ports"][0]["protocol"] == "UDP"
+    service = fakeapi.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    )
+    assert service["spec"]["ports"][0]["protocol"] == "TCP"
+    eps = fakeapi.create(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "e", "namespace": "default"},
+            "addressType": "IPv4",
+            "endpoints": [],
+            "ports": [{"port": 80}],
+        }
+    )
+    assert eps["ports"][0]["protocol"] == "TCP"

@@ -297,6 +297,10 @@ class Objects:
                 "kubernetes.io/metadata.name": name,
             }
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        # The API server's defaulting that discovery can see: port protocols are TCP.
+        for port in _ports(res.plural, obj):
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
 
     @staticmethod
     def _manage(res: Resource, obj: dict[str, Any], w: Write, operation: str, sent: Any) -> None:
@@ -307,3 +311,16 @@ class Objects:
         stored = stored_from(obj, rv)
         self.store.commit(res.plural, stored.key, stored)
         return stored
+
+
+def _ports(plural: str, obj: dict[str, Any]) -> list[Any]:
+    """The port entries of a pod, service or endpointslice (where protocol defaults to TCP)."""
+    spec = obj.get("spec") or {}
+    if plural == "pods":
+        containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+        return [p for c in containers if isinstance(c, dict) for p in c.get("ports") or []]
+    if plural == "services":
+        return list(spec.get("ports") or [])
+    if plural == "endpointslices":
+        return list(obj.get("ports") or [])
+    return []
