@@ -112,6 +112,7 @@ def test_api_server_gone_keeps_files_even_across_a_restart_and_recovers(
 
     # The cluster changes while sdgen is down and the API unreachable; a new sdgen has no
     # synced cache, so it must wait with the old files in place.
+    assert b"10.244.2.9:9090" in b"".join(good.values())
     fakeapi.delete("pods", "demo", "demo-app-7d9c6b5f4-fghij")
     again = sidecar(run.out, wait=False)
     again.until(lambda: again.sdgen.log.count("retrying in") >= 2, 30, "logged retries")
