@@ -198,7 +198,8 @@ def test_kubectl_replace(fakeapi: FakeAPI, kubectl: Kubectl) -> None:
             '{"spec":{"containers":[{"name":"app","image":"example/web:2"}]}}',
             lambda p: (
                 p["spec"]["containers"][0]["image"] == "example/web:2"
-                and p["spec"]["containers"][0]["ports"] == [{"containerPort": 8080, "name": "http"}]
+                and p["spec"]["containers"][0]["ports"]
+                == [{"containerPort": 8080, "name": "http", "protocol": "TCP"}]
             ),
         ),
         (
