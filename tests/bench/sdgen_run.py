@@ -116,6 +116,10 @@ class Sdgen:
     def renders(self) -> float:
         return self.metric("sdgen_render_duration_seconds_count")
 
+    def render_seconds(self) -> float:
+        """Total time sdgen spent in render cycles (resolve, render, write) so far."""
+        return self.metric("sdgen_render_duration_seconds_sum")
+
     def await_render(self, count: float, timeout: float = 60.0) -> None:
         """Waits until more than `count` renders have completed."""
         poll(lambda: self.renders() > count, timeout, interval=0.02)
@@ -154,9 +158,11 @@ def measure(kubeconfig: Path, work: Path, pods: int, plan: Plan, log: IO[str]) -
     try:
         result: dict[str, Any] = {"first_render_s": sdgen.first_render(expected, 300)}
         result["peak_rss_after_first_render_mb"] = proc.memory_mb(sdgen.pid)["VmHWM"]
+        result["first_cycle_s"] = sdgen.render_seconds()  # of which resolve + render + write
         time.sleep(2 * STEADY_INTERVAL)  # let the post-sync churn settle
         result["steady"] = sdgen.steady(plan.steady_cycles)
         api = Api(api_url)
+        cycles_before = sdgen.renders(), sdgen.render_seconds()
         services = targets_file(sdgen.out, synth.SERVICE_TARGET)
         result["configmap_edit_s"] = proc.percentiles(
             [
@@ -165,6 +171,8 @@ def measure(kubeconfig: Path, work: Path, pods: int, plan: Plan, log: IO[str]) -
             ]
         )
         result["pod_change_s"] = proc.percentiles(_pod_changes(sdgen, api, pods, plan.changes))
+        cycles = sdgen.renders() - cycles_before[0]
+        result["change_cycle_mean_s"] = (sdgen.render_seconds() - cycles_before[1]) / cycles
         mem = proc.memory_mb(sdgen.pid)
         result["peak_rss_mb"], result["steady_rss_mb"] = mem["VmHWM"], mem["VmRSS"]
         return result
