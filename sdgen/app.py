@@ -146,7 +146,7 @@ class App:
                 else None
             )
         key = (self.state.config_version, self.discovery.version() if self.discovery else None)
-        if key == self._rendered_key:
+        if key == self._rendered_key and not self.output.tampered():
             return SyncResult([], 0, [], [])
         started = self.clock()
         result = self._write(config, self.resolve(config))

@@ -75,6 +75,7 @@ class OutputDir:
         self._real_root = ""
         self._owned: set[str] = set()
         self._digests: dict[str, bytes] = {}  # relpath -> sha256 of the bytes on disk
+        self._stamps: dict[str, tuple[int, int] | None] = {}  # directory -> (inode, mtime)
 
     def prepare(self) -> None:
         """Check the root is usable, clean up after a crash and learn what is already there."""
@@ -106,6 +107,7 @@ class OutputDir:
             ) from e
         self._digests = {rel: d for rel in self._owned if (d := self._digest_on_disk(rel))}
         self._owned = set(self._digests)
+        self._stamps = self._stamp_dirs()
 
     def owned(self) -> set[str]:
         """Relpaths sdgen wrote and still owns."""
@@ -118,6 +120,8 @@ class OutputDir:
         desired unless `keep(relpath)`. Errors are per file and reported, never raised."""
         if not self._real_root:
             raise RuntimeError("OutputDir.prepare() must run before sync()")
+        if self.tampered():
+            self._relearn()
         result = SyncResult()
         changes = self._claim(self._changes(desired, result), result)
         touched = {rel.rpartition("/")[0] for rel in self._write_all(changes, result)}
@@ -127,7 +131,29 @@ class OutputDir:
             self._fsync_dir(directory, result)
         if result.removed:
             self._save_manifest(self._owned, result)
+        self._stamps = self._stamp_dirs()
         return result
+
+    def tampered(self) -> bool:
+        """True when a directory sdgen writes to changed since the last sync for another
+        reason (a file removed, renamed or added, the directory itself removed), so the disk
+        must be looked at again. A few stats, not one per file."""
+        return self._stamps != self._stamp_dirs()
+
+    def _stamp_dirs(self) -> dict[str, tuple[int, int] | None]:
+        stamps: dict[str, tuple[int, int] | None] = {}
+        for name in sorted({*SUBDIRS, *(rel.rpartition("/")[0] for rel in self._owned)}):
+            try:
+                st = os.stat(self.root / name)
+                stamps[name] = (st.st_ino, st.st_mtime_ns)
+            except OSError:
+                stamps[name] = None
+        return stamps
+
+    def _relearn(self) -> None:
+        """Forget what sdgen believes is on disk and read it: missing files get written."""
+        log.warning("files in %s changed behind sdgen's back; checking them again", self.root)
+        self._digests = {rel: d for rel in self._owned if (d := self._digest_on_disk(rel))}
 
     # Steps of a sync --------------------------------------------------------------------
 
