@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -214,3 +215,11 @@ def test_a_directory_in_the_way_of_one_file_only_stops_that_file(
     run.until(lambda: blocked.is_file() and "staging" in blocked.read_text(), 20, "recovery")
     run.until(lambda: run.status()["write_errors"] == [], 5, "the error cleared")
     assert os.stat(blocked).st_mode & 0o777 == 0o644
+
+
+def test_files_removed_behind_sdgens_back_come_back(sidecar: Any, tmp_path: Path) -> None:
+    run = sidecar(tmp_path / "out")
+    good = tree(run.out)
+    next((run.out / "targets").glob("*.json")).unlink()
+    shutil.rmtree(run.out / "relabel")
+    run.until(lambda: tree(run.out) == good, 20, "the removed files restored")
