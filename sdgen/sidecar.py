@@ -194,7 +194,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
             metrics.registry,
             healthy=lambda: _healthy(app, source, interval, window, since),
             ready=app.ready,
-            status=app.status,
+            status=lambda: {**app.status(), "watches": _watches(source, discovery)},
         )
     return sidecar
 
@@ -229,6 +229,18 @@ def _all_informers(source: ConfigSource, discovery: Discovery | None) -> list[In
     if isinstance(discovery, InformerDiscovery):
         found.extend(discovery.informers())
     return found
+
+
+def _watches(source: ConfigSource, discovery: Discovery | None) -> dict[str, dict[str, Any]]:
+    """/status per informer: synced, and its last error while it lasts, so an unreachable
+    API server shows there and not only in the logs."""
+    return {
+        informer.name: {
+            "synced": informer.has_synced(),
+            "last_error": str(informer.last_error or ""),
+        }
+        for informer in _all_informers(source, discovery)
+    }
 
 
 def run(args: argparse.Namespace) -> int:
