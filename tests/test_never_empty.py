@@ -107,6 +107,7 @@ def test_api_server_gone_keeps_files_even_across_a_restart_and_recovers(
     restarts = run.metric("sdgen_watch_restarts_total", True)
     fakeapi.stop()
     run.until(lambda: run.sdgen.log.count("retrying in") >= 2, 30, "logged retries")
+    run.until(lambda: watch_errors(run), 10, "watch errors in /status")
     assert run.metric("sdgen_watch_restarts_total", True) > restarts
     assert tree(run.out) == good
     assert run.sdgen.terminate() == 0
@@ -124,6 +125,11 @@ def test_api_server_gone_keeps_files_even_across_a_restart_and_recovers(
     fakeapi.start()
     again.until(lambda: "10.244.2.9" not in "".join(again.files().values()), 60, "catching up")
     assert again.get("/readyz")[0] == 200
+    again.until(lambda: not watch_errors(again), 30, "the watch errors cleared")
+
+
+def watch_errors(run: Watched) -> list[str]:
+    return [w["last_error"] for w in run.status()["watches"].values() if w["last_error"]]
 
 
 def test_garbage_or_a_missing_key_in_the_configmap_keeps_the_files(
