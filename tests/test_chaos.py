@@ -2,8 +2,9 @@
 byte for byte where a fresh `sdgen once` over the final cluster state lands.
 
 CI runs ~25 s of chaos (SDGEN_CHAOS_SECONDS); `make soak` runs 10 minutes. The seed is printed
-and replays with SDGEN_CHAOS_SEED. The convergence bound covers sdgen's longest backoff (30 s)
-plus a relist and a render.
+and replays with SDGEN_CHAOS_SEED. The convergence bound covers two of sdgen's longest backoffs
+(30 s each, like client-go's): a watch retrying after the last fault can come back to find its
+history compacted (410) and back off once more before it relists.
 """
 
 from __future__ import annotations
