@@ -267,14 +267,15 @@ def _peek_name(node: Node) -> str | None:
     return None
 
 
-def parse_config(text: str, *, source: str = "<config>") -> Config:
+def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = False) -> Config:
     """Parse a scrape config (either layout) into a Config; never raises.
 
     Targets with errors are left out and named in `rejected`; `usable` is False when an error
     outside one named target means the config as a whole cannot be trusted. Issue lines are
     1-based lines of `text`. `source` only names the text in an internal-error message.
+    `allow_secrets` (--materialize-secrets) accepts Secret references instead of refusing them.
     """
-    parser = _Parser()
+    parser = _Parser(allow_secrets=allow_secrets)
     enabled, rejected = True, frozenset[str]()
     targets: list[Target] = []
     try:

@@ -1,10 +1,10 @@
 """Parse one endpoint of a target (DESIGN §1): where and how to scrape, and its relabelings.
 
 This is the larger half of the scrape-config parser, kept apart from the target and layout
-level (sdgen.config) so each stays readable: ports and addresses, interval and timeout, TLS,
-the three ways to authenticate (file paths only: sdgen never materialises Secrets), and
+level (sdgen.config) so each stays readable: ports and addresses, interval and timeout, and
 relabel rules, each compiled here so that a rule Prometheus would reject is reported with the
-line of the field at fault.
+line of the field at fault. TLS and authentication (files, or Secret references when allowed)
+are sdgen.authconfig's.
 """
 
 from __future__ import annotations
@@ -14,49 +14,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import ScalarNode, SequenceNode
 
+from sdgen.authconfig import AuthParser, file_only, schemas
 from sdgen.duration import format_duration
-from sdgen.model import Authorization, BasicAuth, Endpoint, RelabelRule, TargetType, TLSConfig
+from sdgen.model import Endpoint, RelabelRule, TargetType
 from sdgen.relabel import RelabelError, compile_rule
 from sdgen.yamlnode import TAG, Field, line_of
-from sdgen.yamlreader import Reader, schema
+from sdgen.yamlreader import schema
 
 DEFAULT_INTERVAL_MS = 30_000
 DEFAULT_PATH = "/metrics"
 AGENT_SETTING = "an openAgent setting Prometheus has no use for; ignored"
 
 
-def _file_only(file_key: str) -> str:
-    return (
-        "Secret references and inline credentials are not supported (sdgen does not "
-        f"materialise Secrets): mount the Secret into the Prometheus pod and set {file_key}"
-    )
-
-
-_ENDPOINT = schema(
+_ENDPOINT = schemas(
     "port targetPort address addresses path scheme params interval timeout|scrapeTimeout "
     "tlsConfig authorization bearerTokenFile basicAuth relabelings|relabelConfigs "
     "metricRelabelConfigs|metricRelabelings addNodeLabel honorLabels sampleLimit",
+    dict.fromkeys(("bearerTokenSecret", "bearerToken"), file_only("bearerTokenFile")),
+    "bearerTokenSecret",
     ignored="adaptiveTimeout",
     ignored_why=AGENT_SETTING,
-    refused=dict.fromkeys(("bearerTokenSecret", "bearerToken"), _file_only("bearerTokenFile")),
-)
-_TLS = schema(
-    "insecureSkipVerify|insecure_skip_verify serverName|server_name caFile|ca_file "
-    "certFile|cert_file keyFile|key_file",
-    refused={
-        "ca": _file_only("caFile"),
-        "cert": _file_only("certFile"),
-        "key": _file_only("keyFile"),
-        "keySecret": _file_only("keyFile"),
-    },
-)
-_AUTHORIZATION = schema(
-    "type credentialsFile|credentials_file", refused={"credentials": _file_only("credentialsFile")}
-)
-_BASIC_AUTH = schema(
-    "username passwordFile|password_file", refused={"password": _file_only("passwordFile")}
 )
 _RULE = schema(
     "source_labels|sourceLabels separator target_label|targetLabel regex modulus replacement action"
@@ -93,7 +72,7 @@ class Defaults:
     path: str = DEFAULT_PATH
 
 
-class EndpointParser(Reader):
+class EndpointParser(AuthParser):
     """Builds an Endpoint and the values inside it, one method per model type."""
 
     def endpoint(
@@ -103,7 +82,7 @@ class EndpointParser(Reader):
         defaults: Defaults,
         legacy: tuple[RelabelRule, ...],
     ) -> Endpoint | None:
-        f = self.mapping(item.node, item.path, _ENDPOINT)
+        f = self.mapping(item.node, item.path, _ENDPOINT[self.allow_secrets])
         if f is None:
             return None
         if kind is not None:
@@ -189,67 +168,6 @@ class EndpointParser(Reader):
             elif (value := self.text(entry)) is not None:
                 out.append((entry.key, (value,)))
         return tuple(sorted(out))
-
-    def tls(self, f: Field | None) -> TLSConfig | None:
-        m = self.mapping(f.node, f.path, _TLS) if f else None
-        if m is None:
-            return None
-        cert, key = m.get("certFile"), m.get("keyFile")
-        lone = cert if key is None else key if cert is None else None
-        if lone is not None:
-            self.error(lone.path, lone.line, "certFile and keyFile must be given together")
-        return TLSConfig(
-            insecure_skip_verify=bool(self.boolean(m.get("insecureSkipVerify"))),
-            server_name=self.text(m.get("serverName")) or "",
-            ca_file=self.text(m.get("caFile"), required=True) or "",
-            cert_file=self.text(cert, required=True) or "",
-            key_file=self.text(key, required=True) or "",
-        )
-
-    def auth(self, f: dict[str, Field]) -> tuple[Authorization | None, BasicAuth | None]:
-        given = [f[k] for k in ("authorization", "bearerTokenFile", "basicAuth") if k in f]
-        for extra in given[1:]:
-            self.error(
-                extra.path,
-                extra.line,
-                'give only one of "authorization", "bearerTokenFile" and "basicAuth"',
-            )
-        authorization = self.authorization(f.get("authorization"))
-        if token_file := self.text(f.get("bearerTokenFile"), required=True):
-            authorization = Authorization("Bearer", token_file)
-        return authorization, self.basic_auth(f.get("basicAuth"))
-
-    def authorization(self, f: Field | None) -> Authorization | None:
-        m = self.mapping(f.node, f.path, _AUTHORIZATION) if f else None
-        if f is None or m is None:
-            return None
-        kind = self.text(m.get("type"), required=True) or "Bearer"
-        if kind.lower() == "basic":
-            self.error(
-                m["type"].path,
-                m["type"].line,
-                'authorization type cannot be "Basic"; use basicAuth instead',
-            )
-        if "credentialsFile" not in m:
-            self.error(f.path, f.line, 'missing field "credentialsFile"')
-        return Authorization(kind, self.text(m.get("credentialsFile"), required=True) or "")
-
-    def basic_auth(self, f: Field | None) -> BasicAuth | None:
-        m = self.mapping(f.node, f.path, _BASIC_AUTH) if f else None
-        if m is None:
-            return None
-        user = m.get("username")
-        if user is not None and isinstance(user.node, MappingNode):
-            self.error(
-                user.path,
-                user.line,
-                "Secret references are not supported (sdgen does "
-                "not materialise Secrets): write the username as text",
-            )
-            user = None
-        return BasicAuth(
-            self.text(user) or "", self.text(m.get("passwordFile"), required=True) or ""
-        )
 
     def rules(self, f: Field | None) -> tuple[RelabelRule, ...]:
         out = []

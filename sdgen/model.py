@@ -36,12 +36,24 @@ class RelabelRule:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A key of a Secret in the ConfigMap's own namespace; only with --materialize-secrets,
+    which writes its value to a file under secrets/ that the fragment points at."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class TLSConfig:
     insecure_skip_verify: bool = False
     server_name: str = ""
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+    ca_secret: SecretRef | None = None
+    cert_secret: SecretRef | None = None
+    key_secret: SecretRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +62,15 @@ class Authorization:
 
     type: str = "Bearer"
     credentials_file: str = ""
+    credentials_secret: SecretRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BasicAuth:
     username: str = ""
     password_file: str = ""
+    username_secret: SecretRef | None = None
+    password_secret: SecretRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +93,21 @@ class Endpoint:
     add_node_label: bool = False
     honor_labels: bool | None = None
     sample_limit: int | None = None
+
+
+def secret_refs(ep: Endpoint) -> tuple[tuple[str, SecretRef], ...]:
+    """The endpoint's Secret references as (field, ref); the field names its file under
+    secrets/: ca, cert, key, credentials, username, password."""
+    tls, auth, basic = ep.tls, ep.authorization, ep.basic_auth
+    found = {
+        "ca": tls.ca_secret if tls else None,
+        "cert": tls.cert_secret if tls else None,
+        "key": tls.key_secret if tls else None,
+        "credentials": auth.credentials_secret if auth else None,
+        "username": basic.username_secret if basic else None,
+        "password": basic.password_secret if basic else None,
+    }
+    return tuple((name, ref) for name, ref in found.items() if ref is not None)
 
 
 @dataclass(frozen=True, slots=True)
