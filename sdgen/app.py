@@ -23,6 +23,7 @@ from sdgen.files import OutputDir, SyncResult
 from sdgen.metrics import Metrics
 from sdgen.model import Config
 from sdgen.reload import Reloader
+from sdgen.secretfiles import materialize
 from sdgen.source import ConfigSource, ConfigText
 from sdgen.targets import ClusterNeeds, Resolution, Shard, needs, resolve
 
@@ -48,6 +49,7 @@ class Options:
     keep_meta_labels: bool = False
     shard: Shard | None = None
     on_missing_config: str = "keep"  # keep | clear
+    materialize_secrets: bool = False  # accept Secret references, write them under secrets/
 
 
 @dataclass
@@ -191,7 +193,9 @@ class App:
         return resolution
 
     def _write(self, config: Config, resolution: Resolution) -> SyncResult:
-        desired = render.render(resolution.endpoints)
+        cluster = self.discovery.cluster() if self.discovery else None
+        resolution, secrets = materialize(resolution, cluster, self.options.default_namespace)
+        desired = render.render(resolution.endpoints) | secrets
         held = {render.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
         result = self.output.sync(desired, keep=lambda path: _held(path, held))
         self._account(result)
@@ -204,7 +208,9 @@ class App:
     def _parse(self, text: ConfigText) -> Config:
         assert text.text is not None
         if self._parsed is None or self._parsed[0] != text.version:
-            config = parse_config(text.text, source=text.origin)
+            config = parse_config(
+                text.text, source=text.origin, allow_secrets=self.options.materialize_secrets
+            )
             self._parsed = (text.version, config)
             self._report_config(text, config)
         return self._parsed[1]

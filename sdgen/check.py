@@ -25,6 +25,7 @@ from typing import TextIO
 from sdgen.config import parse_config
 from sdgen.manifest import DEFAULT_KEY, load_configmap_key
 from sdgen.model import Issue
+from sdgen.settings import MATERIALIZE_SECRETS, add_flags
 
 _CONFIG_KEYS = frozenset({"targets", "features"})
 _SUFFIXES = (".yaml", ".yml")
@@ -42,21 +43,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SDGEN_KEY", DEFAULT_KEY),
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
+    add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
 
 
-def check_text(text: str, key: str = DEFAULT_KEY, *, explicit: bool = True) -> list[Issue] | None:
-    """The issues of one file's text; None when a file found in a directory holds no config."""
+def check_text(
+    text: str, key: str = DEFAULT_KEY, *, explicit: bool = True, allow_secrets: bool = False
+) -> list[Issue] | None:
+    """The issues of one file's text; None when a file found in a directory holds no config.
+    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
             return [Issue("", f'no ConfigMap with data key "{key}"')] if explicit else None
-        found = [i for c in manifest.configs for i in c.parse().issues]
+        found = [i for c in manifest.configs for i in c.parse(allow_secrets=allow_secrets).issues]
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
     if manifest.issues:
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    return list(parse_config(text).issues)
+    return list(parse_config(text, allow_secrets=allow_secrets).issues)
 
 
 @dataclass
@@ -97,7 +102,9 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
                 yield Path(root, name)
 
 
-def _check_file(path: Path, key: str, report: _Report, *, explicit: bool) -> None:
+def _check_file(
+    path: Path, key: str, report: _Report, *, explicit: bool, allow_secrets: bool
+) -> None:
     try:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
@@ -109,20 +116,20 @@ def _check_file(path: Path, key: str, report: _Report, *, explicit: bool) -> Non
     except UnicodeDecodeError as exc:
         report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", 1)])
         return
-    issues = check_text(text, key, explicit=explicit)
+    issues = check_text(text, key, explicit=explicit, allow_secrets=allow_secrets)
     if issues is not None:
         report.add(name, issues)
 
 
-def _check_path(path: Path, key: str, report: _Report) -> None:
+def _check_path(path: Path, key: str, report: _Report, *, allow_secrets: bool) -> None:
     if str(path) != "-" and path.is_dir():
         before = report.files
         for file in _yaml_files(path):
-            _check_file(file, key, report, explicit=False)
+            _check_file(file, key, report, explicit=False, allow_secrets=allow_secrets)
         if report.files == before:
             report.add(str(path), [Issue("", "no scrape config found in this directory")])
     elif str(path) == "-" or path.exists():
-        _check_file(path, key, report, explicit=True)
+        _check_file(path, key, report, explicit=True, allow_secrets=allow_secrets)
     else:
         report.io_error(f"{path}: no such file or directory")
 
@@ -130,5 +137,5 @@ def _check_path(path: Path, key: str, report: _Report) -> None:
 def run(args: argparse.Namespace) -> int:
     report = _Report(sys.stdout)
     for path in args.paths:
-        _check_path(Path(path), args.key, report)
+        _check_path(Path(path), args.key, report, allow_secrets=args.materialize_secrets)
     return report.exit_code()

@@ -1,8 +1,9 @@
 """What target resolution reads from Kubernetes, and which parts of it a config needs.
 
 `targets` needs pods and services by namespace, a Service's EndpointSlices and a pod by name
-(for an endpoint's targetRef). The informer caches, a `kubectl get -o yaml` snapshot and the
-tests all offer that through the `Cluster` protocol, so resolution stays pure and testable.
+(for an endpoint's targetRef); `--materialize-secrets` needs Secrets by name. The informer
+caches, a `kubectl get -o yaml` snapshot and the tests all offer that through the `Cluster`
+protocol, so resolution stays pure and testable.
 `needs` tells the sidecar which informers to run, scoped to the fewest namespaces.
 """
 
@@ -16,8 +17,8 @@ from itertools import chain
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from sdgen.meta import SERVICE_NAME_LABEL
-from sdgen.model import Config, Target, TargetType
-from sdgen.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.model import Config, Target, TargetType, secret_refs
+from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service
 from sdgen.selector import NamespaceSelector
 
 T = TypeVar("T")
@@ -42,6 +43,10 @@ class Cluster(Protocol):
 
     def pod(self, namespace: str, name: str) -> Pod | None: ...
 
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        """A Secret by name; only watched (in the default namespace) with --materialize-secrets."""
+        ...
+
 
 class StaticCluster:
     """A Cluster over fixed sequences of records, indexed once so every lookup is a dict hit."""
@@ -52,12 +57,14 @@ class StaticCluster:
         services: Mapping[str, list[Service]],
         slices: Mapping[tuple[str, str], list[EndpointSlice]],
         namespaces: Mapping[str, Namespace],
+        secrets: Mapping[tuple[str, str], Secret] | None = None,
     ) -> None:
         self._pods = pods
         self._pod_by_name = {(p.metadata.namespace, p.metadata.name): p for p in _all(pods)}
         self._services = services
         self._slices = slices
         self._namespaces = namespaces
+        self._secrets = secrets or {}
 
     @classmethod
     def from_objects(
@@ -66,6 +73,7 @@ class StaticCluster:
         services: Iterable[Service] = (),
         endpoint_slices: Iterable[EndpointSlice] = (),
         namespaces: Iterable[Namespace] = (),
+        secrets: Iterable[Secret] = (),
     ) -> StaticCluster:
         pods_by_ns: defaultdict[str, list[Pod]] = defaultdict(list)
         for pod in pods:
@@ -79,7 +87,8 @@ class StaticCluster:
             if owner is not None:
                 slices[(eps.metadata.namespace, owner)].append(eps)
         by_name = {ns.metadata.name: ns for ns in namespaces}
-        return cls(dict(pods_by_ns), dict(services_by_ns), dict(slices), by_name)
+        by_key = {(s.metadata.namespace, s.metadata.name): s for s in secrets}
+        return cls(dict(pods_by_ns), dict(services_by_ns), dict(slices), by_name, by_key)
 
     def namespaces(self) -> Mapping[str, Namespace]:
         return self._namespaces
@@ -95,6 +104,9 @@ class StaticCluster:
 
     def pod(self, namespace: str, name: str) -> Pod | None:
         return self._pod_by_name.get((namespace, name))
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        return self._secrets.get((namespace, name))
 
 
 def _all(by_namespace: Mapping[str, list[T]]) -> Iterable[T]:
@@ -120,6 +132,7 @@ class ClusterNeeds:
     services: Scope | None = None
     endpoint_slices: Scope | None = None
     namespaces: Scope | None = None
+    secrets: Scope | None = None  # only ever the default namespace
 
 
 def active_targets(config: Config) -> Iterator[Target]:
@@ -128,9 +141,11 @@ def active_targets(config: Config) -> Iterator[Target]:
 
 def needs(config: Config, default_namespace: str) -> ClusterNeeds:
     scopes: dict[str, Scope | None] = dict.fromkeys(
-        ("pods", "services", "endpoint_slices", "namespaces")
+        ("pods", "services", "endpoint_slices", "namespaces", "secrets")
     )
     for target in active_targets(config):
+        if any(secret_refs(endpoint) for endpoint in target.endpoints):
+            scopes["secrets"] = frozenset({default_namespace})
         if target.type is TargetType.STATIC_ENDPOINTS:
             continue
         scope = _scope(target.namespace_selector, default_namespace)

@@ -16,7 +16,7 @@ from itertools import chain
 from typing import Any
 
 from sdgen.informer import Informer, stop_all
-from sdgen.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service
 from sdgen.store import NAMESPACE_INDEX, SERVICE_INDEX, Snapshot
 from sdgen.targets import ALL, ClusterNeeds
 
@@ -31,6 +31,7 @@ _FIELDS = (
     ("services", "services"),
     ("endpointslices", "endpoint_slices"),
     ("namespaces", "namespaces"),
+    ("secrets", "secrets"),
 )
 
 
@@ -138,6 +139,11 @@ class InformerCluster:
                 found: Pod | None = snapshot.get(f"{namespace}/{name}")
                 return found
         return None
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        snapshot = self._snapshots.get(("secrets", namespace))
+        found: Secret | None = snapshot.get(f"{namespace}/{name}") if snapshot else None
+        return found
 
 
 def _names(scopes: Iterable[Scope]) -> str:

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST = ".sdgen-owned.json"
 SUBDIRS = ("targets", "relabel", "scrape")
+# Secret material (--materialize-secrets): created on first use, owner-only whatever --file-mode.
+SECRETS = "secrets"
+SECRET_FILE_MODE = 0o600
 _TEMP_NAME = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]+$")
 
 
@@ -219,7 +222,8 @@ class OutputDir:
 
     def _atomic_write(self, rel: str, data: bytes) -> None:
         path = self._inside(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = rel.startswith(SECRETS + "/")
+        path.parent.mkdir(mode=0o700 if secret else 0o777, parents=True, exist_ok=True)
         temp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -227,7 +231,7 @@ class OutputDir:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fchmod(fd, self.file_mode)
+                os.fchmod(fd, SECRET_FILE_MODE if secret else self.file_mode)
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -21,7 +21,7 @@ import urllib3
 from kubernetes import client, config
 
 from sdgen.informer import Informer
-from sdgen.records import ConfigMap, EndpointSlice, Namespace, Pod, Record, Service
+from sdgen.records import ConfigMap, EndpointSlice, Namespace, Pod, Record, Secret, Service
 from sdgen.reflector import (
     ChangeHandler,
     Query,
@@ -62,6 +62,7 @@ RESOURCES = {
         Resource("pods", "/api/v1", Pod),
         Resource("services", "/api/v1", Service),
         Resource("configmaps", "/api/v1", ConfigMap),
+        Resource("secrets", "/api/v1", Secret),  # only with --materialize-secrets
         Resource("namespaces", "/api/v1", Namespace, namespaced=False, indexers=()),
         Resource(
             "endpointslices",

@@ -37,9 +37,11 @@ class EmbeddedConfig:
             return self.key_line
         return self.first_line + line - 1
 
-    def parse(self) -> Config:
+    def parse(self, *, allow_secrets: bool = False) -> Config:
         """parse_config on the text, with issue lines relative to the manifest."""
-        config = parse_config(self.text, source=f"ConfigMap {self.configmap}")
+        config = parse_config(
+            self.text, source=f"ConfigMap {self.configmap}", allow_secrets=allow_secrets
+        )
         issues = tuple(replace(i, line=self.manifest_line(i.line)) for i in config.issues)
         return replace(config, issues=issues)
 

@@ -142,7 +142,7 @@ class EndpointSlice(_Record, frozen=True):
     ports: list[EndpointPort] = []
 
 
-# --- core/v1 Namespace, ConfigMap ---------------------------------------------------------
+# --- core/v1 Namespace, ConfigMap, Secret ---------------------------------------------------------
 
 
 class Namespace(_Record, frozen=True):
@@ -153,6 +153,14 @@ class ConfigMap(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     data: dict[str, str] = {}
     binary_data: dict[str, str] = {}
+
+
+class Secret(_Record, frozen=True):
+    """Only watched with --materialize-secrets; `data` values are base64, as on the wire."""
+
+    metadata: ObjectMeta = ObjectMeta()
+    data: dict[str, str] = {}
+    type: str = ""
 
 
 # --- lists and watch events ---------------------------------------------------------------
@@ -173,7 +181,7 @@ class ObjectList(_Record, Generic[T], frozen=True):
     items: list[T] = []
 
 
-Record = Pod | Service | EndpointSlice | Namespace | ConfigMap
+Record = Pod | Service | EndpointSlice | Namespace | ConfigMap | Secret
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -11,7 +11,9 @@ Per endpoint, with `<slug>` from `slug(target name, endpoint index)`:
   then labels, newline-terminated.
 * `relabel/<slug>.yml`: `metric_relabel_configs:` of the endpoint in Prometheus's snake_case.
 * `scrape/<slug>.yml`: `scrape_configs:` with one job named `<slug>` whose `file_sd_configs`
-  points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory).
+  points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory),
+  and whose credential files for Secret references are `../secrets/<slug>.<field>` (written by
+  sdgen.secretfiles, not here: rendering reads no Secret).
 
 YAML strings from the user are always quoted: single quotes for printable ASCII (readable
 regexes, no backslash doubling), double quotes with escapes otherwise, and no line folding, so
@@ -34,7 +36,7 @@ import msgspec
 import yaml
 
 from sdgen.duration import format_duration
-from sdgen.model import Endpoint, RelabelRule
+from sdgen.model import Endpoint, RelabelRule, secret_refs
 from sdgen.targets import EndpointTargets, ScrapeTarget
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -140,32 +142,42 @@ def _job(stem: str, ep: Endpoint) -> dict[str, Any]:
         job["honor_labels"] = ep.honor_labels
     if ep.sample_limit is not None:
         job["sample_limit"] = ep.sample_limit
-    job.update(_http_client(ep))
+    job.update(_http_client(stem, ep))
     job["file_sd_configs"] = [{"files": [f"../targets/{stem}.json"]}]
     if ep.metric_relabelings:
         job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
     return job
 
 
-def _http_client(ep: Endpoint) -> dict[str, Any]:
+def secret_path(stem: str, field: str) -> str:
+    """Where a Secret reference's value is written (`field` as in `model.secret_refs`)."""
+    return f"secrets/{stem}.{field}"
+
+
+def _http_client(stem: str, ep: Endpoint) -> dict[str, Any]:
+    # A Secret reference's value is in a file beside the fragment's directory.
+    refs = {field: f"../{secret_path(stem, field)}" for field, _ in secret_refs(ep)}
     out: dict[str, Any] = {}
     if ep.tls is not None and (
         tls := _non_empty(
             insecure_skip_verify=ep.tls.insecure_skip_verify,
             server_name=ep.tls.server_name,
-            ca_file=ep.tls.ca_file,
-            cert_file=ep.tls.cert_file,
-            key_file=ep.tls.key_file,
+            ca_file=refs.get("ca", ep.tls.ca_file),
+            cert_file=refs.get("cert", ep.tls.cert_file),
+            key_file=refs.get("key", ep.tls.key_file),
         )
     ):
         out["tls_config"] = tls
     if ep.authorization is not None:
         out["authorization"] = _non_empty(
-            type=ep.authorization.type, credentials_file=ep.authorization.credentials_file
+            type=ep.authorization.type,
+            credentials_file=refs.get("credentials", ep.authorization.credentials_file),
         )
     if ep.basic_auth is not None:
         out["basic_auth"] = _non_empty(
-            username=ep.basic_auth.username, password_file=ep.basic_auth.password_file
+            username=ep.basic_auth.username,
+            username_file=refs.get("username", ""),
+            password_file=refs.get("password", ep.basic_auth.password_file),
         )
     return out
 

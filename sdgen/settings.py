@@ -99,6 +99,14 @@ SOURCE = (
         metavar="PATH",
     ),
 )
+MATERIALIZE_SECRETS = Flag(
+    "materialize-secrets",
+    "accept Secret references ({name, key}) in the config: read them from the ConfigMap's "
+    "namespace and write their values to secrets/ (mode 0600) for the fragments; "
+    "needs the deploy/overlays/secrets RBAC",
+    type=None,
+    default=False,
+)
 OUTPUT = (
     Flag(
         "output-dir",
@@ -141,6 +149,7 @@ OUTPUT = (
         "http://localhost:9090/-/reload (needs --web.enable-lifecycle)",
         metavar="URL",
     ),
+    MATERIALIZE_SECRETS,
 )
 LOOP = (
     Flag(

@@ -137,6 +137,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
         keep_meta_labels=args.keep_meta_labels,
         shard=shard_of(args),
         on_missing_config=args.on_missing_config,
+        materialize_secrets=args.materialize_secrets,
     )
     poke: Callable[..., None] = lambda *_: None  # noqa: E731 - rebound once the App exists
     on_change: Callable[..., None] = lambda *_: poke()  # noqa: E731

@@ -36,7 +36,13 @@ KUSTOMIZATIONS = sorted(
     str(p.parent.relative_to(DEPLOY)) for p in DEPLOY.rglob("kustomization.yaml")
 )
 # What apply-able overlays users pick (the shards/statefulset stage is an internal step).
-ENTRY_POINTS = ["base", "overlays/cluster-discovery", "overlays/shards", "overlays/openagent"]
+ENTRY_POINTS = [
+    "base",
+    "overlays/cluster-discovery",
+    "overlays/shards",
+    "overlays/openagent",
+    "overlays/secrets",
+]
 READ = ("get", "list", "watch")
 CONFIG_RULES = {("Role", "", "configmaps", READ)}
 DISCOVERY_RULES = CONFIG_RULES | {
@@ -50,6 +56,7 @@ EXPECTED_RULES = {
     "overlays/cluster-discovery": DISCOVERY_RULES,
     "overlays/shards": DISCOVERY_RULES,
     "overlays/openagent": DISCOVERY_RULES,
+    "overlays/secrets": CONFIG_RULES | {("Role", "", "secrets", READ)},
 }
 
 
