@@ -256,6 +256,15 @@ def test_secret_files_are_owner_only_whatever_the_file_mode(tmp_path: Path) -> N
 # --- end to end: `sdgen run --materialize-secrets` against the emulator --------------------
 
 
+def files_of(root: Path, containing: str = "") -> dict[str, bytes]:
+    """The visible files below root whose name contains `containing` (no temp files)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and containing in p.name and not p.name.startswith(".")
+    }
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -290,14 +299,14 @@ def test_run_writes_secret_files_and_follows_secret_changes(
     try:
         web, api = slug("web", 0), slug("api", 0)
         secrets = run.out / "secrets"
-        run.until(lambda: (secrets / f"{api}.credentials").exists(), 30, "secret files")
-        written = {p.name: p.read_bytes() for p in secrets.iterdir()}
-        assert written == {
+        expected = {
             f"{web}.username": b"scraper",
             f"{web}.password": b"s3cr=t\n",
             f"{web}.ca": b"CA",
             f"{api}.credentials": b"tok-1",
         }
+        run.until(lambda: files_of(secrets) == expected, 30, "the secret files")
+        run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
         assert {mode(p) for p in secrets.iterdir()} == {0o600}
         assert mode(run.out / "scrape" / f"{web}.yml") == 0o644
         fragment = run.files("scrape")[f"{api}.yml"]
@@ -307,14 +316,15 @@ def test_run_writes_secret_files_and_follows_secret_changes(
         cluster.update(secret("api-token", token="tok-2"))
         run.until(lambda: (secrets / f"{api}.credentials").read_bytes() == b"tok-2", 30)
 
-        before = {p: p.read_bytes() for p in run.out.rglob("*") if web in p.name}
+        before = files_of(run.out, web)
         cluster.delete("secrets", NS, "web-auth")
         cluster.update(secret("api-token", token="tok-3"))  # the others still render
         run.until(lambda: (secrets / f"{api}.credentials").read_bytes() == b"tok-3", 30)
+        missing = 'Secret "monitoring/web-auth" not found'
+        run.until(lambda: missing in run.status()["targets"]["web"]["last_error"], 30, missing)
         status = run.status()["targets"]
-        assert 'Secret "monitoring/web-auth" not found' in status["web"]["last_error"]
         assert status["api"]["last_error"] == "" and status["plain"]["last_error"] == ""
-        assert {p: p.read_bytes() for p in run.out.rglob("*") if web in p.name} == before
+        assert files_of(run.out, web) == before
         assert len(before) == 6  # targets, relabel, scrape and three secrets
         assert "scraper" not in run.log and "tok-" not in run.log
     finally:
