@@ -23,6 +23,7 @@ import tests.fakeapi.state as served_state
 from sdgen.cli import main
 from sdgen.cluster import ClusterNeeds, StaticCluster, needs
 from sdgen.config import parse_config
+from sdgen.discovery import scopes
 from sdgen.files import OutputDir
 from sdgen.model import Authorization, BasicAuth, SecretRef, TLSConfig
 from sdgen.records import ObjectMeta, Secret
@@ -188,6 +189,10 @@ def test_only_a_config_with_references_watches_secrets_and_only_in_its_namespace
     assert needs(with_refs, NS) == ClusterNeeds(secrets=frozenset({NS}))
     plain = parse_config(endpoint_yaml("basicAuth: {passwordFile: /p}\n"))
     assert needs(plain, NS).secrets is None
+
+
+def test_secrets_are_one_informer_in_the_default_namespace() -> None:
+    assert scopes(ClusterNeeds(secrets=frozenset({NS}))) == {("secrets", NS)}
 
 
 def test_the_fragment_names_the_secret_files_beside_it() -> None:
