@@ -192,9 +192,14 @@ class App:
             log.warning("%s", warning)
         return resolution
 
-    def _write(self, config: Config, resolution: Resolution) -> SyncResult:
+    def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
+        """The files under secrets/, and the resolution with the targets whose Secrets cannot
+        be read moved to its errors."""
         cluster = self.discovery.cluster() if self.discovery else None
-        resolution, secrets = materialize(resolution, cluster, self.options.default_namespace)
+        return materialize(resolution, cluster, self.options.default_namespace)
+
+    def _write(self, config: Config, resolution: Resolution) -> SyncResult:
+        resolution, secrets = self.with_secrets(resolution)
         desired = render.render(resolution.endpoints) | secrets
         held = {render.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
         result = self.output.sync(desired, keep=lambda path: _held(path, held))

@@ -307,7 +307,8 @@ def targets(args: argparse.Namespace, timeout: float = 60.0) -> int:
                 log.error("gave up: %s", app.state.waiting_for)
                 return 1
             sidecar.stop.wait(0.05)
-        resolution = app.resolve(config) if config is not None else None
+        # Secrets are read (to report a missing one) but never printed.
+        resolution = app.with_secrets(app.resolve(config))[0] if config is not None else None
     finally:
         sidecar.shutdown()
     issues = app.state.config_issues

@@ -8,9 +8,11 @@ to the resources it serves (spelled as a real API server's) before it starts.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -334,6 +336,23 @@ def test_run_writes_secret_files_and_follows_secret_changes(
         assert "scraper" not in run.log and "tok-" not in run.log
     finally:
         assert run.terminate() == 0, run.log
+
+
+def test_sdgen_targets_reports_a_missing_secret_and_prints_no_value(
+    cluster: FakeAPI, kubeconfig: Path
+) -> None:
+    cluster.delete("secrets", NS, "web-auth")
+    args = ["--kubeconfig", str(kubeconfig), "--configmap", f"{NS}/sdgen-config"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "sdgen", "targets", "--materialize-secrets", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 1, shown.stderr
+    errors = json.loads(shown.stdout)["errors"]
+    assert errors.keys() == {"web"} and 'Secret "monitoring/web-auth" not found' in errors["web"]
+    assert "tok-1" not in shown.stdout + shown.stderr
 
 
 def test_without_the_flag_references_are_config_errors_and_nothing_is_materialised(
