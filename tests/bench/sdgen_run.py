@@ -8,6 +8,7 @@ import json
 import socket
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -138,7 +139,7 @@ class Sdgen:
             "cycles": wall / STEADY_INTERVAL,
         }
 
-    def latency(self, path: Path, change: Any, timeout: float = 30.0) -> float:
+    def latency(self, path: Path, change: Callable[[], None], timeout: float = 30.0) -> float:
         """Seconds from calling `change()` until `path` is replaced."""
         before = _stamp(path)
         started = time.monotonic()
