@@ -25,7 +25,7 @@ from sdgen.model import Config
 from sdgen.reload import Reloader
 from sdgen.secretfiles import materialize
 from sdgen.source import ConfigSource, ConfigText
-from sdgen.targets import ClusterNeeds, Resolution, Shard, needs, resolve
+from sdgen.targets import ClusterNeeds, Resolution, Resolver, Shard, needs
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,13 @@ class App:
         self._parsed: tuple[str, Config] | None = None
         self._rendered_key: object = None
         self._missing = False  # the config source synced and holds no config
+        # Long-lived: a cycle relabels and encodes only the objects that changed since the last.
+        self._resolver = Resolver(
+            default_namespace=options.default_namespace,
+            keep_meta_labels=options.keep_meta_labels,
+            shard=options.shard,
+        )
+        self._renderer = render.Renderer()
 
     # Change notifications arrive here from informer and watchdog threads.
     def poke(self) -> None:
@@ -181,13 +188,7 @@ class App:
     def resolve(self, config: Config) -> Resolution:
         if not config.enabled:
             return Resolution((), {}, ())
-        resolution = resolve(
-            config,
-            self.discovery.cluster() if self.discovery else None,
-            default_namespace=self.options.default_namespace,
-            keep_meta_labels=self.options.keep_meta_labels,
-            shard=self.options.shard,
-        )
+        resolution = self._resolver(config, self.discovery.cluster() if self.discovery else None)
         for warning in resolution.warnings:
             log.warning("%s", warning)
         return resolution
@@ -200,7 +201,7 @@ class App:
 
     def _write(self, config: Config, resolution: Resolution) -> SyncResult:
         resolution, secrets = self.with_secrets(resolution)
-        desired = render.render(resolution.endpoints) | secrets
+        desired = self._renderer.render(resolution.endpoints) | secrets
         held = {render.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
         result = self.output.sync(desired, keep=lambda path: _held(path, held))
         self._account(result)

@@ -20,7 +20,14 @@ from typing import TypeAlias
 from sdgen import meta
 from sdgen.cluster import Cluster, selected_namespaces
 from sdgen.model import Endpoint, Target, TargetType
-from sdgen.records import Container, ContainerPort, EndpointSlice, Pod, Service
+from sdgen.records import (
+    Container,
+    ContainerPort,
+    EndpointSlice,
+    ObjectReference,
+    Pod,
+    Service,
+)
 from sdgen.selector import LabelSelector
 
 _FINISHED = frozenset({"Failed", "Succeeded"})
@@ -45,7 +52,17 @@ class Candidate:
     meta: Callable[[], tuple[Mapping[str, str], ...]]
 
 
-Discover: TypeAlias = Callable[[Endpoint], Iterator[Candidate]]
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The candidates one object yields (a pod; a slice with its Service and its endpoints'
+    pods). Records are immutable and a changed object is a new one, so the same `objects`,
+    by identity, yield the same candidates: a resolver may reuse what it made of them."""
+
+    objects: tuple[object, ...]
+    candidates: Callable[[], Iterator[Candidate]]
+
+
+Discover: TypeAlias = Callable[[Endpoint], Iterator[Source]]
 
 
 @dataclass(slots=True)
@@ -78,7 +95,11 @@ def discoverer(
     return _service_monitor(target.selector, namespaces, cluster, pod_labels)
 
 
-def _static(endpoint: Endpoint) -> Iterator[Candidate]:
+def _static(endpoint: Endpoint) -> Iterator[Source]:
+    yield Source((), partial(_static_candidates, endpoint))  # depends on the endpoint alone
+
+
+def _static_candidates(endpoint: Endpoint) -> Iterator[Candidate]:
     for address in endpoint.addresses:
         yield Candidate(address, {}, False, partial(_static_meta, address))
 
@@ -102,22 +123,31 @@ def _pod_monitor(
         and selector.matches(pod.metadata.labels)
     ]
 
-    def discover(endpoint: Endpoint) -> Iterator[Candidate]:
+    def discover(endpoint: Endpoint) -> Iterator[Source]:
         matches = _container_port_matcher(endpoint.port)
         for pod in pods:
-            ip = pod.status.pod_ip
-            for container, port, is_init in meta.pod_ports(pod):
-                if not matches(port):
-                    continue
-                address = ip if port is None else meta.join_host_port(ip, port.container_port)
-                yield Candidate(
-                    address,
-                    _pod_standard(pod, container.name, endpoint),
-                    port is not None and port.name == "https",
-                    partial(_pod_meta, pod_labels, pod, container, port, is_init),
-                )
+            yield Source((pod,), partial(_pod_candidates, pod, endpoint, matches, pod_labels))
 
     return discover
+
+
+def _pod_candidates(
+    pod: Pod,
+    endpoint: Endpoint,
+    matches: Callable[[ContainerPort | None], bool],
+    pod_labels: PodLabels,
+) -> Iterator[Candidate]:
+    ip = pod.status.pod_ip
+    for container, port, is_init in meta.pod_ports(pod):
+        if not matches(port):
+            continue
+        address = ip if port is None else meta.join_host_port(ip, port.container_port)
+        yield Candidate(
+            address,
+            _pod_standard(pod, container.name, endpoint),
+            port is not None and port.name == "https",
+            partial(_pod_meta, pod_labels, pod, container, port, is_init),
+        )
 
 
 def _pod_meta(
@@ -163,29 +193,65 @@ def _service_monitor(
         if selector.matches(service.metadata.labels)
     ]
     slices = [
-        (service, meta.endpointslice_labels(eps, service), _running(eps, cluster))
+        (service, eps)
         for service in services
         for eps in cluster.endpoint_slices(service.metadata.namespace, service.metadata.name)
     ]
+    built: dict[int, _BuiltSlice] = {}  # endpoints of one target share a slice's labels
 
-    def discover(endpoint: Endpoint) -> Iterator[Candidate]:
-        for service, group, slice_targets in slices:
-            matches = _slice_port_matcher(endpoint, service)
-            for target in slice_targets:
-                if not matches(target.labels):
-                    continue
-                names = (
-                    target.labels.get(meta.SLICE_PORT_NAME),
-                    target.labels.get(meta.CONTAINER_PORT_NAME),
-                )
-                yield Candidate(
-                    target.labels[meta.ADDRESS],
-                    _slice_standard(service, group, target, endpoint),
-                    "https" in names,
-                    partial(_slice_meta, pod_labels, group, target),
-                )
+    def discover(endpoint: Endpoint) -> Iterator[Source]:
+        for service, eps in slices:
+            pods = tuple(cluster.pod(ref.namespace, ref.name) for ref in _pod_refs(eps))
+            build = partial(_built_slice, built, service, eps, cluster)
+            yield Source(
+                (service, eps, *pods),
+                partial(_slice_candidates, service, endpoint, build, pod_labels),
+            )
 
     return discover
+
+
+_BuiltSlice: TypeAlias = tuple[dict[str, str], list[meta.SliceTarget]]
+
+
+def _pod_refs(eps: EndpointSlice) -> Iterator[ObjectReference]:
+    """The pods a slice's endpoints point to: their records are part of its targets."""
+    for endpoint in eps.endpoints:
+        ref = endpoint.target_ref
+        if ref is not None and ref.kind == "Pod":
+            yield ref
+
+
+def _built_slice(
+    built: dict[int, _BuiltSlice], service: Service, eps: EndpointSlice, cluster: Cluster
+) -> _BuiltSlice:
+    found = built.get(id(eps))
+    if found is None:
+        found = built[id(eps)] = (meta.endpointslice_labels(eps, service), _running(eps, cluster))
+    return found
+
+
+def _slice_candidates(
+    service: Service,
+    endpoint: Endpoint,
+    build: Callable[[], _BuiltSlice],
+    pod_labels: PodLabels,
+) -> Iterator[Candidate]:
+    group, slice_targets = build()
+    matches = _slice_port_matcher(endpoint, service)
+    for target in slice_targets:
+        if not matches(target.labels):
+            continue
+        names = (
+            target.labels.get(meta.SLICE_PORT_NAME),
+            target.labels.get(meta.CONTAINER_PORT_NAME),
+        )
+        yield Candidate(
+            target.labels[meta.ADDRESS],
+            _slice_standard(service, group, target, endpoint),
+            "https" in names,
+            partial(_slice_meta, pod_labels, group, target),
+        )
 
 
 def _slice_meta(

@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
@@ -75,23 +76,67 @@ def slug(target_name: str, index: int) -> str:
 
 def render(endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
     """All files for all endpoints, keyed by path relative to the output directory."""
-    files: dict[str, bytes] = {}
-    for et in endpoints:
-        rendered = render_endpoint(et)
-        if clash := rendered.keys() & files.keys():
-            raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
-        files.update(rendered)
-    return files
+    return Renderer().render(endpoints)
 
 
 def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
-    stem = slug(et.target.name, et.index)
-    relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
-    return {
-        f"targets/{stem}.json": _file_sd(et.targets),
-        f"relabel/{stem}.yml": relabel,
-        f"scrape/{stem}.yml": scrape,
-    }
+    return Renderer().render((et,))
+
+
+class Renderer:
+    """`render` again and again, cheaply: per endpoint it remembers its targets file and each
+    scrape target's encoded group, by the identity of the (immutable) ScrapeTarget, which an
+    incremental `targets.Resolver` hands back for unchanged objects. An endpoint whose targets
+    are the same objects costs an identity scan; one changed target, one encode and a sort.
+    Only what the last call used is kept."""
+
+    def __init__(self) -> None:
+        self._sd: dict[tuple[str, int], _FileSd] = {}
+
+    def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        used: dict[tuple[str, int], _FileSd] = {}
+        for et in endpoints:
+            key = (et.target.name, et.index)
+            used[key] = sd = self._file_sd(et.targets, self._sd.get(key))
+            stem = slug(et.target.name, et.index)
+            relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
+            rendered = {
+                f"targets/{stem}.json": sd.content,
+                f"relabel/{stem}.yml": relabel,
+                f"scrape/{stem}.yml": scrape,
+            }
+            if clash := rendered.keys() & files.keys():
+                raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
+            files.update(rendered)
+        self._sd = used
+        return files
+
+    @staticmethod
+    def _file_sd(targets: tuple[ScrapeTarget, ...], previous: _FileSd | None) -> _FileSd:
+        if previous is not None and _same(previous.targets, targets):
+            return previous
+        known = previous.groups if previous is not None else {}
+        groups: dict[int, tuple[ScrapeTarget, bytes]] = {}
+        for t in targets:
+            entry = known.get(id(t))
+            groups[id(t)] = entry if entry is not None else (t, _group(t.address, t.labels))
+        content = _file_sd_bytes((t.address, line) for t, line in groups.values())
+        return _FileSd(targets, groups, content)
+
+
+@dataclass(frozen=True, slots=True)
+class _FileSd:
+    """A targets file and what it was made of; `groups` holds each target (keeping its id
+    valid) and its encoded group, by id."""
+
+    targets: tuple[ScrapeTarget, ...]
+    groups: dict[int, tuple[ScrapeTarget, bytes]]
+    content: bytes
+
+
+def _same(a: tuple[ScrapeTarget, ...], b: tuple[ScrapeTarget, ...]) -> bool:
+    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
 @lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
@@ -105,9 +150,10 @@ def _yaml_files(name: str, index: int, ep: Endpoint) -> tuple[bytes, bytes]:
     )
 
 
-def _file_sd(targets: Iterable[ScrapeTarget]) -> bytes:
-    # A set: identical groups are one target to Prometheus anyway.
-    lines = {(t.address, _group(t.address, t.labels)) for t in targets}
+def _file_sd_bytes(groups: Iterable[tuple[str, bytes]]) -> bytes:
+    """(address, encoded group) pairs → the file; a set, as identical groups are one target to
+    Prometheus anyway."""
+    lines = set(groups)
     if not lines:
         return b"[]\n"
     return b"[\n" + b",\n".join(line for _, line in sorted(lines)) + b"\n]\n"

@@ -21,7 +21,7 @@ from sdgen import meta
 from sdgen.cluster import ALL, Cluster, ClusterNeeds, Scope, active_targets, needs
 from sdgen.duration import DurationError, format_duration, parse_duration
 from sdgen.model import Config, Endpoint, RelabelRule, Target
-from sdgen.monitors import Candidate, PodLabels, TargetError, discoverer
+from sdgen.monitors import Candidate, PodLabels, Source, TargetError, discoverer
 from sdgen.relabel import CompiledRule, RelabelError, apply, compile_rule, hashmod
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ClusterNeeds",
     "EndpointTargets",
     "Resolution",
+    "Resolver",
     "Scope",
     "ScrapeTarget",
     "Shard",
@@ -93,14 +94,63 @@ class Resolution:
     warnings: tuple[str, ...]
 
 
+_SortKey = tuple[str, tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one source's candidates became for one endpoint; `objects` keeps the source's
+    records alive, so the ids keying this outcome stay theirs."""
+
+    objects: tuple[object, ...]
+    kept: tuple[tuple[_SortKey, ScrapeTarget], ...]
+    dropped: tuple[str, ...]  # why each refused target was refused
+    warnings: tuple[str, ...]
+
+
+_Memo = dict[tuple[Target, int], dict[tuple[int, ...], _Outcome]]
+
+
 @dataclass(slots=True)
 class _Context:
     cluster: Cluster | None
     default_namespace: str
     keep_meta: bool
     shard: Shard | None
+    memo: _Memo  # the previous resolve's outcomes
+    used: _Memo = field(default_factory=dict)  # this resolve's: the next one's memo
     pod_labels: PodLabels = field(default_factory=PodLabels)
     warnings: dict[str, None] = field(default_factory=dict)  # an ordered set
+
+
+class Resolver:
+    """`resolve` again and again, cheaply: per (target, endpoint) and per source object it
+    remembers the scrape targets it made. Records are immutable (a changed object is a new
+    record) and config values are frozen, so an object seen again, by identity, under an
+    equal endpoint config gives what it gave before: only new and changed objects are
+    relabelled. Only the outcomes the last call used are kept."""
+
+    def __init__(
+        self, *, default_namespace: str, keep_meta_labels: bool = False, shard: Shard | None = None
+    ) -> None:
+        self._options = (default_namespace, keep_meta_labels, shard)
+        self._memo: _Memo = {}
+
+    def __call__(self, config: Config, cluster: Cluster | None) -> Resolution:
+        """Disabled targets (or a disabled config) yield nothing; a target that cannot be
+        resolved (no cluster for a Pod/ServiceMonitor, a bad rule) gets an error instead."""
+        ctx = _Context(cluster, *self._options, memo=self._memo)
+        endpoints: list[EndpointTargets] = []
+        errors: dict[str, str] = {}
+        with _without_cycle_collection():
+            for target in active_targets(config):
+                try:
+                    endpoints.extend(_resolve_target(target, ctx))
+                except TargetError as err:
+                    errors[target.name] = str(err)
+        ctx.pod_labels.cache.clear()  # rebuilt only if someone reads `discovered` later
+        self._memo = ctx.used
+        return Resolution(tuple(endpoints), errors, tuple(ctx.warnings))
 
 
 def resolve(
@@ -111,19 +161,11 @@ def resolve(
     keep_meta_labels: bool = False,
     shard: Shard | None = None,
 ) -> Resolution:
-    """Disabled targets (or a disabled config) yield nothing; a target that cannot be
-    resolved (no cluster for a Pod/ServiceMonitor, a bad rule) gets an error instead."""
-    ctx = _Context(cluster, default_namespace, keep_meta_labels, shard)
-    endpoints: list[EndpointTargets] = []
-    errors: dict[str, str] = {}
-    with _without_cycle_collection():
-        for target in active_targets(config):
-            try:
-                endpoints.extend(_resolve_target(target, ctx))
-            except TargetError as err:
-                errors[target.name] = str(err)
-    ctx.pod_labels.cache.clear()  # rebuilt only if someone reads `discovered` later
-    return Resolution(tuple(endpoints), errors, tuple(ctx.warnings))
+    """One resolve from scratch (see `Resolver`)."""
+    resolver = Resolver(
+        default_namespace=default_namespace, keep_meta_labels=keep_meta_labels, shard=shard
+    )
+    return resolver(config, cluster)
 
 
 @contextmanager
@@ -179,36 +221,72 @@ def _finish(
     target: Target,
     index: int,
     endpoint: Endpoint,
-    candidates: Iterator[Candidate],
+    sources: Iterator[Source],
     rules: tuple[CompiledRule, ...],
     ctx: _Context,
 ) -> tuple[ScrapeTarget, ...]:
-    settings = _settings(target, endpoint)
-    by_scheme = {https: {**settings, SCHEME: _scheme(endpoint, https)} for https in (False, True)}
-    warn = _rule_warner(target, index, ctx)
-    public = _PublicNames(ctx.keep_meta)
+    previous = ctx.memo.get((target, index), {})
+    used = ctx.used.setdefault((target, index), {})
+    relabel = _Relabel(target, index, endpoint, rules, ctx)
     dropped: Counter[str] = Counter()
-    kept: dict[tuple[str, tuple[str, ...], tuple[str, ...]], ScrapeTarget] = {}
-    for candidate in candidates:
-        special = by_scheme[candidate.https]
-        if rules or ctx.keep_meta:
-            final = apply(_Discovered(candidate, special).merged(), rules, warn)
-        else:  # nothing reads the meta labels: skip building them
-            final = {**special, **candidate.standard, meta.ADDRESS: candidate.address}
-        if final is None:
-            continue
-        address = final.get(meta.ADDRESS, "")
-        problem = _invalid(address, final, settings)
-        if problem is not None:
-            dropped[problem] += 1
-        elif ctx.shard is None or ctx.shard.keeps(address):
-            labels = _public(final, address, public)
-            found = ScrapeTarget(address, labels, _Discovered(candidate, special))
-            kept.setdefault((address, tuple(labels), tuple(labels.values())), found)
+    kept: dict[_SortKey, ScrapeTarget] = {}
+    for source in sources:
+        key = tuple(map(id, source.objects))
+        outcome = previous.get(key) or relabel(source)
+        used[key] = outcome
+        for sort_key, found in outcome.kept:
+            kept.setdefault(sort_key, found)
+        if outcome.dropped or outcome.warnings:  # rare: skip two calls per source
+            dropped.update(outcome.dropped)
+            ctx.warnings.update(dict.fromkeys(outcome.warnings))
     for problem, count in dropped.items():
         where = f"{target.name}: endpoints[{index}]"
         ctx.warnings[f"{where}: {count} target(s) dropped after relabeling: {problem}"] = None
     return tuple(kept[key] for key in sorted(kept))
+
+
+class _Relabel:
+    """One endpoint's candidates → scrape targets, per source: the relabeling itself."""
+
+    def __init__(
+        self,
+        target: Target,
+        index: int,
+        endpoint: Endpoint,
+        rules: tuple[CompiledRule, ...],
+        ctx: _Context,
+    ) -> None:
+        self.settings = settings = _settings(target, endpoint)
+        self.by_scheme = {
+            https: {**settings, SCHEME: _scheme(endpoint, https)} for https in (False, True)
+        }
+        self.rules = rules
+        self.keep_meta, self.shard = ctx.keep_meta, ctx.shard
+        self.public = _PublicNames(ctx.keep_meta)
+        self.warnings: list[str] = []
+        self.warn = _rule_warner(target, index, self.warnings)
+
+    def __call__(self, source: Source) -> _Outcome:
+        kept: list[tuple[_SortKey, ScrapeTarget]] = []
+        dropped: list[str] = []
+        self.warnings.clear()
+        for candidate in source.candidates():
+            special = self.by_scheme[candidate.https]
+            if self.rules or self.keep_meta:
+                final = apply(_Discovered(candidate, special).merged(), self.rules, self.warn)
+            else:  # nothing reads the meta labels: skip building them
+                final = {**special, **candidate.standard, meta.ADDRESS: candidate.address}
+            if final is None:
+                continue
+            address = final.get(meta.ADDRESS, "")
+            problem = _invalid(address, final, self.settings)
+            if problem is not None:
+                dropped.append(problem)
+            elif self.shard is None or self.shard.keeps(address):
+                labels = _public(final, address, self.public)
+                found = ScrapeTarget(address, labels, _Discovered(candidate, special))
+                kept.append(((address, tuple(labels), tuple(labels.values())), found))
+        return _Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
@@ -230,7 +308,7 @@ def _scheme(endpoint: Endpoint, https_port: bool) -> str:
     return endpoint.scheme or ("https" if https_port else "http")
 
 
-def _rule_warner(target: Target, index: int, ctx: _Context) -> Callable[[int, str], None]:
+def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, str], None]:
     own = len(target.relabelings)
 
     def warn(rule: int, message: str) -> None:
@@ -238,7 +316,7 @@ def _rule_warner(target: Target, index: int, ctx: _Context) -> Callable[[int, st
             path = f"relabelConfigs[{rule}]"
         else:
             path = f"endpoints[{index}].relabelings[{rule - own}]"
-        ctx.warnings[f"{target.name}: {path}: {message}"] = None
+        sink.append(f"{target.name}: {path}: {message}")
 
     return warn
 
