@@ -114,7 +114,8 @@ def _check_file(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", 1)])
+        line = data.count(b"\n", 0, exc.start) + 1
+        report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)])
         return
     issues = check_text(text, key, explicit=explicit, allow_secrets=allow_secrets)
     if issues is not None:

@@ -160,7 +160,7 @@ def test_not_utf8_is_invalid(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     code, out, _ = check(capsys, str(config))
     assert (code, out) == (
         1,
-        [f"{config}:1: not UTF-8 text (invalid continuation byte at byte 17)"],
+        [f"{config}:2: not UTF-8 text (invalid continuation byte at byte 17)"],
     )
 
 
