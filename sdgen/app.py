@@ -25,7 +25,14 @@ from sdgen.model import Config
 from sdgen.reload import Reloader
 from sdgen.secretfiles import materialize
 from sdgen.source import ConfigSource, ConfigText
-from sdgen.targets import ClusterNeeds, Resolution, Resolver, Shard, needs
+from sdgen.targets import (
+    ClusterNeeds,
+    Resolution,
+    Resolver,
+    Shard,
+    needs,
+    without_cycle_collection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +165,8 @@ class App:
         if key == self._rendered_key and not self.output.tampered():
             return SyncResult([], 0, [], [])
         started = self.clock()
-        result = self._write(config, self.resolve(config))
+        with without_cycle_collection():  # the cycle's garbage is freed by reference counting
+            result = self._write(config, self.resolve(config))
         self.metrics.render_duration.observe(self.clock() - started)
         if not result.errors:
             self._rendered_key = key
