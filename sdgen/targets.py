@@ -109,7 +109,16 @@ class _Outcome:
     warnings: tuple[str, ...]
 
 
-_Memo = dict[tuple[Target, int], dict[tuple[int, ...], _Outcome]]
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """One endpoint's result and what it was made of, in source order."""
+
+    outcomes: dict[tuple[int, ...], _Outcome]
+    targets: tuple[ScrapeTarget, ...]
+    warnings: tuple[str, ...]
+
+
+_Memo = dict[tuple[Target, int], _Finished]
 
 
 @dataclass(slots=True)
@@ -118,7 +127,7 @@ class _Context:
     default_namespace: str
     keep_meta: bool
     shard: Shard | None
-    memo: _Memo  # the previous resolve's outcomes
+    memo: _Memo  # the previous resolve's endpoints
     used: _Memo = field(default_factory=dict)  # this resolve's: the next one's memo
     pod_labels: PodLabels = field(default_factory=PodLabels)
     warnings: dict[str, None] = field(default_factory=dict)  # an ordered set
@@ -226,24 +235,38 @@ def _finish(
     rules: tuple[CompiledRule, ...],
     ctx: _Context,
 ) -> tuple[ScrapeTarget, ...]:
-    previous = ctx.memo.get((target, index), {})
-    used = ctx.used.setdefault((target, index), {})
+    previous = ctx.memo.get((target, index))
+    known = previous.outcomes if previous is not None else {}
     relabel = _Relabel(target, index, endpoint, rules, ctx)
-    dropped: Counter[str] = Counter()
-    kept: dict[_SortKey, ScrapeTarget] = {}
+    outcomes: dict[tuple[int, ...], _Outcome] = {}
     for source in sources:
         key = tuple(map(id, source.objects))
-        outcome = previous.get(key) or relabel(source)
-        used[key] = outcome
+        outcomes[key] = known.get(key) or relabel(source)
+    if previous is not None and relabel.calls == 0 and list(outcomes) == list(known):
+        finished = previous  # the same objects in the same order: the same result
+    else:
+        finished = _merge(target, index, outcomes)
+    ctx.used[(target, index)] = finished
+    ctx.warnings.update(dict.fromkeys(finished.warnings))
+    return finished.targets
+
+
+def _merge(target: Target, index: int, outcomes: dict[tuple[int, ...], _Outcome]) -> _Finished:
+    """The endpoint's targets from its sources' outcomes: deduplicated (the first wins),
+    sorted; and its warnings, the refused targets counted last."""
+    dropped: Counter[str] = Counter()
+    warnings: list[str] = []
+    kept: dict[_SortKey, ScrapeTarget] = {}
+    for outcome in outcomes.values():
         for sort_key, found in outcome.kept:
             kept.setdefault(sort_key, found)
         if outcome.dropped or outcome.warnings:  # rare: skip two calls per source
             dropped.update(outcome.dropped)
-            ctx.warnings.update(dict.fromkeys(outcome.warnings))
+            warnings.extend(outcome.warnings)
     for problem, count in dropped.items():
         where = f"{target.name}: endpoints[{index}]"
-        ctx.warnings[f"{where}: {count} target(s) dropped after relabeling: {problem}"] = None
-    return tuple(kept[key] for key in sorted(kept))
+        warnings.append(f"{where}: {count} target(s) dropped after relabeling: {problem}")
+    return _Finished(outcomes, tuple(kept[key] for key in sorted(kept)), tuple(warnings))
 
 
 class _Relabel:
@@ -266,8 +289,10 @@ class _Relabel:
         self.public = _PublicNames(ctx.keep_meta)
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
+        self.calls = 0
 
     def __call__(self, source: Source) -> _Outcome:
+        self.calls += 1
         kept: list[tuple[_SortKey, ScrapeTarget]] = []
         dropped: list[str] = []
         self.warnings.clear()

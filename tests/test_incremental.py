@@ -211,3 +211,13 @@ def test_unchanged_objects_give_the_same_scrape_targets_and_file() -> None:
     old, new = {t.labels["pod"]: t for t in before}, {t.labels["pod"]: t for t in after}
     assert new["p0"] is old["p0"]
     assert new["p1"] is not old["p1"] and new["p1"].labels["tier"] == "t2"
+
+
+def test_an_unchanged_endpoint_gives_the_same_targets_tuple() -> None:
+    scenario, resolver = Scenario(), Resolver(default_namespace=NS)
+    first = resolver(scenario.config(), scenario.cluster())
+    again = resolver(scenario.config(), scenario.cluster())
+    assert all(et.targets for et in first.endpoints)
+    assert all(
+        a.targets is b.targets for a, b in zip(first.endpoints, again.endpoints, strict=True)
+    )
