@@ -1,8 +1,5 @@
 """--materialize-secrets: Secret references parsed, read from the default namespace, written
 0600 under secrets/ and named by the fragments; refused as before without the flag.
-
-The emulator serves no Secrets of its own, so the `fakeapi` fixture here adds core/v1 Secrets
-to the resources it serves (spelled as a real API server's) before it starts.
 """
 
 from __future__ import annotations
@@ -14,14 +11,11 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import tests.fakeapi.resources as served
-import tests.fakeapi.state as served_state
 from sdgen.cli import main
 from sdgen.cluster import ClusterNeeds, StaticCluster, needs
 from sdgen.config import parse_config
@@ -42,20 +36,6 @@ from tests.test_sidecar import configmap
 DATA = Path(__file__).resolve().parent / "data" / "secrets"
 NS = "monitoring"
 REFUSED = "sdgen does not materialise Secrets"
-SECRETS = served.Resource("secrets", "secret", "Secret", "", "v1", True)
-
-
-@pytest.fixture
-def fakeapi(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAPI]:
-    """The conftest emulator, serving Secrets too."""
-    resources = (*served.RESOURCES, SECRETS)
-    monkeypatch.setattr(served, "RESOURCES", resources)
-    monkeypatch.setattr(served_state, "RESOURCES", resources)
-    monkeypatch.setitem(served.BY_PLURAL, "secrets", SECRETS)
-    api = FakeAPI()
-    api.start()
-    yield api
-    api.stop()
 
 
 def endpoint_yaml(body: str) -> str:

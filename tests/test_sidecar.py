@@ -150,11 +150,9 @@ def test_configmap_edits_pods_and_disable_follow_without_restart(
     cluster.create(configmap(text))
     run = sidecar("--kubeconfig", str(kubeconfig), "--configmap", "monitoring/sdgen-config")
 
-    until(
-        run,
-        lambda: by_job(run.targets(), "demo-app") == ["10.244.1.17:9090", "10.244.2.9:9090"],
-        20,
-    )
+    # the first sync writes the three targets' files one after another
+    until(run, lambda: len(run.files("targets")) == 3, 20)
+    assert by_job(run.targets(), "demo-app") == ["10.244.1.17:9090", "10.244.2.9:9090"]
     assert by_job(run.targets(), "kube-apiserver") == ["192.0.2.10:6443", "192.0.2.11:6443"]
     assert by_job(run.targets(), "legacy-db") == ["192.0.2.100:9100", "192.0.2.101:9100"]
 

@@ -111,6 +111,7 @@ RESOURCES: tuple[Resource, ...] = (
         status_subresource=True,
         default_status={"loadBalancer": {}},
     ),
+    Resource("secrets", "secret", "Secret", "", "v1", True),
     Resource("endpointslices", "endpointslice", "EndpointSlice", "discovery.k8s.io", "v1", True),
 )
 
