@@ -104,7 +104,7 @@ class _Outcome:
     records alive, so the ids keying this outcome stay theirs."""
 
     objects: tuple[object, ...]
-    kept: tuple[tuple[_SortKey, ScrapeTarget], ...]
+    kept: tuple[ScrapeTarget, ...]
     dropped: tuple[str, ...]  # why each refused target was refused
     warnings: tuple[str, ...]
 
@@ -258,8 +258,9 @@ def _merge(target: Target, index: int, outcomes: dict[tuple[int, ...], _Outcome]
     warnings: list[str] = []
     kept: dict[_SortKey, ScrapeTarget] = {}
     for outcome in outcomes.values():
-        for sort_key, found in outcome.kept:
-            kept.setdefault(sort_key, found)
+        for found in outcome.kept:  # the sort key is rebuilt, not kept: memory at 100k
+            labels = found.labels
+            kept.setdefault((found.address, tuple(labels), tuple(labels.values())), found)
         if outcome.dropped or outcome.warnings:  # rare: skip two calls per source
             dropped.update(outcome.dropped)
             warnings.extend(outcome.warnings)
@@ -293,7 +294,7 @@ class _Relabel:
 
     def __call__(self, source: Source) -> _Outcome:
         self.calls += 1
-        kept: list[tuple[_SortKey, ScrapeTarget]] = []
+        kept: list[ScrapeTarget] = []
         dropped: list[str] = []
         self.warnings.clear()
         for candidate in source.candidates():
@@ -310,8 +311,7 @@ class _Relabel:
                 dropped.append(problem)
             elif self.shard is None or self.shard.keeps(address):
                 labels = _public(final, address, self.public)
-                found = ScrapeTarget(address, labels, _Discovered(candidate, special))
-                kept.append(((address, tuple(labels), tuple(labels.values())), found))
+                kept.append(ScrapeTarget(address, labels, _Discovered(candidate, special)))
         return _Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
