@@ -1,0 +1,222 @@
+"""One endpoint's discovered candidates → the scrape targets Prometheus would create.
+
+The second half of resolving (`sdgen.targets` does the first: which objects, which rules,
+what is reused): the special labels from the scrape settings, the relabeling, `instance`
+defaulting to the address, internal labels stripped, Prometheus's own target validity checks,
+and this shard's filter. Its own module because it is the per-candidate hot path and knows
+nothing of configs at large, the cluster or the incremental memo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from sdgen import meta
+from sdgen.duration import DurationError, format_duration, parse_duration
+from sdgen.model import Endpoint, Target
+from sdgen.monitors import Candidate, Source
+from sdgen.relabel import CompiledRule, apply
+
+__all__ = ["Outcome", "Relabel", "ScrapeTarget"]
+
+SCHEME = "__scheme__"
+METRICS_PATH = "__metrics_path__"
+SCRAPE_INTERVAL = "__scrape_interval__"
+SCRAPE_TIMEOUT = "__scrape_timeout__"
+PARAM = "__param_"
+_KEPT = frozenset({SCHEME, METRICS_PATH, SCRAPE_INTERVAL, SCRAPE_TIMEOUT})
+_DEFAULT_TIMEOUT_MS = 10_000  # Prometheus's global scrape_timeout, capped at the interval
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeTarget:
+    """`labels`: the file_sd group's labels, sorted (no `__address__`: that is `address`);
+    `discovered`: the labels before relabeling, as Prometheus shows discoveredLabels."""
+
+    address: str
+    labels: Mapping[str, str]
+    discovered: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one source's candidates became for one endpoint; `objects` keeps the source's
+    records alive, so the ids keying this outcome stay theirs."""
+
+    objects: tuple[object, ...]
+    kept: tuple[ScrapeTarget, ...]
+    dropped: tuple[str, ...]  # why each refused target was refused
+    warnings: tuple[str, ...]
+
+
+class Relabel:
+    """One endpoint's candidates → scrape targets, per source: the relabeling itself."""
+
+    def __init__(
+        self,
+        target: Target,
+        index: int,
+        endpoint: Endpoint,
+        rules: tuple[CompiledRule, ...],
+        *,
+        keep_meta: bool,
+        keeps: Callable[[str], bool] | None,
+    ) -> None:
+        """`keeps`: whether this shard keeps a target, by its final address; None keeps all."""
+        self.settings = settings = _settings(target, endpoint)
+        self.by_scheme = {
+            https: {**settings, SCHEME: _scheme(endpoint, https)} for https in (False, True)
+        }
+        self.rules = rules
+        self.keep_meta, self.keeps = keep_meta, keeps
+        self.public = _PublicNames(keep_meta)
+        self.warnings: list[str] = []
+        self.warn = _rule_warner(target, index, self.warnings)
+        self.calls = 0
+
+    def __call__(self, source: Source) -> Outcome:
+        self.calls += 1
+        kept: list[ScrapeTarget] = []
+        dropped: list[str] = []
+        self.warnings.clear()
+        for candidate in source.candidates():
+            special = self.by_scheme[candidate.https]
+            if self.rules or self.keep_meta:
+                final = apply(_Discovered(candidate, special).merged(), self.rules, self.warn)
+            else:  # nothing reads the meta labels: skip building them
+                final = {**special, **candidate.standard, meta.ADDRESS: candidate.address}
+            if final is None:
+                continue
+            address = final.get(meta.ADDRESS, "")
+            problem = _invalid(address, final, self.settings)
+            if problem is not None:
+                dropped.append(problem)
+            elif self.keeps is None or self.keeps(address):
+                labels = _public(final, address, self.public)
+                kept.append(ScrapeTarget(address, labels, _Discovered(candidate, special)))
+        return Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
+
+
+def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
+    """`job` and the endpoint's scrape settings as Prometheus's special labels."""
+    timeout = endpoint.timeout_ms
+    if timeout is None:
+        timeout = min(_DEFAULT_TIMEOUT_MS, endpoint.interval_ms)
+    out = {
+        METRICS_PATH: endpoint.path,
+        SCRAPE_INTERVAL: format_duration(endpoint.interval_ms),
+        SCRAPE_TIMEOUT: format_duration(timeout),
+        "job": target.name,
+    }
+    out.update((PARAM + key, values[0]) for key, values in endpoint.params if values)
+    return out
+
+
+def _scheme(endpoint: Endpoint, https_port: bool) -> str:
+    return endpoint.scheme or ("https" if https_port else "http")
+
+
+def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, str], None]:
+    own = len(target.relabelings)
+
+    def warn(rule: int, message: str) -> None:
+        if rule < own:
+            path = f"relabelConfigs[{rule}]"
+        else:
+            path = f"endpoints[{index}].relabelings[{rule - own}]"
+        sink.append(f"{target.name}: {path}: {message}")
+
+    return warn
+
+
+class _PublicNames(dict[str, bool]):
+    """Memo: does a label name go into the file_sd group? No `__` name does but the scrape
+    settings (and `__meta_*` ones when kept). Names repeat across targets; the check doesn't."""
+
+    def __init__(self, keep_meta: bool) -> None:
+        super().__init__()
+        self.keep_meta = keep_meta
+
+    def __missing__(self, name: str) -> bool:
+        public = not name.startswith("__") or name in _KEPT or name.startswith(PARAM)
+        public = public or (self.keep_meta and name.startswith(meta.META))
+        self[name] = public
+        return public
+
+
+def _public(final: Mapping[str, str], address: str, public: _PublicNames) -> dict[str, str]:
+    """The file_sd labels, sorted; an empty value is a missing label; `instance` defaults
+    to the address."""
+    labels = {k: v for k, v in final.items() if v and public[k]}
+    if "instance" not in labels:
+        labels["instance"] = address
+    return dict(sorted(labels.items()))
+
+
+class _Discovered(Mapping[str, str]):
+    """A target's labels before relabeling, as Prometheus shows discoveredLabels: built
+    from the candidate (which rebuilds its meta labels) when first read, then kept."""
+
+    __slots__ = ("_candidate", "_labels", "_special")
+
+    def __init__(self, candidate: Candidate, special: Mapping[str, str]) -> None:
+        self._candidate = candidate
+        self._special = special
+        self._labels: dict[str, str] | None = None
+
+    def merged(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in self._candidate.meta():
+            out.update(part)
+        out.update(self._special)
+        out.update(self._candidate.standard)
+        return out
+
+    def _read(self) -> dict[str, str]:
+        if self._labels is None:
+            self._labels = {k: v for k, v in self.merged().items() if v}  # "" means missing
+        return self._labels
+
+    def __getitem__(self, name: str) -> str:
+        return self._read()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __repr__(self) -> str:
+        return repr(self._read())
+
+
+def _invalid(address: str, final: Mapping[str, str], settings: Mapping[str, str]) -> str | None:
+    """Why Prometheus would refuse to create this target (its own wording), or None.
+    A special label a rule removed is fine: Prometheus falls back to the job's setting."""
+    if not address:
+        return "no address"
+    if "/" in address:
+        return f'"{address}" is not a valid hostname'
+    interval = final.get(SCRAPE_INTERVAL, settings[SCRAPE_INTERVAL])
+    timeout = final.get(SCRAPE_TIMEOUT, settings[SCRAPE_TIMEOUT])
+    if (interval, timeout) == (settings[SCRAPE_INTERVAL], settings[SCRAPE_TIMEOUT]):
+        return None  # the values sdgen set, already validated with the config
+    interval_ms = _milliseconds(interval, "interval")
+    if isinstance(interval_ms, str):
+        return interval_ms
+    timeout_ms = _milliseconds(timeout, "timeout")
+    if isinstance(timeout_ms, str):
+        return timeout_ms
+    if timeout_ms > interval_ms:
+        return f'scrape timeout cannot be greater than scrape interval ("{timeout}" > "{interval}")'
+    return None
+
+
+def _milliseconds(text: str, setting: str) -> int | str:
+    """A scrape interval or timeout in milliseconds, or Prometheus's complaint about it."""
+    try:
+        ms = parse_duration(text)
+    except DurationError as err:
+        return f"error parsing scrape {setting}: {err}"
+    return ms if ms else f"scrape {setting} cannot be 0"
