@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,3 +83,33 @@ def pod_manifest(
     if ip:
         pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
     return pod
+
+
+class ReloadEndpoint:
+    """A stand-in for Prometheus's /-/reload that counts the POSTs it receives."""
+
+    def __init__(self) -> None:
+        self.posts: list[str] = []
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                posts.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/-/reload"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sdgen.server import OpsServer, parse_listen
 from tests.fakeapi import FakeAPI
-from tests.helpers import free_port, pod_manifest, wait_for
+from tests.helpers import ReloadEndpoint, free_port, pod_manifest, wait_for
 from tests.test_sidecar import SidecarProcess, configmap
 
 WEB = """\
@@ -80,36 +78,6 @@ def total(port: int, name: str, **labels: str) -> float:
     """Sum of a metric's samples whose labels include `labels` (e.g. over every reason)."""
     wanted = set(labels.items())
     return sum(v for (n, ls), v in samples(port).items() if n == name and wanted <= ls)
-
-
-class ReloadEndpoint:
-    """A stand-in for Prometheus's /-/reload that counts the POSTs it receives."""
-
-    def __init__(self) -> None:
-        self.posts: list[str] = []
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                posts.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/-/reload"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Ops(SidecarProcess):

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import wait_for
+from tests.helpers import ReloadEndpoint, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -330,38 +330,10 @@ def test_local_file_mode_follows_in_place_edit(tmp_path: Path, sidecar: Any) -> 
     until(run, lambda: by_job(run.targets(), "third") == ["192.0.2.33:9100"], 5)
 
 
-class ReloadRecorder:
-    """A stand-in for Prometheus's /-/reload endpoint that counts POSTs."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        self.posts = 0
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                recorder.posts += 1
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/-/reload"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_reload_is_posted_when_a_fragment_changes_not_for_target_churn(
     cluster: Any, kubeconfig: Path, sidecar: Any
 ) -> None:
-    reload = ReloadRecorder()
+    reload = ReloadEndpoint()
     try:
         text = (EXAMPLES / "scrape_config.yaml").read_text()
         cluster.create(configmap(text))
@@ -373,7 +345,7 @@ def test_reload_is_posted_when_a_fragment_changes_not_for_target_churn(
             "--reload-url",
             reload.url,
         )
-        until(run, lambda: reload.posts == 1, 20)
+        until(run, lambda: len(reload.posts) == 1, 20)
 
         # Pod churn changes only target files: Prometheus picks those up without a reload.
         cluster.patch(
@@ -386,9 +358,9 @@ def test_reload_is_posted_when_a_fragment_changes_not_for_target_churn(
         # a render after the change proves no reload was queued for it
         cluster.apply(configmap(text + "\n# comment only\n"))
         until(run, lambda: "config loaded" in run.log and run.log.count("config loaded") >= 2, 10)
-        assert reload.posts == 1
+        assert len(reload.posts) == 1
 
         cluster.apply(configmap(text.replace("interval: 60s", "interval: 45s")))
-        until(run, lambda: reload.posts == 2, 10)
+        until(run, lambda: len(reload.posts) == 2, 10)
     finally:
-        reload.close()
+        reload.stop()
