@@ -211,7 +211,7 @@ class App:
         resolution, secrets = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
         held = {render.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
-        result = self.output.sync(desired, keep=lambda path: _held(path, held))
+        result = self.output.sync(desired, keep=lambda path: render.prefix_of(path) in held)
         self._account(result)
         self._update_targets(config, resolution, desired)
         self.state.last_render = time.time()
@@ -304,13 +304,15 @@ class App:
             self.reloader.request()
 
     def _update_targets(self, config: Config, res: Resolution, desired: dict[str, bytes]) -> None:
+        files_by_prefix: dict[str, list[str]] = {}
+        for path in sorted(desired):
+            files_by_prefix.setdefault(render.prefix_of(path), []).append(path)
         statuses: dict[str, TargetStatus] = {}
         for et in res.endpoints:
             status = statuses.setdefault(et.target.name, TargetStatus())
             status.endpoints += 1
             status.targets += len(et.targets)
-            prefix = render.target_prefix(et.target.name)
-            status.files = sorted(p for p in desired if _held(p, {prefix}))
+            status.files = files_by_prefix.get(render.target_prefix(et.target.name), [])
         for issue in config.issues:
             if issue.target and issue.severity == "error":
                 statuses.setdefault(issue.target, TargetStatus()).error = issue.message
@@ -361,9 +363,3 @@ class App:
                 for name, t in sorted(s.targets.items())
             },
         }
-
-
-def _held(relpath: str, prefixes: set[str]) -> bool:
-    """True when relpath (e.g. `targets/<slug>.json`) belongs to one of the target prefixes."""
-    name = relpath.rpartition("/")[2]
-    return any(name.startswith(prefix) for prefix in prefixes)

@@ -63,6 +63,13 @@ def target_prefix(target_name: str) -> str:
     return f"{readable}.{digest[:_HASH_HEX]}."
 
 
+def prefix_of(relpath: str) -> str:
+    """The target prefix a written file belongs to (see target_prefix), "" if none."""
+    readable, dot, rest = relpath.rpartition("/")[2].partition(".")
+    digest, dot2, _ = rest.partition(".")
+    return f"{readable}.{digest}." if dot and dot2 else ""
+
+
 def slug(target_name: str, index: int) -> str:
     """The file stem (and job name) of endpoint `index` of a target, e.g. `node.3f0a9c12be.0`.
 

@@ -82,6 +82,14 @@ def test_distinct_endpoints_get_distinct_slugs_and_prefixes_do_not_overlap(
         assert not slug(b, j).startswith(target_prefix(a))
 
 
+@given(names, st.integers(0, 50))
+def test_every_written_file_maps_back_to_its_target_prefix(name: str, index: int) -> None:
+    stem = slug(name, index)
+    for path in (f"targets/{stem}.json", f"scrape/{stem}.yml", render.secret_path(stem, "ca")):
+        assert render.prefix_of(path) == target_prefix(name)
+    assert render.prefix_of("targets/users-own-file.json") == ""
+
+
 @pytest.mark.parametrize(
     ("name", "index", "expected"),
     [
