@@ -39,6 +39,12 @@ def _runtime_parser(
     else:
         add_flags(parser, "loop", LOOP)
         add_flags(parser, "operations", OPS)
+    # Flags a command does not offer still have their defaults, so the shared assembly in
+    # sdgen.sidecar reads one namespace shape whatever the command.
+    offered = {action.dest for action in parser._actions}
+    parser.set_defaults(
+        **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered}
+    )
     return parser
 
 

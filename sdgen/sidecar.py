@@ -124,7 +124,7 @@ def shard_of(args: argparse.Namespace) -> Shard | None:
 
 def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidecar:
     """Assemble an App from flags; raises UsageError or OutputError with a clear message."""
-    logs.setup(getattr(args, "log_format", "text"), getattr(args, "log_level", "info"))
+    logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
     except ValueError as err:
@@ -144,7 +144,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
 
     api_client = _api_client(args)
     discovery: Discovery | None = None
-    if getattr(args, "snapshot", None):
+    if args.snapshot:
         try:
             discovery = SnapshotDiscovery(load_snapshot(args.snapshot))
         except SnapshotError as err:
@@ -152,7 +152,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
     elif api_client is not None:
         discovery = InformerDiscovery(
             lambda resource, ns: kube.new_informer(api_client, resource, ns, on_change=on_change),
-            progress_window=getattr(args, "health_window", 660.0),
+            progress_window=args.health_window,
         )
 
     source: ConfigSource
@@ -176,7 +176,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
     metrics = Metrics(lambda: _all_informers(source, discovery))
     stop = threading.Event()
     reloader = None
-    if getattr(args, "reload_url", None):
+    if args.reload_url:
         try:
             reloader = Reloader(
                 args.reload_url,
@@ -212,7 +212,7 @@ def _healthy(
 
 
 def _api_client(args: argparse.Namespace) -> Any:
-    if getattr(args, "snapshot", None) and args.config_file:
+    if args.snapshot and args.config_file:
         return None
     try:
         return kube.load_api_client(args.kubeconfig)
@@ -287,7 +287,7 @@ def _build_or_exit(args: argparse.Namespace, *, serve: bool, write: bool = True)
     try:
         return build(args, serve=serve, write=write)
     except (UsageError, OutputError) as err:
-        logs.setup(getattr(args, "log_format", "text"), getattr(args, "log_level", "info"))
+        logs.setup(args.log_format, args.log_level)
         log.error("%s", err)
         return None
 
