@@ -13,10 +13,6 @@ Prometheus deduplicates active targets by their final labels (an init container 
 container sharing a port would collapse), so its jobs drop every target with one rule: dropped
 targets are all listed, each with its untouched `discoveredLabels`.
 
-The emulator stores objects as given, while a real API server defaults every container
-port's and slice port's `protocol` to TCP; the seeds get that defaulting first (sdgen's
-records assume it, Prometheus labels what it reads).
-
 The deliberate differences, excluded by name (see the README and sdgen/monitors.py):
 """
 
@@ -89,17 +85,6 @@ EXCLUDED: dict[str, list[tuple[str, Callable[[Mapping[str, str]], bool]]]] = {
 __doc__ += "".join(
     f"\n* role {role}: {name}" for role, rules in EXCLUDED.items() for name, _ in rules
 )
-
-
-def _api_server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` as a real API server stores it: ports without a protocol get TCP."""
-    ports: list[dict[str, Any]] = list(obj.get("ports") or [])
-    spec = obj.get("spec", {}) if obj["kind"] == "Pod" else {}
-    for container in spec.get("containers", []) + spec.get("initContainers", []):
-        ports += container.get("ports", [])
-    for port in ports:
-        port.setdefault("protocol", "TCP")
-    return obj
 
 
 def _port_numbers(objects: Iterable[Mapping[str, Any]]) -> list[int]:
@@ -286,7 +271,7 @@ def _touch_services(api: FakeAPI) -> Callable[[], None]:
 def test_meta_labels_match_prometheus_kubernetes_sd(
     tmp_path: Path, prometheus: Callable[..., PromHandle]
 ) -> None:
-    objects = [_api_server_defaults(obj) for path in SEEDS for obj in load_seed(path)]
+    objects = [obj for path in SEEDS for obj in load_seed(path)]
     api = FakeAPI(objects)
     api.start()
     try:
