@@ -244,13 +244,33 @@ def _watches(source: ConfigSource, discovery: Discovery | None) -> dict[str, dic
     }
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Set `stop` on SIGTERM/SIGINT from a thread of its own.
+
+    A Python signal handler runs in the main thread between two bytecodes; calling
+    `stop.set()` there deadlocks when the main thread was interrupted inside `stop.wait()`
+    while holding the Event's lock (seen as a SIGTERM that never ended the process). With the
+    signals blocked everywhere, a dedicated thread takes them with sigwait instead.
+    """
+
+    def wait() -> None:
+        signal.sigwait(_STOP_SIGNALS)
+        stop.set()
+
+    threading.Thread(target=wait, name="signals", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
     """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
+    # Before any thread exists, so every thread inherits the mask; see _stop_on_signals.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     sidecar = _build_or_exit(args, serve=True)
     if sidecar is None:
         return 2
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sidecar.stop.set())
+    _stop_on_signals(sidecar.stop)
     sidecar.start()
     log.info("sdgen started", extra={"output_dir": args.output_dir})
     try:
