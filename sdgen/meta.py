@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, TypeAlias, TypeVar
 
 from sdgen.records import (
     Container,
@@ -34,6 +35,10 @@ ADDRESS = "__address__"
 NAMESPACE = META + "namespace"
 
 POD_NAME = META + "pod_name"
+_POD_LABEL = META + "pod_label_"
+_POD_LABEL_PRESENT = META + "pod_labelpresent_"
+_POD_ANNOTATION = META + "pod_annotation_"
+_POD_ANNOTATION_PRESENT = META + "pod_annotationpresent_"
 POD_IP = META + "pod_ip"
 POD_READY = META + "pod_ready"
 POD_PHASE = META + "pod_phase"
@@ -49,6 +54,17 @@ CONTAINER_INIT = META + "pod_container_init"
 CONTAINER_PORT_NAME = META + "pod_container_port_name"
 CONTAINER_PORT_NUMBER = META + "pod_container_port_number"
 CONTAINER_PORT_PROTOCOL = META + "pod_container_port_protocol"
+_CONTAINER_LABELS = dict.fromkeys(
+    [
+        CONTAINER_NAME,
+        CONTAINER_ID,
+        CONTAINER_IMAGE,
+        CONTAINER_INIT,
+        CONTAINER_PORT_NAME,
+        CONTAINER_PORT_NUMBER,
+        CONTAINER_PORT_PROTOCOL,
+    ]
+)
 
 SERVICE_NAME = META + "service_name"
 
@@ -72,6 +88,54 @@ SLICE_TOPOLOGY_PRESENT = SLICE + "endpoint_topology_present_"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # the EndpointSlice → Service link
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+_T = TypeVar("_T")
+_PLANS_LIMIT = 4096  # label-key sets remembered per filter; they repeat per workload
+
+# (key, its label's name or None, its `present` twin's name or None), in key order
+_MapPlan: TypeAlias = tuple[tuple[str, str | None, str | None], ...]
+
+
+class LabelFilter(dict[str, bool]):
+    """Which labels to build, by name: a memo its subclass fills in `__missing__`. It also
+    remembers, per label map (its prefix and keys), which keys give wanted labels: pods of
+    one workload share their label keys, so most pods' maps cost one lookup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plans: dict[tuple[str, tuple[str, ...]], _MapPlan] = {}
+        self.subsets: dict[int, tuple[Mapping[str, Any], tuple[tuple[str, Any], ...]]] = {}
+
+    def subset(self, table: Mapping[str, _T]) -> tuple[tuple[str, _T], ...]:
+        """The wanted entries of a (constant) table keyed by label name."""
+        found = self.subsets.get(id(table))
+        if found is None:
+            found = self.subsets[id(table)] = (table, tuple(i for i in table.items() if self[i[0]]))
+        return found[1]
+
+    def __missing__(self, name: str) -> bool:
+        raise NotImplementedError("a LabelFilter subclass decides names")
+
+    def plan(self, named: str, present: str, keys: tuple[str, ...]) -> _MapPlan:
+        found = self.plans.get((named, keys))
+        if found is None:
+            if len(self.plans) >= _PLANS_LIMIT:
+                self.plans.clear()
+            found = self.plans[(named, keys)] = tuple(
+                (key, name, twin)
+                for key in sorted(keys)
+                for name, twin in [(self._name(named, key), self._name(present, key))]
+                if name or twin
+            )
+        return found
+
+    def _name(self, prefix: str, key: str) -> str | None:
+        name = label_name(prefix, key)
+        return name if self[name] else None
+
+
+# Which labels a caller wants; None: all of them.
+Wanted: TypeAlias = LabelFilter | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,19 +165,27 @@ def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _add_map(out: dict[str, str], prefix: str, kind: str, values: Mapping[str, str]) -> None:
-    named, present = f"{prefix}_{kind}_", f"{prefix}_{kind}present_"
+def _add_map(
+    out: dict[str, str], named: str, present: str, values: Mapping[str, str], wanted: Wanted
+) -> None:
+    if wanted is not None:
+        for key, name, twin in wanted.plan(named, present, tuple(values)):
+            if name is not None:
+                out[name] = values[key]
+            if twin is not None:
+                out[twin] = "true"
+        return
     for key in sorted(values):
         out[label_name(named, key)] = values[key]
         out[label_name(present, key)] = "true"
 
 
-def object_labels(role: str, meta: ObjectMeta) -> dict[str, str]:
+def object_labels(role: str, meta: ObjectMeta, wanted: Wanted = None) -> dict[str, str]:
     """Prometheus's addObjectMetaLabels: `_<role>_name`, labels and annotations (+ present)."""
     prefix = META + role
-    out = {prefix + "_name": meta.name}
-    _add_map(out, prefix, "label", meta.labels)
-    _add_map(out, prefix, "annotation", meta.annotations)
+    out = only({prefix + "_name": meta.name}, wanted)
+    _add_map(out, f"{prefix}_label_", f"{prefix}_labelpresent_", meta.labels, wanted)
+    _add_map(out, f"{prefix}_annotation_", f"{prefix}_annotationpresent_", meta.annotations, wanted)
     return out
 
 
@@ -127,24 +199,42 @@ def pod_ready(pod: Pod) -> str:
     return "unknown"
 
 
-def pod_labels(pod: Pod) -> dict[str, str]:
-    """The pod-level labels (no namespace): the group of role pod, merged into slice targets."""
-    out = {
-        POD_IP: pod.status.pod_ip,
-        POD_READY: pod_ready(pod),
-        POD_PHASE: pod.status.phase,
-        POD_NODE_NAME: pod.spec.node_name,
-        POD_HOST_IP: pod.status.host_ip,
-        POD_UID: pod.metadata.uid,
-    }
-    out.update(object_labels("pod", pod.metadata))
+_POD_FIELDS: dict[str, Callable[[Pod], str]] = {
+    POD_IP: lambda pod: pod.status.pod_ip,
+    POD_READY: pod_ready,
+    POD_PHASE: lambda pod: pod.status.phase,
+    POD_NODE_NAME: lambda pod: pod.spec.node_name,
+    POD_HOST_IP: lambda pod: pod.status.host_ip,
+    POD_UID: lambda pod: pod.metadata.uid,
+}
+_POD_OBJECT = {POD_NAME: None}
+_POD_CONTROLLER = {POD_CONTROLLER_KIND: None, POD_CONTROLLER_NAME: None}
+
+
+def pod_labels(pod: Pod, wanted: Wanted = None) -> dict[str, str]:
+    """The pod-level labels (no namespace): the group of role pod, merged into slice targets;
+    only the `wanted` ones when given (built from a plan: most pods want few, and alike)."""
+    if wanted is None:
+        out = {name: get(pod) for name, get in _POD_FIELDS.items()}
+        out.update(object_labels("pod", pod.metadata))
+    else:
+        out = {name: get(pod) for name, get in wanted.subset(_POD_FIELDS)}
+        if wanted.subset(_POD_OBJECT):
+            out[POD_NAME] = pod.metadata.name
+        _add_map(out, _POD_LABEL, _POD_LABEL_PRESENT, pod.metadata.labels, wanted)
+        _add_map(out, _POD_ANNOTATION, _POD_ANNOTATION_PRESENT, pod.metadata.annotations, wanted)
+        if not wanted.subset(_POD_CONTROLLER):
+            return out
     controller = next((o for o in pod.metadata.owner_references if o.controller), None)
     if controller is not None:
-        if controller.kind:
-            out[POD_CONTROLLER_KIND] = controller.kind
-        if controller.name:
-            out[POD_CONTROLLER_NAME] = controller.name
+        controlled = {POD_CONTROLLER_KIND: controller.kind, POD_CONTROLLER_NAME: controller.name}
+        out.update((k, v) for k, v in only(controlled, wanted).items() if v)
     return out
+
+
+def only(labels: dict[str, str], wanted: Wanted) -> dict[str, str]:
+    """`labels` (itself) or the `wanted` ones of them (a new dict)."""
+    return labels if wanted is None else {k: v for k, v in labels.items() if wanted[k]}
 
 
 def containers(pod: Pod) -> Iterator[tuple[Container, bool]]:
@@ -155,7 +245,7 @@ def containers(pod: Pod) -> Iterator[tuple[Container, bool]]:
         yield container, True
 
 
-def _container_id(statuses: list[ContainerStatus], name: str) -> str:
+def _container_id(statuses: tuple[ContainerStatus, ...], name: str) -> str:
     return next((s.container_id for s in statuses if s.name == name), "")
 
 
@@ -170,11 +260,14 @@ def pod_ports(pod: Pod) -> Iterator[tuple[Container, ContainerPort | None, bool]
 
 
 def pod_target(
-    pod: Pod, container: Container, port: ContainerPort | None, is_init: bool
+    pod: Pod, container: Container, port: ContainerPort | None, is_init: bool, wanted: Wanted = None
 ) -> dict[str, str]:
-    """One target's own labels (a portless container's address is the bare pod IP)."""
-    statuses = pod.status.init_container_statuses if is_init else pod.status.container_statuses
+    """One target's own labels (a portless container's address is the bare pod IP); only the
+    `wanted` ones when given."""
     ip = pod.status.pod_ip
+    if wanted is not None and not wanted.subset(_CONTAINER_LABELS):  # relabeling's usual case
+        return {ADDRESS: ip if port is None else join_host_port(ip, port.container_port)}
+    statuses = pod.status.init_container_statuses if is_init else pod.status.container_statuses
     out = {
         ADDRESS: ip,
         CONTAINER_NAME: container.name,
@@ -187,7 +280,7 @@ def pod_target(
         out[CONTAINER_PORT_NAME] = port.name
         out[CONTAINER_PORT_NUMBER] = str(port.container_port)
         out[CONTAINER_PORT_PROTOCOL] = port.protocol
-    return out
+    return only(out, wanted)
 
 
 def pod_targets(pod: Pod) -> list[dict[str, str]]:

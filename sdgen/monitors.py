@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 from sdgen import meta
 from sdgen.cluster import Cluster, selected_namespaces
+from sdgen.meta import Wanted
 from sdgen.model import Endpoint, Target, TargetType
 from sdgen.records import (
     Container,
@@ -44,12 +45,13 @@ class Candidate:
     """One discovered target: its address, standard labels, whether the port it was chosen
     by is named https, and `meta()`, which builds its meta-label maps in merge order (later
     wins). They are built on demand, not kept: relabeling reads them once, `sdgen targets`
-    perhaps later, and holding 100k targets' meta labels would cost about half a gigabyte."""
+    perhaps later, and holding 100k targets' meta labels would cost about half a gigabyte.
+    `meta(wanted)` builds only the wanted labels (relabeling needs few), `meta(None)` all."""
 
     address: str
     standard: dict[str, str]
     https: bool
-    meta: Callable[[], tuple[Mapping[str, str], ...]]
+    meta: Callable[[Wanted], tuple[Mapping[str, str], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +69,25 @@ Discover: TypeAlias = Callable[[Endpoint], Iterator[Source]]
 
 @dataclass(slots=True)
 class PodLabels:
-    """Pod-level meta labels, built once per pod per resolve (many targets share a pod)."""
+    """Object-level meta labels (a pod's, a slice's group), built once per object and wanted
+    set per resolve: many targets share them. An entry holds its object and wanted set, so
+    the ids keying it stay theirs."""
 
-    cache: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    cache: dict[tuple[int, int], tuple[object, Wanted, dict[str, str]]] = field(
+        default_factory=dict
+    )
 
-    def __call__(self, pod: Pod) -> dict[str, str]:
-        key = (pod.metadata.namespace, pod.metadata.name)
-        labels = self.cache.get(key)
-        if labels is None:
-            labels = self.cache[key] = meta.pod_labels(pod)
-        return labels
+    def __call__(self, pod: Pod, wanted: Wanted) -> dict[str, str]:
+        return self.shared(pod, wanted, partial(meta.pod_labels, pod, wanted))
+
+    def shared(
+        self, obj: object, wanted: Wanted, build: Callable[[], dict[str, str]]
+    ) -> dict[str, str]:
+        key = (id(obj), id(wanted))
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = (obj, wanted, build())
+        return found[2]
 
 
 def discoverer(
@@ -104,7 +115,7 @@ def _static_candidates(endpoint: Endpoint) -> Iterator[Candidate]:
         yield Candidate(address, {}, False, partial(_static_meta, address))
 
 
-def _static_meta(address: str) -> tuple[Mapping[str, str], ...]:
+def _static_meta(address: str, wanted: Wanted) -> tuple[Mapping[str, str], ...]:
     return ({meta.ADDRESS: address},)
 
 
@@ -151,10 +162,15 @@ def _pod_candidates(
 
 
 def _pod_meta(
-    pod_labels: PodLabels, pod: Pod, container: Container, port: ContainerPort | None, init: bool
+    pod_labels: PodLabels,
+    pod: Pod,
+    container: Container,
+    port: ContainerPort | None,
+    init: bool,
+    wanted: Wanted,
 ) -> tuple[Mapping[str, str], ...]:
-    namespace = {meta.NAMESPACE: pod.metadata.namespace}
-    return pod_labels(pod), namespace, meta.pod_target(pod, container, port, init)
+    namespace = meta.only({meta.NAMESPACE: pod.metadata.namespace}, wanted)
+    return pod_labels(pod, wanted), namespace, meta.pod_target(pod, container, port, init, wanted)
 
 
 def _container_port_matcher(port: str | None) -> Callable[[ContainerPort | None], bool]:
@@ -255,10 +271,13 @@ def _slice_candidates(
 
 
 def _slice_meta(
-    pod_labels: PodLabels, group: Mapping[str, str], target: meta.SliceTarget
+    pod_labels: PodLabels, group: dict[str, str], target: meta.SliceTarget, wanted: Wanted
 ) -> tuple[Mapping[str, str], ...]:
-    pod = pod_labels(target.pod) if target.pod is not None else {}
-    return group, pod, target.labels
+    pod = pod_labels(target.pod, wanted) if target.pod is not None else {}
+    if wanted is None:
+        return group, pod, target.labels
+    shared = pod_labels.shared(group, wanted, partial(meta.only, group, wanted))
+    return shared, pod, meta.only(target.labels, wanted)
 
 
 def _running(eps: EndpointSlice, cluster: Cluster) -> list[meta.SliceTarget]:

@@ -159,6 +159,8 @@ class CompiledRule:
     plan: Callable[[tuple[str, ...]], tuple[tuple[str, str], ...]] = field(
         compare=False, repr=False
     )
+    # a replace that sets a label to another's value, as most do: (source, target)
+    copy: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 def compile_rule(rule: RelabelRule) -> CompiledRule:
@@ -172,14 +174,27 @@ def compile_rule(rule: RelabelRule) -> CompiledRule:
     regex = _Regex(rule.regex)
     _validate(rule, action)
     replacement = Template.parse(rule.replacement, regex.names)
+    target = Template.parse(rule.target_label, regex.names)
     return CompiledRule(
         rule=rule,
         action=action,
         regex=regex,
-        target=Template.parse(rule.target_label, regex.names),
+        target=target,
         replacement=replacement,
         plan=_name_plan(action, regex, replacement),
+        copy=_copy(rule, action, target),
     )
+
+
+def _copy(rule: RelabelRule, action: str, target: Template) -> tuple[str, str] | None:
+    """(source, target) when `rule` just copies one label's value: a replace of one source
+    label with the default regex (it matches anything) and replacement `$1` into a plain,
+    valid target label."""
+    plain = action == "replace" and len(rule.source_labels) == 1
+    plain = plain and (rule.regex, rule.replacement) == (_DEFAULT.regex, _DEFAULT.replacement)
+    if not plain or target.literal is None or not _valid_name(target.literal):
+        return None
+    return rule.source_labels[0], target.literal
 
 
 def _name_plan(
@@ -207,6 +222,32 @@ def compile_rules(rules: Iterable[RelabelRule]) -> tuple[CompiledRule, ...]:
     return tuple(compile_rule(rule) for rule in rules)
 
 
+class Observed(dict[str, bool]):
+    """`observed[name]`: can these rules tell whether input label `name` was there?
+
+    A rule observes a label by reading its value (any rule's source_labels, the target of
+    keepequal/dropequal) or its name (a labelmap regex matching it). labeldrop/labelkeep
+    only delete, name by name; every other write replaces the label whatever it held. So
+    relabelling without an unobserved input label gives the same result, but for that label
+    itself: a caller may leave out labels that are unobserved and never output (meta labels).
+    Names repeat across targets; each is decided once (the memo is bounded).
+    """
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        super().__init__()
+        read = {name for rule in rules for name in rule.rule.source_labels}
+        read.update(r.rule.target_label for r in rules if r.action in ("keepequal", "dropequal"))
+        self.read = frozenset(read)
+        self.mapped = tuple(rule.regex for rule in rules if rule.action == "labelmap")
+
+    def __missing__(self, name: str) -> bool:
+        if len(self) >= _MEMO_LIMIT * 16:
+            self.clear()
+        observed = name in self.read or any(regex.matches(name) for regex in self.mapped)
+        self[name] = observed
+        return observed
+
+
 def apply(
     labels: Mapping[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
 ) -> dict[str, str] | None:
@@ -215,12 +256,20 @@ def apply(
     `warn(rule_index, message)` hears about labelmap collisions (see the module docstring).
     """
     result = dict(labels)
-    if "" in result.values():  # rare; a scan is far cheaper than filtering every copy
-        result = {name: value for name, value in result.items() if value != ""}
-    for index, rule in enumerate(rules):
-        if not _relabel(rule, result, index, warn):
-            return None
-    return result
+    return result if relabel_in_place(result, rules, warn) else None
+
+
+def relabel_in_place(
+    labels: dict[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
+) -> bool:
+    """`apply` on `labels` itself, for a caller that built them for this; False: dropped."""
+    if "" in labels.values():  # rare; a scan is far cheaper than filtering every copy
+        for name in [name for name, value in labels.items() if value == ""]:
+            del labels[name]
+    for index, rule in enumerate(rules):  # noqa: SIM110 - all() and a generator cost more here
+        if not _relabel(rule, labels, index, warn):
+            return False
+    return True
 
 
 def hashmod(value: str, modulus: int) -> int:
@@ -231,6 +280,10 @@ def hashmod(value: str, modulus: int) -> int:
 
 def _relabel(rule: CompiledRule, labels: dict[str, str], index: int, warn: Warn | None) -> bool:
     """One rule, as Prometheus's relabel(); False drops the target."""
+    if rule.copy is not None:  # the replace below, without regex or templates
+        source, target = rule.copy
+        _set(labels, target, labels.get(source, ""))
+        return True
     sources = rule.rule.source_labels
     if not sources:
         value = ""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 
 from sdgen import meta
 from sdgen.duration import DurationError, format_duration, parse_duration
 from sdgen.model import Endpoint, Target
 from sdgen.monitors import Candidate, Source
-from sdgen.relabel import CompiledRule, apply
+from sdgen.relabel import CompiledRule, Observed, relabel_in_place
 
 __all__ = ["Outcome", "Relabel", "ScrapeTarget"]
 
@@ -27,12 +29,15 @@ SCRAPE_TIMEOUT = "__scrape_timeout__"
 PARAM = "__param_"
 _KEPT = frozenset({SCHEME, METRICS_PATH, SCRAPE_INTERVAL, SCRAPE_TIMEOUT})
 _DEFAULT_TIMEOUT_MS = 10_000  # Prometheus's global scrape_timeout, capped at the interval
+_NOTHING: Mapping[str, str] = MappingProxyType({})
+_ORDERS_LIMIT = 1024  # label-name sets remembered per endpoint; targets share a few
 
 
 @dataclass(frozen=True, slots=True)
 class ScrapeTarget:
     """`labels`: the file_sd group's labels, sorted (no `__address__`: that is `address`);
-    `discovered`: the labels before relabeling, as Prometheus shows discoveredLabels."""
+    `discovered`: the labels before relabeling, as Prometheus shows discoveredLabels (empty
+    when the resolver was told not to keep them)."""
 
     address: str
     labels: Mapping[str, str]
@@ -62,14 +67,17 @@ class Relabel:
         *,
         keep_meta: bool,
         keeps: Callable[[str], bool] | None,
+        keep_discovered: bool = True,
     ) -> None:
-        """`keeps`: whether this shard keeps a target, by its final address; None keeps all."""
+        """`keeps`: whether this shard keeps a target, by its final address; None keeps all.
+        `keep_discovered`: False leaves `discovered` empty and keeps nothing of a candidate."""
         self.settings = settings = _settings(target, endpoint)
         self.by_scheme = {
             https: {**settings, SCHEME: _scheme(endpoint, https)} for https in (False, True)
         }
         self.rules = rules
-        self.keep_meta, self.keeps = keep_meta, keeps
+        self.keep_meta, self.keeps, self.keep_discovered = keep_meta, keeps, keep_discovered
+        self.wanted = None if keep_meta else _wanted(rules)
         self.public = _PublicNames(keep_meta)
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
@@ -83,18 +91,19 @@ class Relabel:
         for candidate in source.candidates():
             special = self.by_scheme[candidate.https]
             if self.rules or self.keep_meta:
-                final = apply(_Discovered(candidate, special).merged(), self.rules, self.warn)
+                final = _merged(candidate, special, self.wanted)
+                if not relabel_in_place(final, self.rules, self.warn):
+                    continue
             else:  # nothing reads the meta labels: skip building them
                 final = {**special, **candidate.standard, meta.ADDRESS: candidate.address}
-            if final is None:
-                continue
             address = final.get(meta.ADDRESS, "")
             problem = _invalid(address, final, self.settings)
             if problem is not None:
                 dropped.append(problem)
             elif self.keeps is None or self.keeps(address):
                 labels = _public(final, address, self.public)
-                kept.append(ScrapeTarget(address, labels, _Discovered(candidate, special)))
+                found = _Discovered(candidate, special) if self.keep_discovered else _NOTHING
+                kept.append(ScrapeTarget(address, labels, found))
         return Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
@@ -132,11 +141,21 @@ def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, 
 
 class _PublicNames(dict[str, bool]):
     """Memo: does a label name go into the file_sd group? No `__` name does but the scrape
-    settings (and `__meta_*` ones when kept). Names repeat across targets; the check doesn't."""
+    settings (and `__meta_*` ones when kept). Names repeat across targets; the check doesn't.
+    `order` remembers, per set of label names, the public ones sorted: targets share them."""
 
     def __init__(self, keep_meta: bool) -> None:
         super().__init__()
         self.keep_meta = keep_meta
+        self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def order(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        found = self.orders.get(names)
+        if found is None:
+            if len(self.orders) >= _ORDERS_LIMIT:
+                self.orders.clear()
+            found = self.orders[names] = tuple(sorted(n for n in names if self[n]))
+        return found
 
     def __missing__(self, name: str) -> bool:
         public = not name.startswith("__") or name in _KEPT or name.startswith(PARAM)
@@ -145,13 +164,43 @@ class _PublicNames(dict[str, bool]):
         return public
 
 
-def _public(final: Mapping[str, str], address: str, public: _PublicNames) -> dict[str, str]:
+def _public(final: dict[str, str], address: str, public: _PublicNames) -> dict[str, str]:
     """The file_sd labels, sorted; an empty value is a missing label; `instance` defaults
-    to the address."""
-    labels = {k: v for k, v in final.items() if v and public[k]}
-    if "instance" not in labels:
-        labels["instance"] = address
-    return dict(sorted(labels.items()))
+    to the address. `final` is the caller's to change."""
+    if not final.get("instance"):
+        final["instance"] = address
+    return {name: final[name] for name in public.order(tuple(final)) if final[name]}
+
+
+class _Wanted(meta.LabelFilter):
+    """The input labels relabeling needs built: all but the meta labels the rules cannot
+    observe (those never reach the output unless kept, and then every label is wanted)."""
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        super().__init__()
+        self.observed = Observed(rules)
+
+    def __missing__(self, name: str) -> bool:
+        wanted = self[name] = not name.startswith(meta.META) or self.observed[name]
+        return wanted
+
+
+@lru_cache(maxsize=1024)
+def _wanted(rules: tuple[CompiledRule, ...]) -> _Wanted:
+    """Per rule list, reused across resolves: label names repeat, and so do rule lists."""
+    return _Wanted(rules)
+
+
+def _merged(
+    candidate: Candidate, special: Mapping[str, str], wanted: meta.Wanted
+) -> dict[str, str]:
+    """The labels relabeling starts from (only the `wanted` meta labels), in merge order."""
+    out: dict[str, str] = {}
+    for part in candidate.meta(wanted):
+        out.update(part)
+    out.update(special)
+    out.update(candidate.standard)
+    return out
 
 
 class _Discovered(Mapping[str, str]):
@@ -165,17 +214,10 @@ class _Discovered(Mapping[str, str]):
         self._special = special
         self._labels: dict[str, str] | None = None
 
-    def merged(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for part in self._candidate.meta():
-            out.update(part)
-        out.update(self._special)
-        out.update(self._candidate.standard)
-        return out
-
     def _read(self) -> dict[str, str]:
         if self._labels is None:
-            self._labels = {k: v for k, v in self.merged().items() if v}  # "" means missing
+            merged = _merged(self._candidate, self._special, None)
+            self._labels = {k: v for k, v in merged.items() if v}  # "" means missing
         return self._labels
 
     def __getitem__(self, name: str) -> str:

@@ -100,6 +100,7 @@ class _Context:
     default_namespace: str
     keep_meta: bool
     shard: Shard | None
+    keep_discovered: bool
     memo: _Memo  # the previous resolve's endpoints
     used: _Memo = field(default_factory=dict)  # this resolve's: the next one's memo
     pod_labels: PodLabels = field(default_factory=PodLabels)
@@ -111,12 +112,20 @@ class Resolver:
     remembers the scrape targets it made. Records are immutable (a changed object is a new
     record) and config values are frozen, so an object seen again, by identity, under an
     equal endpoint config gives what it gave before: only new and changed objects are
-    relabelled. Only the outcomes the last call used are kept."""
+    relabelled. Only the outcomes the last call used are kept.
+
+    `keep_discovered=False`: targets' `discovered` labels are left empty and nothing of
+    their candidates is kept; for a long-lived resolver whose caller never shows them."""
 
     def __init__(
-        self, *, default_namespace: str, keep_meta_labels: bool = False, shard: Shard | None = None
+        self,
+        *,
+        default_namespace: str,
+        keep_meta_labels: bool = False,
+        shard: Shard | None = None,
+        keep_discovered: bool = True,
     ) -> None:
-        self._options = (default_namespace, keep_meta_labels, shard)
+        self._options = (default_namespace, keep_meta_labels, shard, keep_discovered)
         self._memo: _Memo = {}
 
     def __call__(self, config: Config, cluster: Cluster | None) -> Resolution:
@@ -211,7 +220,15 @@ def _finish(
     previous = ctx.memo.get((target, index))
     known = previous.outcomes if previous is not None else {}
     keeps = ctx.shard.keeps if ctx.shard is not None else None
-    relabel = Relabel(target, index, endpoint, rules, keep_meta=ctx.keep_meta, keeps=keeps)
+    relabel = Relabel(
+        target,
+        index,
+        endpoint,
+        rules,
+        keep_meta=ctx.keep_meta,
+        keeps=keeps,
+        keep_discovered=ctx.keep_discovered,
+    )
     outcomes: dict[tuple[int, ...], Outcome] = {}
     for source in sources:
         key = tuple(map(id, source.objects))
