@@ -31,7 +31,7 @@ class ObjectMeta(_Record, frozen=True):
     resource_version: str = ""
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
-    owner_references: list[OwnerReference] = []
+    owner_references: tuple[OwnerReference, ...] = ()
     deletion_timestamp: str | None = None
 
 
@@ -47,13 +47,13 @@ class ContainerPort(_Record, frozen=True):
 class Container(_Record, frozen=True):
     name: str = ""
     image: str = ""
-    ports: list[ContainerPort] = []
+    ports: tuple[ContainerPort, ...] = ()
 
 
 class PodSpec(_Record, frozen=True):
     node_name: str = ""
-    containers: list[Container] = []
-    init_containers: list[Container] = []
+    containers: tuple[Container, ...] = ()
+    init_containers: tuple[Container, ...] = ()
 
 
 class PodCondition(_Record, frozen=True):
@@ -71,9 +71,9 @@ class PodStatus(_Record, frozen=True):
     phase: str = ""
     pod_ip: str = msgspec.field(default="", name="podIP")
     host_ip: str = msgspec.field(default="", name="hostIP")
-    conditions: list[PodCondition] = []
-    container_statuses: list[ContainerStatus] = []
-    init_container_statuses: list[ContainerStatus] = []
+    conditions: tuple[PodCondition, ...] = ()
+    container_statuses: tuple[ContainerStatus, ...] = ()
+    init_container_statuses: tuple[ContainerStatus, ...] = ()
 
 
 class Pod(_Record, frozen=True):
@@ -93,7 +93,7 @@ class ServicePort(_Record, frozen=True):
 
 
 class ServiceSpec(_Record, frozen=True):
-    ports: list[ServicePort] = []
+    ports: tuple[ServicePort, ...] = ()
     cluster_ip: str = msgspec.field(default="", name="clusterIP")
     type: str = ""
 
@@ -119,7 +119,7 @@ class ObjectReference(_Record, frozen=True):
 
 
 class SliceEndpoint(_Record, frozen=True):
-    addresses: list[str] = []
+    addresses: tuple[str, ...] = ()
     conditions: EndpointConditions = EndpointConditions()
     hostname: str | None = None
     node_name: str | None = None
@@ -138,8 +138,8 @@ class EndpointPort(_Record, frozen=True):
 class EndpointSlice(_Record, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     address_type: str = ""
-    endpoints: list[SliceEndpoint] = []
-    ports: list[EndpointPort] = []
+    endpoints: tuple[SliceEndpoint, ...] = ()
+    ports: tuple[EndpointPort, ...] = ()
 
 
 # --- core/v1 Namespace, ConfigMap, Secret ---------------------------------------------------------
@@ -178,7 +178,7 @@ class ObjectList(_Record, Generic[T], frozen=True):
     """Any `…List` response: the list's metadata and the items as records of type T."""
 
     metadata: ListMeta = ListMeta()
-    items: list[T] = []
+    items: tuple[T, ...] = ()
 
 
 Record = Pod | Service | EndpointSlice | Namespace | ConfigMap | Secret

@@ -25,6 +25,7 @@ from typing import Generic, Protocol
 
 import msgspec
 
+from sdgen.interner import Interner
 from sdgen.records import ObjectList, ObjectMeta, key_of
 from sdgen.store import Change, R, Store
 
@@ -183,7 +184,10 @@ class Reflector(Generic[R]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
+        shrink: Callable[[R], R] | None = None,
     ) -> None:
+        """`shrink`: applied to each decoded record before it is stored (default: an
+        `Interner`, which shares the parts records have in common)."""
         self.name = name
         self._lw = lister_watcher
         self._store = store
@@ -197,6 +201,7 @@ class Reflector(Generic[R]):
         self._backoff = Backoff(self._options, clock, self._rng)
         self._list_decoder = msgspec.json.Decoder(ObjectList[record_type])  # type: ignore[valid-type]
         self._record_decoder = msgspec.json.Decoder(record_type)
+        self._shrink = shrink or Interner()
         self._synced = threading.Event()
         self._stream: WatchStream | None = None
         self.resource_version = ""
@@ -323,7 +328,7 @@ class Reflector(Generic[R]):
         while True:
             query = self._query(limit=str(self._options.page_size), **{"continue": token})
             page = self._list_decoder.decode(self._lw.list(query, self._options.list_timeout))
-            records.extend(page.items)
+            records.extend(map(self._shrink, page.items))
             token = page.metadata.continue_
             if not token:
                 return records, page.metadata.resource_version
@@ -335,21 +340,22 @@ class Reflector(Generic[R]):
         change: Change[R] | None = None
         if event.type in ("ADDED", "MODIFIED"):
             record = self._record_decoder.decode(event.object)
-            change = self._store.upsert(record)
-            meta = record.metadata
+            resource_version = record.metadata.resource_version
+            change = self._store.upsert(self._shrink(record))
         elif event.type == "DELETED":
             meta = self._record_decoder.decode(event.object).metadata
+            resource_version = meta.resource_version
             change = self._store.delete(key_of(meta))
         elif event.type == "BOOKMARK":
-            meta = _OBJECT.decode(event.object).metadata
+            resource_version = _OBJECT.decode(event.object).metadata.resource_version
         elif event.type == "ERROR":
             status = _STATUS.decode(event.object)
             raise api_error(status.code, status.message or status.reason)
         else:
             log.warning("%s: ignoring watch event of type %r", self.name, event.type)
             return
-        if meta.resource_version:
-            self.resource_version = meta.resource_version
+        if resource_version:
+            self.resource_version = resource_version
         self.last_event_at = self._clock()
         self.last_error = None
         if change is not None:

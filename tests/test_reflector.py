@@ -438,3 +438,29 @@ def test_records_decode_without_managed_fields() -> None:
     reflector.list_once()
     record = store.get("default/a")
     assert record == Pod(metadata=ObjectMeta(name="a", namespace="default", resource_version="1"))
+
+
+def test_listed_and_watched_records_are_stored_with_equal_parts_shared() -> None:
+    labels = {"app": "web", "pod-template-hash": "abc"}
+    listed = [pod_json("a", "1", **labels), pod_json("b", "2", **labels)]
+    watched = [event("ADDED", pod_json("c", "3", **labels))]
+    reflector, _, store, *_ = make([page(listed, "2")], [watched])
+    reflector.list_once()
+    reflector.watch_once()
+    a, b, c = (store.get(f"default/{name}") for name in "abc")
+    assert a is not None and b is not None and c is not None
+    assert a.metadata.labels == labels
+    assert a.metadata.labels is b.metadata.labels is c.metadata.labels
+    assert [p.metadata.resource_version for p in (a, b, c)] == ["1", "2", "3"]
+
+
+def test_a_given_shrink_replaces_the_interner() -> None:
+    seen: list[str] = []
+
+    def shrink(pod: Pod) -> Pod:
+        seen.append(pod.metadata.name)
+        return pod
+
+    reflector, _, store, *_ = make([page([pod_json("a", "1")], "1")], [], shrink=shrink)
+    reflector.list_once()
+    assert seen == ["a"] and store.get("default/a") is not None
