@@ -5,6 +5,7 @@ the middle of writes, write-only-on-change, ownership, path safety, and real wri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -89,6 +91,27 @@ def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) 
     result = again.sync({**desired, "targets/a.json": b"[2]\n"})
     assert (result.written, result.unchanged) == (["targets/a.json"], 1)
     assert (tmp_path / "targets/a.json").stat().st_ino != before["targets/a.json"].st_ino
+
+
+def test_the_same_bytes_object_again_is_unchanged_without_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[int] = []
+    sha256 = hashlib.sha256
+
+    def counting_sha256(data: bytes) -> Any:
+        hashed.append(len(data))
+        return sha256(data)
+
+    out = prepared(tmp_path)
+    content = b"[" + b"1," * 1000 + b"1]\n"
+    out.sync({"targets/a.json": content})
+    monkeypatch.setattr("sdgen.files.hashlib.sha256", counting_sha256)
+    assert out.sync({"targets/a.json": content}).unchanged == 1
+    assert hashed == []  # the object the renderer handed back last time
+    equal_copy = bytes(bytearray(content))
+    assert out.sync({"targets/a.json": equal_copy}).unchanged == 1
+    assert hashed == [len(content)]  # an equal new object is compared by digest
 
 
 def test_a_missing_root_is_an_error_unless_create(tmp_path: Path) -> None:
