@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import chain
-from typing import Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 from sdgen.meta import SERVICE_NAME_LABEL
 from sdgen.model import Config, Target, TargetType, secret_refs
-from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service
+from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service, key_of
 from sdgen.selector import NamespaceSelector
 
 T = TypeVar("T")
@@ -47,8 +47,34 @@ class Cluster(Protocol):
         """A Secret by name; only watched (in the default namespace) with --materialize-secrets."""
         ...
 
+    # By key (`namespace/name`), of one namespace or of all (None). While a cache is unchanged
+    # these return the very same mapping object, so a resolver that kept the last one can
+    # tell "nothing changed" by identity, and otherwise compare record by record by identity.
 
-class StaticCluster:
+    def pod_map(self, namespace: str | None) -> Mapping[str, Pod]: ...
+
+    def service_map(self, namespace: str | None) -> Mapping[str, Service]: ...
+
+    def slice_map(self, namespace: str | None) -> Mapping[str, EndpointSlice]: ...
+
+
+class MapsByKey:
+    """Cluster's typed `*_map` methods over one `_map(resource, namespace)`."""
+
+    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def pod_map(self, namespace: str | None) -> Mapping[str, Pod]:
+        return self._map("pods", namespace)
+
+    def service_map(self, namespace: str | None) -> Mapping[str, Service]:
+        return self._map("services", namespace)
+
+    def slice_map(self, namespace: str | None) -> Mapping[str, EndpointSlice]:
+        return self._map("endpointslices", namespace)
+
+
+class StaticCluster(MapsByKey):
     """A Cluster over fixed sequences of records, indexed once so every lookup is a dict hit."""
 
     def __init__(
@@ -65,6 +91,11 @@ class StaticCluster:
         self._slices = slices
         self._namespaces = namespaces
         self._secrets = secrets or {}
+        self._maps = {
+            "pods": _by_key(_all(pods)),
+            "services": _by_key(_all(services)),
+            "endpointslices": _by_key(_all(slices)),
+        }
 
     @classmethod
     def from_objects(
@@ -108,9 +139,23 @@ class StaticCluster:
     def secret(self, namespace: str, name: str) -> Secret | None:
         return self._secrets.get((namespace, name))
 
+    def _map(self, kind: str, namespace: str | None) -> Mapping[str, Any]:
+        every = self._maps[kind]
+        if namespace is None:
+            return every
+        key = f"{kind}/{namespace}"
+        if key not in self._maps:  # built once: the same object on every call
+            prefix = f"{namespace}/"
+            self._maps[key] = {k: v for k, v in every.items() if k.startswith(prefix)}
+        return self._maps[key]
 
-def _all(by_namespace: Mapping[str, list[T]]) -> Iterable[T]:
+
+def _all(by_namespace: Mapping[Any, list[T]]) -> Iterable[T]:
     return chain.from_iterable(by_namespace.values())
+
+
+def _by_key(records: Iterable[Any]) -> dict[str, Any]:
+    return {key_of(r.metadata): r for r in records}
 
 
 # --- which namespaces a target reads, and what the config needs ------------------------------

@@ -13,14 +13,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
+from types import MappingProxyType
 from typing import Any
 
+from sdgen.cluster import MapsByKey
 from sdgen.informer import Informer, stop_all
 from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service
 from sdgen.store import NAMESPACE_INDEX, SERVICE_INDEX, Snapshot
 from sdgen.targets import ALL, ClusterNeeds
 
 log = logging.getLogger(__name__)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 # (resource, namespace); namespace None means cluster-wide.
 Scope = tuple[str, str | None]
@@ -101,7 +105,7 @@ class Discovery:
         self._informers.clear()
 
 
-class InformerCluster:
+class InformerCluster(MapsByKey):
     """A Cluster over store snapshots, whether one cluster-wide or one per namespace."""
 
     def __init__(self, snapshots: Mapping[Scope, Snapshot[Any]]) -> None:
@@ -139,6 +143,19 @@ class InformerCluster:
                 found: Pod | None = snapshot.get(f"{namespace}/{name}")
                 return found
         return None
+
+    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+        wide = self._snapshots.get((resource, None))
+        if wide is not None:
+            return wide.items if namespace is None else wide.index_items(NAMESPACE_INDEX, namespace)
+        if namespace is not None:
+            scoped = self._snapshots.get((resource, namespace))
+            return scoped.items if scoped is not None else _EMPTY
+        merged: dict[str, Any] = {}  # several namespaces' informers: a new object each time
+        for (r, _), snapshot in sorted(self._snapshots.items(), key=str):
+            if r == resource:
+                merged.update(snapshot.items)
+        return merged
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         snapshot = self._snapshots.get(("secrets", namespace))

@@ -94,9 +94,11 @@ class _Index(Generic[R]):
 
 
 class Snapshot(Generic[R]):
-    """The store's content at one version; immutable, so any thread may read it."""
+    """The store's content at one version; immutable, so any thread may read it. The mappings
+    it hands out are the same objects for as long as the snapshot lives, so a reader that
+    kept one can tell "nothing changed" by identity (the store reuses a snapshot until a write)."""
 
-    __slots__ = ("_indices", "_items", "version")
+    __slots__ = ("_by_index", "_indices", "_items", "_proxy", "version")
 
     def __init__(
         self,
@@ -106,11 +108,24 @@ class Snapshot(Generic[R]):
     ) -> None:
         self.version = version
         self._items = items
+        self._proxy = MappingProxyType(items)
         self._indices = indices
+        self._by_index: dict[tuple[str, str], Mapping[str, R]] = {}
 
     @property
     def items(self) -> Mapping[str, R]:
-        return MappingProxyType(self._items)
+        """Every record by key."""
+        return self._proxy
+
+    def index_items(self, index: str, value: str) -> Mapping[str, R]:
+        """The records under `value` in the named index, by key; built once per snapshot."""
+        found = self._by_index.get((index, value))
+        if found is None:
+            keys = self.index_keys(index, value)
+            found = self._by_index[(index, value)] = MappingProxyType(
+                {key: self._items[key] for key in sorted(keys)}
+            )
+        return found
 
     def get(self, key: str) -> R | None:
         return self._items.get(key)

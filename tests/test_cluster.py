@@ -60,6 +60,18 @@ def test_static_cluster_indexes_by_namespace_and_service() -> None:
     assert cluster.pod("a", "p3") is None
 
 
+def test_static_cluster_maps_by_key_are_stable_objects() -> None:
+    cluster = _cluster()
+    assert sorted(cluster.pod_map(None)) == ["a/p1", "a/p2", "b/p3"]
+    assert sorted(cluster.pod_map("a")) == ["a/p1", "a/p2"]
+    assert cluster.pod_map("a") is cluster.pod_map("a")
+    assert cluster.pod_map(None) is cluster.pod_map(None)
+    assert cluster.pod_map("a")["a/p1"] is cluster.pod("a", "p1")
+    assert sorted(cluster.service_map("b")) == ["b/web"]
+    assert sorted(cluster.slice_map("a")) == ["a/web-1", "a/web-2"]  # only slices of a Service
+    assert dict(cluster.slice_map("missing")) == {}
+
+
 def test_static_cluster_can_be_empty() -> None:
     cluster = StaticCluster.from_objects()
     assert list(cluster.pods(None)) == [] and dict(cluster.namespaces()) == {}

@@ -72,6 +72,9 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     assert sorted(i.name for i in discovery.informers()) == ["pods/a", "pods/b"]
     assert first in discovery.informers()
     assert sorted(p.metadata.name for p in discovery.cluster().pods(None)) == ["p1", "p2"]
+    assert sorted(discovery.cluster().pod_map(None)) == ["a/p1", "b/p2"]
+    assert list(discovery.cluster().pod_map("b")) == ["b/p2"]
+    assert dict(discovery.cluster().pod_map("c")) == {}
 
     # Cluster-wide replaces the per-namespace informers, which are stopped.
     discovery.ensure(ClusterNeeds(pods=ALL))
@@ -82,11 +85,15 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     assert sorted(p.metadata.name for p in cluster.pods(None)) == ["p1", "p2", "p3"]
     assert [p.metadata.name for p in cluster.pods("c")] == ["p3"]
     assert cluster.pod("b", "p2") is not None
+    assert sorted(cluster.pod_map(None)) == ["a/p1", "b/p2", "c/p3"]
+    assert list(cluster.pod_map("c")) == ["c/p3"]
+    assert discovery.cluster().pod_map(None) is cluster.pod_map(None)  # nothing changed
 
     version = discovery.version()
     fakeapi.create(pod("c", "p4", "10.0.0.4"))
     wait_for(lambda: discovery.version() != version)
     assert sorted(p.metadata.name for p in discovery.cluster().pods("c")) == ["p3", "p4"]
+    assert discovery.cluster().pod_map(None) is not cluster.pod_map(None)
 
     discovery.ensure(ClusterNeeds())
     assert discovery.informers() == []

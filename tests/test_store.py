@@ -121,6 +121,25 @@ def test_snapshot_is_cached_until_the_next_write() -> None:
     assert len(second) == 2
 
 
+def test_snapshot_mappings_are_the_same_objects_for_its_life() -> None:
+    store = pod_store()
+    for name, ns in (("a", "x"), ("b", "y"), ("c", "x")):
+        store.upsert(pod(name, ns))
+    snap = store.snapshot()
+    assert snap.items is snap.items
+    in_x = snap.index_items(NAMESPACE_INDEX, "x")
+    assert dict(in_x) == {"x/a": snap.get("x/a"), "x/c": snap.get("x/c")}
+    assert snap.index_items(NAMESPACE_INDEX, "x") is in_x
+    assert dict(snap.index_items(NAMESPACE_INDEX, "missing")) == {}
+    store.upsert(pod("d", "x"))
+    later = store.snapshot()
+    assert later.items is not snap.items
+    assert list(later.index_items(NAMESPACE_INDEX, "x")) == ["x/a", "x/c", "x/d"]
+    assert list(in_x) == ["x/a", "x/c"]  # the old view is unchanged
+    with pytest.raises(TypeError):
+        in_x["x/z"] = pod("z")  # type: ignore[index]
+
+
 def test_namespace_index_follows_moves_and_drops_empty_buckets() -> None:
     store = pod_store()
     store.upsert(pod("a", namespace="one"))
