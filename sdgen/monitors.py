@@ -43,15 +43,16 @@ class TargetError(Exception):
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One discovered target: its address, standard labels, whether the port it was chosen
-    by is named https, and `meta()`, which builds its meta-label maps in merge order (later
-    wins). They are built on demand, not kept: relabeling reads them once, `sdgen targets`
-    perhaps later, and holding 100k targets' meta labels would cost about half a gigabyte.
-    `meta(wanted)` builds only the wanted labels (relabeling needs few), `meta(None)` all."""
+    by is named https, and `meta()`, which builds its meta labels as a new dict (merged as
+    Prometheus merges a group's and a target's labels). They are built on demand, not kept:
+    relabeling reads them once, `sdgen targets` perhaps later, and holding 100k targets'
+    meta labels would cost about half a gigabyte. `meta(wanted)` builds only the wanted
+    labels (relabeling needs few), `meta(None)` all."""
 
     address: str
     standard: dict[str, str]
     https: bool
-    meta: Callable[[Wanted], tuple[Mapping[str, str], ...]]
+    meta: Callable[[Wanted], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,8 @@ def _static_candidates(endpoint: Endpoint) -> Iterator[Candidate]:
         yield Candidate(address, {}, False, partial(_static_meta, address))
 
 
-def _static_meta(address: str, wanted: Wanted) -> tuple[Mapping[str, str], ...]:
-    return ({meta.ADDRESS: address},)
+def _static_meta(address: str, wanted: Wanted) -> dict[str, str]:
+    return {meta.ADDRESS: address}
 
 
 def _pod_monitor(
@@ -168,9 +169,13 @@ def _pod_meta(
     port: ContainerPort | None,
     init: bool,
     wanted: Wanted,
-) -> tuple[Mapping[str, str], ...]:
-    namespace = meta.only({meta.NAMESPACE: pod.metadata.namespace}, wanted)
-    return pod_labels(pod, wanted), namespace, meta.pod_target(pod, container, port, init, wanted)
+) -> dict[str, str]:
+    # few labels are wanted, quickly built: a per-pod cache would cost more than it saves
+    labels = dict(pod_labels(pod, None)) if wanted is None else meta.pod_labels(pod, wanted)
+    if wanted is None or wanted[meta.NAMESPACE]:
+        labels[meta.NAMESPACE] = pod.metadata.namespace
+    labels.update(meta.pod_target(pod, container, port, init, wanted))
+    return labels
 
 
 def _container_port_matcher(port: str | None) -> Callable[[ContainerPort | None], bool]:
@@ -272,12 +277,12 @@ def _slice_candidates(
 
 def _slice_meta(
     pod_labels: PodLabels, group: dict[str, str], target: meta.SliceTarget, wanted: Wanted
-) -> tuple[Mapping[str, str], ...]:
+) -> dict[str, str]:
     pod = pod_labels(target.pod, wanted) if target.pod is not None else {}
     if wanted is None:
-        return group, pod, target.labels
+        return {**group, **pod, **target.labels}
     shared = pod_labels.shared(group, wanted, partial(meta.only, group, wanted))
-    return shared, pod, meta.only(target.labels, wanted)
+    return {**shared, **pod, **meta.only(target.labels, wanted)}
 
 
 def _running(eps: EndpointSlice, cluster: Cluster) -> list[meta.SliceTarget]:

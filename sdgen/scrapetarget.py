@@ -195,9 +195,7 @@ def _merged(
     candidate: Candidate, special: Mapping[str, str], wanted: meta.Wanted
 ) -> dict[str, str]:
     """The labels relabeling starts from (only the `wanted` meta labels), in merge order."""
-    out: dict[str, str] = {}
-    for part in candidate.meta(wanted):
-        out.update(part)
+    out = candidate.meta(wanted)
     out.update(special)
     out.update(candidate.standard)
     return out

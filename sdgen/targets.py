@@ -79,9 +79,6 @@ class Resolution:
     warnings: tuple[str, ...]
 
 
-_SortKey = tuple[str, tuple[str, ...], tuple[str, ...]]
-
-
 @dataclass(frozen=True, slots=True)
 class _Finished:
     """One endpoint's result and what it was made of, in source order."""
@@ -247,15 +244,27 @@ def _merge(target: Target, index: int, outcomes: dict[tuple[int, ...], Outcome])
     sorted; and its warnings, the refused targets counted last."""
     dropped: Counter[str] = Counter()
     warnings: list[str] = []
-    kept: dict[_SortKey, ScrapeTarget] = {}
+    kept: dict[str, list[ScrapeTarget]] = {}  # by address: mostly one target each
     for outcome in outcomes.values():
-        for found in outcome.kept:  # the sort key is rebuilt, not kept: memory at 100k
-            labels = found.labels
-            kept.setdefault((found.address, tuple(labels), tuple(labels.values())), found)
+        for found in outcome.kept:
+            same = kept.get(found.address)
+            if same is None:
+                kept[found.address] = [found]
+            elif all(other.labels != found.labels for other in same):  # both sorted
+                same.append(found)
         if outcome.dropped or outcome.warnings:  # rare: skip two calls per source
             dropped.update(outcome.dropped)
             warnings.extend(outcome.warnings)
     for problem, count in dropped.items():
         where = f"{target.name}: endpoints[{index}]"
         warnings.append(f"{where}: {count} target(s) dropped after relabeling: {problem}")
-    return _Finished(outcomes, tuple(kept[key] for key in sorted(kept)), tuple(warnings))
+    ordered = [t for address in sorted(kept) for t in _by_labels(kept[address])]
+    return _Finished(outcomes, tuple(ordered), tuple(warnings))
+
+
+def _by_labels(same: list[ScrapeTarget]) -> list[ScrapeTarget]:
+    """Targets of one address in label order: names, then values (the sort key is built only
+    here, not kept: memory at 100k)."""
+    if len(same) == 1:
+        return same
+    return sorted(same, key=lambda t: (tuple(t.labels), tuple(t.labels.values())))

@@ -569,3 +569,42 @@ def test_rules_are_compiled_once_per_rule_list(monkeypatch: pytest.MonkeyPatch) 
     for _ in range(3):
         assert len(_only(_resolve(_target(STATIC, endpoint)))) == 200
     assert len(calls) == 5
+
+
+READS_FEW = (
+    _rule(source_labels=["__meta_kubernetes_pod_label_app"], target_label="application"),
+    _rule(action="labelmap", regex="__meta_kubernetes_pod_label_(app.*)"),
+)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        _target(POD, Endpoint(port="metrics", relabelings=READS_FEW)),
+        _target(SVC, Endpoint(port="http-metrics", relabelings=READS_FEW)),
+    ],
+    ids=["PodMonitor", "ServiceMonitor"],
+)
+def test_discovered_labels_stay_complete_while_rules_read_few(target: Target) -> None:
+    found = _only(_resolve(target))
+    assert any(t.labels.get("application") == "web" for t in found)
+    kept = _by_address(_resolve(target, keep_meta_labels=True))
+    for t in found:
+        assert "__meta_kubernetes_namespace" in t.discovered
+        if "pod" in t.labels:  # not an endpoint without a pod
+            assert t.discovered["__meta_kubernetes_pod_name"] == t.labels["pod"]
+            assert any(n.startswith("__meta_kubernetes_pod_labelpresent_") for n in t.discovered)
+        metas = {k: v for k, v in kept[t.address].labels.items() if k.startswith("__meta_")}
+        assert metas == {k: v for k, v in t.discovered.items() if k.startswith("__meta_")}
+
+
+def test_a_resolver_that_keeps_no_discovered_labels_makes_the_same_targets() -> None:
+    target = _target(POD, Endpoint(port="metrics", relabelings=READS_FEW))
+    full = _only(_resolve(target))
+    resolver = targets.Resolver(default_namespace="default", keep_discovered=False)
+    for _ in range(2):  # fresh, then from the memo
+        (endpoint,) = resolver(Config(targets=(target,)), CLUSTER).endpoints
+        assert [(t.address, t.labels) for t in endpoint.targets] == [
+            (t.address, t.labels) for t in full
+        ]
+        assert all(dict(t.discovered) == {} for t in endpoint.targets)
