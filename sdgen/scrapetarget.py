@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from types import MappingProxyType
 
 from sdgen import meta
@@ -85,10 +86,11 @@ class Relabel:
 
     def __call__(self, source: Source) -> Outcome:
         self.calls += 1
+        found = _NOTHING
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
         self.warnings.clear()
-        for candidate in source.candidates():
+        for index, candidate in enumerate(source.candidates()):
             special = self.by_scheme[candidate.https]
             if self.rules or self.keep_meta:
                 final = _merged(candidate, special, self.wanted)
@@ -102,7 +104,8 @@ class Relabel:
                 dropped.append(problem)
             elif self.keeps is None or self.keeps(address):
                 labels = _public(final, address, self.public)
-                found = _Discovered(candidate, special) if self.keep_discovered else _NOTHING
+                if self.keep_discovered:
+                    found = _Discovered(source.candidates, index, self.by_scheme)
                 kept.append(ScrapeTarget(address, labels, found))
         return Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
 
@@ -202,19 +205,26 @@ def _merged(
 
 
 class _Discovered(Mapping[str, str]):
-    """A target's labels before relabeling, as Prometheus shows discoveredLabels: built
-    from the candidate (which rebuilds its meta labels) when first read, then kept."""
+    """A target's labels before relabeling, as Prometheus shows discoveredLabels: built when
+    first read, then kept, from the `index`-th of its source's candidates, made again. The
+    source's records are immutable, so that is the same candidate; meanwhile nothing of it
+    is kept (a source's targets share the source)."""
 
-    __slots__ = ("_candidate", "_labels", "_special")
+    __slots__ = ("_by_scheme", "_candidates", "_index", "_labels")
 
-    def __init__(self, candidate: Candidate, special: Mapping[str, str]) -> None:
-        self._candidate = candidate
-        self._special = special
+    def __init__(
+        self,
+        candidates: Callable[[], Iterator[Candidate]],
+        index: int,
+        by_scheme: Mapping[bool, Mapping[str, str]],
+    ) -> None:
+        self._candidates, self._index, self._by_scheme = candidates, index, by_scheme
         self._labels: dict[str, str] | None = None
 
     def _read(self) -> dict[str, str]:
         if self._labels is None:
-            merged = _merged(self._candidate, self._special, None)
+            candidate = next(islice(self._candidates(), self._index, None))
+            merged = _merged(candidate, self._by_scheme[candidate.https], None)
             self._labels = {k: v for k, v in merged.items() if v}  # "" means missing
         return self._labels
 

@@ -79,11 +79,14 @@ class Resolution:
     warnings: tuple[str, ...]
 
 
+_Key = int | tuple[int, ...]  # a source's objects, by identity
+
+
 @dataclass(frozen=True, slots=True)
 class _Finished:
     """One endpoint's result and what it was made of, in source order."""
 
-    outcomes: dict[tuple[int, ...], Outcome]
+    outcomes: dict[_Key, Outcome]
     targets: tuple[ScrapeTarget, ...]
     warnings: tuple[str, ...]
 
@@ -226,9 +229,10 @@ def _finish(
         keeps=keeps,
         keep_discovered=ctx.keep_discovered,
     )
-    outcomes: dict[tuple[int, ...], Outcome] = {}
+    outcomes: dict[_Key, Outcome] = {}
     for source in sources:
-        key = tuple(map(id, source.objects))
+        objects = source.objects  # most sources are one object: its id is the key, no tuple
+        key = id(objects[0]) if len(objects) == 1 else tuple(map(id, objects))
         outcomes[key] = known.get(key) or relabel(source)
     if previous is not None and relabel.calls == 0 and list(outcomes) == list(known):
         finished = previous  # the same objects in the same order: the same result
@@ -239,7 +243,7 @@ def _finish(
     return finished.targets
 
 
-def _merge(target: Target, index: int, outcomes: dict[tuple[int, ...], Outcome]) -> _Finished:
+def _merge(target: Target, index: int, outcomes: dict[_Key, Outcome]) -> _Finished:
     """The endpoint's targets from its sources' outcomes: deduplicated (the first wins),
     sorted; and its warnings, the refused targets counted last."""
     dropped: Counter[str] = Counter()
