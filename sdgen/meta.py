@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias
 
 from sdgen.records import (
     Container,
@@ -54,16 +54,14 @@ CONTAINER_INIT = META + "pod_container_init"
 CONTAINER_PORT_NAME = META + "pod_container_port_name"
 CONTAINER_PORT_NUMBER = META + "pod_container_port_number"
 CONTAINER_PORT_PROTOCOL = META + "pod_container_port_protocol"
-_CONTAINER_LABELS = dict.fromkeys(
-    [
-        CONTAINER_NAME,
-        CONTAINER_ID,
-        CONTAINER_IMAGE,
-        CONTAINER_INIT,
-        CONTAINER_PORT_NAME,
-        CONTAINER_PORT_NUMBER,
-        CONTAINER_PORT_PROTOCOL,
-    ]
+_CONTAINER_LABELS = (
+    CONTAINER_NAME,
+    CONTAINER_ID,
+    CONTAINER_IMAGE,
+    CONTAINER_INIT,
+    CONTAINER_PORT_NAME,
+    CONTAINER_PORT_NUMBER,
+    CONTAINER_PORT_PROTOCOL,
 )
 
 SERVICE_NAME = META + "service_name"
@@ -89,7 +87,6 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # the EndpointSlice → Servi
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
-_T = TypeVar("_T")
 _PLANS_LIMIT = 4096  # label-key sets remembered per filter; they repeat per workload
 
 # (key, its label's name or None, its `present` twin's name or None), in key order
@@ -104,14 +101,16 @@ class LabelFilter(dict[str, bool]):
     def __init__(self) -> None:
         super().__init__()
         self.plans: dict[tuple[str, tuple[str, ...]], _MapPlan] = {}
-        self.subsets: dict[int, tuple[Mapping[str, Any], tuple[tuple[str, Any], ...]]] = {}
+        self._pod: _PodPlan | None = None
 
-    def subset(self, table: Mapping[str, _T]) -> tuple[tuple[str, _T], ...]:
-        """The wanted entries of a (constant) table keyed by label name."""
-        found = self.subsets.get(id(table))
-        if found is None:
-            found = self.subsets[id(table)] = (table, tuple(i for i in table.items() if self[i[0]]))
-        return found[1]
+    def pod(self) -> _PodPlan:
+        """Which of a pod's own labels are wanted."""
+        if self._pod is None:
+            fields = tuple(item for item in _POD_FIELDS.items() if self[item[0]])
+            controller = any(self[name] for name in (POD_CONTROLLER_KIND, POD_CONTROLLER_NAME))
+            container = any(self[name] for name in _CONTAINER_LABELS)
+            self._pod = _PodPlan(fields, self[POD_NAME], controller, container)
+        return self._pod
 
     def __missing__(self, name: str) -> bool:
         raise NotImplementedError("a LabelFilter subclass decides names")
@@ -132,6 +131,14 @@ class LabelFilter(dict[str, bool]):
     def _name(self, prefix: str, key: str) -> str | None:
         name = label_name(prefix, key)
         return name if self[name] else None
+
+
+@dataclass(frozen=True, slots=True)
+class _PodPlan:
+    fields: tuple[tuple[str, Callable[[Pod], str]], ...]  # wanted, with their getters
+    name: bool
+    controller: bool
+    container: bool  # any label of the target's container
 
 
 # Which labels a caller wants; None: all of them.
@@ -207,8 +214,6 @@ _POD_FIELDS: dict[str, Callable[[Pod], str]] = {
     POD_HOST_IP: lambda pod: pod.status.host_ip,
     POD_UID: lambda pod: pod.metadata.uid,
 }
-_POD_OBJECT = {POD_NAME: None}
-_POD_CONTROLLER = {POD_CONTROLLER_KIND: None, POD_CONTROLLER_NAME: None}
 
 
 def pod_labels(pod: Pod, wanted: Wanted = None) -> dict[str, str]:
@@ -218,12 +223,13 @@ def pod_labels(pod: Pod, wanted: Wanted = None) -> dict[str, str]:
         out = {name: get(pod) for name, get in _POD_FIELDS.items()}
         out.update(object_labels("pod", pod.metadata))
     else:
-        out = {name: get(pod) for name, get in wanted.subset(_POD_FIELDS)}
-        if wanted.subset(_POD_OBJECT):
+        plan = wanted.pod()
+        out = {name: get(pod) for name, get in plan.fields}
+        if plan.name:
             out[POD_NAME] = pod.metadata.name
         _add_map(out, _POD_LABEL, _POD_LABEL_PRESENT, pod.metadata.labels, wanted)
         _add_map(out, _POD_ANNOTATION, _POD_ANNOTATION_PRESENT, pod.metadata.annotations, wanted)
-        if not wanted.subset(_POD_CONTROLLER):
+        if not plan.controller:
             return out
     controller = next((o for o in pod.metadata.owner_references if o.controller), None)
     if controller is not None:
@@ -252,35 +258,38 @@ def _container_id(statuses: tuple[ContainerStatus, ...], name: str) -> str:
 def pod_ports(pod: Pod) -> Iterator[tuple[Container, ContainerPort | None, bool]]:
     """Role pod's targets, unbuilt: (container, port, is-init) per declared port, and
     (container, None, is-init) for a container without ports."""
-    for container, is_init in containers(pod):
-        if not container.ports:
-            yield container, None, is_init
-        for port in container.ports:
-            yield container, port, is_init
+    for group, is_init in ((pod.spec.containers, False), (pod.spec.init_containers, True)):
+        for container in group:  # not containers(): one generator less, on the hot path
+            if not container.ports:
+                yield container, None, is_init
+            for port in container.ports:
+                yield container, port, is_init
 
 
 def pod_target(
     pod: Pod, container: Container, port: ContainerPort | None, is_init: bool, wanted: Wanted = None
 ) -> dict[str, str]:
     """One target's own labels (a portless container's address is the bare pod IP); only the
-    `wanted` ones when given."""
+    `wanted` ones and the address when given."""
     ip = pod.status.pod_ip
-    if wanted is not None and not wanted.subset(_CONTAINER_LABELS):  # relabeling's usual case
-        return {ADDRESS: ip if port is None else join_host_port(ip, port.container_port)}
+    address = ip if port is None else join_host_port(ip, port.container_port)
+    if wanted is not None and not wanted.pod().container:  # relabeling's usual case
+        return {ADDRESS: address}
     statuses = pod.status.init_container_statuses if is_init else pod.status.container_statuses
     out = {
-        ADDRESS: ip,
+        ADDRESS: address,
         CONTAINER_NAME: container.name,
         CONTAINER_ID: _container_id(statuses, container.name),
         CONTAINER_IMAGE: container.image,
         CONTAINER_INIT: "true" if is_init else "false",
     }
     if port is not None:
-        out[ADDRESS] = join_host_port(ip, port.container_port)
         out[CONTAINER_PORT_NAME] = port.name
         out[CONTAINER_PORT_NUMBER] = str(port.container_port)
         out[CONTAINER_PORT_PROTOCOL] = port.protocol
-    return only(out, wanted)
+    if wanted is None:
+        return out
+    return {k: v for k, v in out.items() if k == ADDRESS or wanted[k]}
 
 
 def pod_targets(pod: Pod) -> list[dict[str, str]]:

@@ -266,8 +266,11 @@ def relabel_in_place(
     if "" in labels.values():  # rare; a scan is far cheaper than filtering every copy
         for name in [name for name, value in labels.items() if value == ""]:
             del labels[name]
-    for index, rule in enumerate(rules):  # noqa: SIM110 - all() and a generator cost more here
-        if not _relabel(rule, labels, index, warn):
+    for index, rule in enumerate(rules):
+        if rule.copy is not None:  # a replace without regex or templates; most are
+            source, target = rule.copy
+            _set(labels, target, labels.get(source, ""))
+        elif not _relabel(rule, labels, index, warn):
             return False
     return True
 
@@ -280,10 +283,6 @@ def hashmod(value: str, modulus: int) -> int:
 
 def _relabel(rule: CompiledRule, labels: dict[str, str], index: int, warn: Warn | None) -> bool:
     """One rule, as Prometheus's relabel(); False drops the target."""
-    if rule.copy is not None:  # the replace below, without regex or templates
-        source, target = rule.copy
-        _set(labels, target, labels.get(source, ""))
-        return True
     sources = rule.rule.source_labels
     if not sources:
         value = ""

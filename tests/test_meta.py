@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,24 @@ def test_label_names_are_sanitised_like_prometheus(key: str, name: str) -> None:
     assert meta.label_name("p_", key) == "p_" + name
 
 
+class _Wants(meta.LabelFilter):
+    """Wants the names matching a regex, as a relabel rule list's analysis would."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = re.compile(pattern)
+
+    def __missing__(self, name: str) -> bool:
+        wanted = self[name] = self.pattern.fullmatch(name) is not None
+        return wanted
+
+
 def test_keys_that_sanitise_alike_resolve_deterministically() -> None:
     """Prometheus's winner depends on Go map order; here the last key in sorted order wins."""
     labels = {"a/b": "slash", "a.b": "dot", "a-b": "dash"}
     pod = msgspec.convert({"metadata": {"name": "p", "labels": labels}}, Pod)
     assert meta.object_labels("pod", pod.metadata)[meta.META + "pod_label_a_b"] == "slash"
+    assert meta.pod_labels(pod, _Wants(".*_a_b"))[meta.META + "pod_label_a_b"] == "slash"
 
 
 @pytest.mark.parametrize(
@@ -124,3 +138,37 @@ def test_last_container_declaring_a_slice_port_names_it() -> None:
     assert target.labels[meta.CONTAINER_NAME] == "second"
     assert target.labels[meta.CONTAINER_PORT_NAME] == "b"
     assert target.pod is pod
+
+
+WANTS = {
+    "nothing": "(?!)",
+    "everything": ".*",
+    "pod fields": ".*pod_(phase|node_name|ready|uid)",
+    "the name": ".*pod_name",
+    "some labels": ".*pod_label_(team|app)",
+    "present twins only": ".*pod_(label|annotation)present_.*",
+    "annotations": ".*pod_annotation_.*",
+    "the controller": ".*controller_(kind|name)",
+    "container labels": ".*container_(name|port_number|id)",
+}
+
+
+@pytest.mark.parametrize("pattern", WANTS.values(), ids=WANTS.keys())
+@pytest.mark.parametrize("case", POD_CASES, ids=[c["name"] for c in POD_CASES])
+def test_wanted_labels_are_exactly_the_wanted_part_of_all(
+    case: dict[str, Any], pattern: str
+) -> None:
+    """Building only the wanted labels (twice: the second from remembered plans) gives the
+    wanted part of all of them, values and clash winners included."""
+    pod = msgspec.convert(case["pod"], Pod)
+    wanted = _Wants(pattern)
+    for _ in range(2):
+        full = meta.pod_labels(pod)
+        assert meta.pod_labels(pod, wanted) == {k: v for k, v in full.items() if wanted[k]}
+        for found in meta.pod_ports(pod):
+            full = meta.pod_target(pod, *found)
+            assert meta.pod_target(pod, *found, wanted) == {
+                k: v
+                for k, v in full.items()
+                if wanted[k] or k == meta.ADDRESS  # always there
+            }
