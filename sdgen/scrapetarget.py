@@ -32,6 +32,7 @@ _KEPT = frozenset({SCHEME, METRICS_PATH, SCRAPE_INTERVAL, SCRAPE_TIMEOUT})
 _DEFAULT_TIMEOUT_MS = 10_000  # Prometheus's global scrape_timeout, capped at the interval
 _NOTHING: Mapping[str, str] = MappingProxyType({})
 _ORDERS_LIMIT = 1024  # label-name sets remembered per endpoint; targets share a few
+_NAMES_LIMIT = 16384  # label names remembered per rule list
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,11 @@ class ScrapeTarget:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one source's candidates became for one endpoint; `objects` keeps the source's
-    records alive, so the ids keying this outcome stay theirs."""
+    """What one source's candidates became for one endpoint; `held` keeps the source's
+    records alive (its one record, else the tuple of them: no tuple to keep per pod), so
+    the ids keying this outcome stay theirs."""
 
-    objects: tuple[object, ...]
+    held: object
     kept: tuple[ScrapeTarget, ...]
     dropped: tuple[str, ...]  # why each refused target was refused
     warnings: tuple[str, ...]
@@ -107,7 +109,9 @@ class Relabel:
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                 kept.append(ScrapeTarget(address, labels, found))
-        return Outcome(source.objects, tuple(kept), tuple(dropped), tuple(self.warnings))
+        objects = source.objects
+        held = objects[0] if len(objects) == 1 else objects
+        return Outcome(held, tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
@@ -184,6 +188,8 @@ class _Wanted(meta.LabelFilter):
         self.observed = Observed(rules)
 
     def __missing__(self, name: str) -> bool:
+        if len(self) >= _NAMES_LIMIT:  # names repeat, but bound the memo all the same
+            self.clear()
         wanted = self[name] = not name.startswith(meta.META) or self.observed[name]
         return wanted
 
