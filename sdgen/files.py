@@ -41,6 +41,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MANIFEST = ".sdgen-owned.json"
+_Change = tuple[str, bytes, bytes]  # (relpath, content, its sha256)
 SUBDIRS = ("targets", "relabel", "scrape")
 # Secret material (--materialize-secrets): created on first use, owner-only whatever --file-mode.
 SECRETS = "secrets"
@@ -165,40 +166,41 @@ class OutputDir:
 
     # Steps of a sync --------------------------------------------------------------------
 
-    def _changes(self, desired: Mapping[str, bytes], result: SyncResult) -> list[tuple[str, bytes]]:
+    def _changes(self, desired: Mapping[str, bytes], result: SyncResult) -> list[_Change]:
         changes = []
         for rel, data in sorted(desired.items()):
             if problem := _relpath_problem(rel):
                 result.errors.append(f"{rel}: {problem}")
-            elif self._synced.get(rel) is data or (
-                self._digests.get(rel) == hashlib.sha256(data).digest()
-            ):
+                continue
+            if self._synced.get(rel) is data:
+                result.unchanged += 1
+                continue
+            digest = hashlib.sha256(data).digest()
+            if self._digests.get(rel) == digest:
                 self._synced[rel] = data
                 result.unchanged += 1
             else:
-                changes.append((rel, data))
+                changes.append((rel, data, digest))
         return changes
 
-    def _claim(
-        self, changes: list[tuple[str, bytes]], result: SyncResult
-    ) -> list[tuple[str, bytes]]:
+    def _claim(self, changes: list[_Change], result: SyncResult) -> list[_Change]:
         """Record new files as owned before writing them: a file whose ownership could not be
         recorded is not written, as it could never be pruned."""
-        new = {rel for rel, _ in changes if rel not in self._owned}
+        new = {rel for rel, _, _ in changes if rel not in self._owned}
         if not new or self._save_manifest(self._owned | new, result):
             self._owned |= new
             return changes
         result.errors.extend(f"{rel}: not written, ownership not recorded" for rel in sorted(new))
-        return [(rel, data) for rel, data in changes if rel not in new]
+        return [change for change in changes if change[0] not in new]
 
-    def _write_all(self, changes: list[tuple[str, bytes]], result: SyncResult) -> list[str]:
-        for rel, data in changes:
+    def _write_all(self, changes: list[_Change], result: SyncResult) -> list[str]:
+        for rel, data, digest in changes:
             try:
                 self._atomic_write(rel, data)
             except (OSError, OutputError) as e:
                 result.errors.append(f"{rel}: {_describe(e)}")
                 continue
-            self._digests[rel] = hashlib.sha256(data).digest()
+            self._digests[rel] = digest
             self._synced[rel] = data
             result.written.append(rel)
         return result.written
