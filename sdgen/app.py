@@ -57,6 +57,7 @@ class Options:
     shard: Shard | None = None
     on_missing_config: str = "keep"  # keep | clear
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
+    keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
 
 
 @dataclass
@@ -111,6 +112,7 @@ class App:
             default_namespace=options.default_namespace,
             keep_meta_labels=options.keep_meta_labels,
             shard=options.shard,
+            keep_discovered=options.keep_discovered,
         )
         self._renderer = render.Renderer()
 
@@ -311,7 +313,7 @@ class App:
         for et in res.endpoints:
             status = statuses.setdefault(et.target.name, TargetStatus())
             status.endpoints += 1
-            status.targets += len(et.targets)
+            status.targets += len(et.lines)
             status.files = files_by_prefix.get(render.target_prefix(et.target.name), [])
         for issue in config.issues:
             if issue.target and issue.severity == "error":

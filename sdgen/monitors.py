@@ -12,7 +12,7 @@ yield nothing (the operator's default `filterRunning` relabeling drops the latte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeAlias
@@ -25,13 +25,10 @@ from sdgen.records import (
     Container,
     ContainerPort,
     EndpointSlice,
-    ObjectReference,
     Pod,
     Service,
 )
-from sdgen.selector import LabelSelector
-
-_FINISHED = frozenset({"Failed", "Succeeded"})
+from sdgen.selection import FINISHED, Delta, Objects, PodSelection, SliceSelection
 
 Matcher: TypeAlias = Callable[[Mapping[str, str]], bool]
 
@@ -57,26 +54,23 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """The candidates one object yields (a pod; a slice with its Service and its endpoints'
-    pods). Records are immutable and a changed object is a new one, so the same `objects`,
-    by identity, yield the same candidates: a resolver may reuse what it made of them."""
+    """The candidates one source yields (a pod; a slice with its Service and its endpoints'
+    pods), built when called."""
 
-    objects: tuple[object, ...]
     candidates: Callable[[], Iterator[Candidate]]
-
-
-Discover: TypeAlias = Callable[[Endpoint], Iterator[Source]]
 
 
 @dataclass(slots=True)
 class PodLabels:
     """Object-level meta labels (a pod's, a slice's group), built once per object and wanted
     set per resolve: many targets share them. An entry holds its object and wanted set, so
-    the ids keying it stay theirs."""
+    the ids keying it stay theirs. `slices`: a slice's group labels and targets, which the
+    endpoints of a ServiceMonitor share."""
 
     cache: dict[tuple[int, int], tuple[object, Wanted, dict[str, str]]] = field(
         default_factory=dict
     )
+    slices: dict[int, tuple[EndpointSlice, _BuiltSlice]] = field(default_factory=dict)
 
     def __call__(self, pod: Pod, wanted: Wanted) -> dict[str, str]:
         return self.shared(pod, wanted, partial(meta.pod_labels, pod, wanted))
@@ -90,25 +84,68 @@ class PodLabels:
             found = self.cache[key] = (obj, wanted, build())
         return found[2]
 
+    def clear(self) -> None:
+        self.cache.clear()
+        self.slices.clear()
 
-def discoverer(
-    target: Target, cluster: Cluster | None, default_namespace: str, pod_labels: PodLabels
-) -> Discover:
-    """The candidates of each endpoint of `target`; objects are selected once, up front."""
+
+class StaticSelection:
+    """StaticEndpoints: one source, which depends on the endpoint alone."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def update(self, cluster: Cluster) -> Delta:
+        if self._done:
+            return {}
+        self._done = True
+        return {"": ()}
+
+
+Selection: TypeAlias = PodSelection | SliceSelection | StaticSelection
+
+
+def namespaces_of(
+    target: Target, cluster: Cluster | None, default_namespace: str
+) -> tuple[str | None, ...]:
+    """The namespaces `target` reads objects from (None: all); a TargetError when it cannot
+    be resolved at all."""
     if target.type is TargetType.STATIC_ENDPOINTS:
-        return _static
+        return ()
     if cluster is None:
         raise TargetError(f"no cluster: {target.type.value} needs a Kubernetes API")
     if target.selector is None:
         raise TargetError(f"selector is required for a {target.type.value}")
-    namespaces = selected_namespaces(target.namespace_selector, cluster, default_namespace)
+    return tuple(selected_namespaces(target.namespace_selector, cluster, default_namespace))
+
+
+def new_selection(target: Target, namespaces: tuple[str | None, ...]) -> Selection:
+    """What `target` selects in `namespaces`, to be kept current with `update(cluster)`."""
+    if target.type is TargetType.STATIC_ENDPOINTS or target.selector is None:
+        return StaticSelection()
     if target.type is TargetType.POD_MONITOR:
-        return _pod_monitor(target.selector, namespaces, cluster, pod_labels)
-    return _service_monitor(target.selector, namespaces, cluster, pod_labels)
+        return PodSelection(namespaces, target.selector)
+    return SliceSelection(namespaces, target.selector)
 
 
-def _static(endpoint: Endpoint) -> Iterator[Source]:
-    yield Source((), partial(_static_candidates, endpoint))  # depends on the endpoint alone
+def source_builder(
+    target: Target, endpoint: Endpoint, cluster: Cluster | None, pod_labels: PodLabels
+) -> Callable[[Objects], Source]:
+    """The source of one endpoint made of a selection's objects."""
+    if target.type is TargetType.STATIC_ENDPOINTS or cluster is None:
+        return lambda objects: Source(partial(_static_candidates, endpoint))
+    if target.type is TargetType.POD_MONITOR:
+        matches = _container_port_matcher(endpoint.port)
+        return lambda objects: Source(
+            partial(_pod_candidates, objects[0], endpoint, matches, pod_labels)
+        )
+
+    def slice_source(objects: Objects) -> Source:
+        service, eps = objects[0], objects[1]
+        build = partial(_built_slice, pod_labels.slices, service, eps, cluster)
+        return Source(partial(_slice_candidates, service, endpoint, build, pod_labels))
+
+    return slice_source
 
 
 def _static_candidates(endpoint: Endpoint) -> Iterator[Candidate]:
@@ -118,29 +155,6 @@ def _static_candidates(endpoint: Endpoint) -> Iterator[Candidate]:
 
 def _static_meta(address: str, wanted: Wanted) -> dict[str, str]:
     return {meta.ADDRESS: address}
-
-
-def _pod_monitor(
-    selector: LabelSelector,
-    namespaces: Sequence[str | None],
-    cluster: Cluster,
-    pod_labels: PodLabels,
-) -> Discover:
-    pods = [
-        pod
-        for namespace in namespaces
-        for pod in cluster.pods(namespace)
-        if pod.status.pod_ip
-        and pod.status.phase not in _FINISHED
-        and selector.matches(pod.metadata.labels)
-    ]
-
-    def discover(endpoint: Endpoint) -> Iterator[Source]:
-        matches = _container_port_matcher(endpoint.port)
-        for pod in pods:
-            yield Source((pod,), partial(_pod_candidates, pod, endpoint, matches, pod_labels))
-
-    return discover
 
 
 def _pod_candidates(
@@ -201,55 +215,20 @@ def _pod_standard(pod: Pod, container: str, endpoint: Endpoint) -> dict[str, str
     return standard
 
 
-def _service_monitor(
-    selector: LabelSelector,
-    namespaces: Sequence[str | None],
-    cluster: Cluster,
-    pod_labels: PodLabels,
-) -> Discover:
-    services = [
-        service
-        for namespace in namespaces
-        for service in cluster.services(namespace)
-        if selector.matches(service.metadata.labels)
-    ]
-    slices = [
-        (service, eps)
-        for service in services
-        for eps in cluster.endpoint_slices(service.metadata.namespace, service.metadata.name)
-    ]
-    built: dict[int, _BuiltSlice] = {}  # endpoints of one target share a slice's labels
-
-    def discover(endpoint: Endpoint) -> Iterator[Source]:
-        for service, eps in slices:
-            pods = tuple(cluster.pod(ref.namespace, ref.name) for ref in _pod_refs(eps))
-            build = partial(_built_slice, built, service, eps, cluster)
-            yield Source(
-                (service, eps, *pods),
-                partial(_slice_candidates, service, endpoint, build, pod_labels),
-            )
-
-    return discover
-
-
 _BuiltSlice: TypeAlias = tuple[dict[str, str], list[meta.SliceTarget]]
 
 
-def _pod_refs(eps: EndpointSlice) -> Iterator[ObjectReference]:
-    """The pods a slice's endpoints point to: their records are part of its targets."""
-    for endpoint in eps.endpoints:
-        ref = endpoint.target_ref
-        if ref is not None and ref.kind == "Pod":
-            yield ref
-
-
 def _built_slice(
-    built: dict[int, _BuiltSlice], service: Service, eps: EndpointSlice, cluster: Cluster
+    built: dict[int, tuple[EndpointSlice, _BuiltSlice]],
+    service: Service,
+    eps: EndpointSlice,
+    cluster: Cluster,
 ) -> _BuiltSlice:
     found = built.get(id(eps))
     if found is None:
-        found = built[id(eps)] = (meta.endpointslice_labels(eps, service), _running(eps, cluster))
-    return found
+        made = (meta.endpointslice_labels(eps, service), _running(eps, cluster))
+        found = built[id(eps)] = (eps, made)  # holding eps keeps its id its own
+    return found[1]
 
 
 def _slice_candidates(
@@ -288,7 +267,7 @@ def _slice_meta(
 def _running(eps: EndpointSlice, cluster: Cluster) -> list[meta.SliceTarget]:
     """The slice's targets, without those of finished pods (the operator's filterRunning)."""
     targets = meta.endpointslice_targets(eps, cluster.pod)
-    return [t for t in targets if t.pod is None or t.pod.status.phase not in _FINISHED]
+    return [t for t in targets if t.pod is None or t.pod.status.phase not in FINISHED]
 
 
 def _slice_port_matcher(endpoint: Endpoint, service: Service) -> Matcher:

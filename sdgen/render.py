@@ -7,8 +7,9 @@ steady state into a stream of writes and Prometheus reloads.
 Per endpoint, with `<slug>` from `slug(target name, endpoint index)`:
 
 * `targets/<slug>.json`: file_sd, one group per scrape target and one group per line (compact
-  UTF-8 JSON, keys sorted; greppable, and diffs show whole targets), groups sorted by address
-  then labels, newline-terminated.
+  UTF-8 JSON, `{"targets":[..],"labels":{..}}` with labels sorted; greppable, and diffs show
+  whole targets), groups sorted as bytes (so by address first), newline-terminated. The
+  groups are encoded where targets are made (`scrapetarget.encode_group`).
 * `relabel/<slug>.yml`: `metric_relabel_configs:` of the endpoint in Prometheus's snake_case.
 * `scrape/<slug>.yml`: `scrape_configs:` with one job named `<slug>` whose `file_sd_configs`
   points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory),
@@ -28,24 +29,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
-import msgspec
 import yaml
 
 from sdgen.duration import format_duration
 from sdgen.model import Endpoint, RelabelRule, secret_refs
-from sdgen.targets import EndpointTargets, ScrapeTarget
+from sdgen.targets import EndpointTargets
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _READABLE_MAX = 64
 _HASH_HEX = 10
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _DEFAULT_RULE = RelabelRule()
-_encode_json = msgspec.json.Encoder(order="sorted").encode  # 4x json.dumps at 10k targets
 
 
 def target_prefix(target_name: str) -> str:
@@ -91,25 +89,28 @@ def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
 
 
 class Renderer:
-    """`render` again and again, cheaply: per endpoint it remembers its targets file and each
-    scrape target's encoded group, by the identity of the (immutable) ScrapeTarget, which an
-    incremental `targets.Resolver` hands back for unchanged objects. An endpoint whose targets
-    are the same objects costs an identity scan; one changed target, one encode and a sort.
-    Only what the last call used is kept."""
+    """`render` again and again, cheaply: per endpoint it remembers its targets file and the
+    lines it was joined from. The resolver hands back the same `lines` object while an
+    endpoint's targets are unchanged, so that file is the same bytes object again (which
+    `files` then recognises without hashing); otherwise it is one join. Only what the last
+    call used is kept."""
 
     def __init__(self) -> None:
-        self._sd: dict[tuple[str, int], _FileSd] = {}
+        self._sd: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
 
     def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
-        used: dict[tuple[str, int], _FileSd] = {}
+        used: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
         for et in endpoints:
             key = (et.target.name, et.index)
-            used[key] = sd = self._file_sd(et.targets, self._sd.get(key))
+            previous = self._sd.get(key)
+            if previous is None or previous[0] is not et.lines:
+                previous = (et.lines, _file_sd(et.lines))
+            used[key] = previous
             stem = slug(et.target.name, et.index)
             relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
             rendered = {
-                f"targets/{stem}.json": sd.content,
+                f"targets/{stem}.json": previous[1],
                 f"relabel/{stem}.yml": relabel,
                 f"scrape/{stem}.yml": scrape,
             }
@@ -119,31 +120,12 @@ class Renderer:
         self._sd = used
         return files
 
-    @staticmethod
-    def _file_sd(targets: tuple[ScrapeTarget, ...], previous: _FileSd | None) -> _FileSd:
-        if previous is not None and _same(previous.targets, targets):
-            return previous
-        known = previous.groups if previous is not None else {}
-        groups: dict[int, tuple[ScrapeTarget, bytes]] = {}
-        for t in targets:
-            entry = known.get(id(t))
-            groups[id(t)] = entry if entry is not None else (t, _group(t.address, t.labels))
-        content = _file_sd_bytes((t.address, line) for t, line in groups.values())
-        return _FileSd(targets, groups, content)
 
-
-@dataclass(frozen=True, slots=True)
-class _FileSd:
-    """A targets file and what it was made of; `groups` holds each target (keeping its id
-    valid) and its encoded group, by id."""
-
-    targets: tuple[ScrapeTarget, ...]
-    groups: dict[int, tuple[ScrapeTarget, bytes]]
-    content: bytes
-
-
-def _same(a: tuple[ScrapeTarget, ...], b: tuple[ScrapeTarget, ...]) -> bool:
-    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
+def _file_sd(lines: Sequence[bytes]) -> bytes:
+    """The targets file: the groups (sorted and unique already), one per line."""
+    if not lines:
+        return b"[]\n"
+    return b"[\n" + b",\n".join(lines) + b"\n]\n"
 
 
 @lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
@@ -155,24 +137,6 @@ def _yaml_files(name: str, index: int, ep: Endpoint) -> tuple[bytes, bytes]:
         header + _yaml({"metric_relabel_configs": relabels}),
         header + _yaml({"scrape_configs": [_job(stem, ep)]}),
     )
-
-
-def _file_sd_bytes(groups: Iterable[tuple[str, bytes]]) -> bytes:
-    """(address, encoded group) pairs → the file, without repeats: identical groups are one
-    target to Prometheus anyway. Deduplicated in order, not by a set: targets come sorted by
-    address, and sorting an almost sorted list is linear (6x faster at 100k targets)."""
-    lines = dict.fromkeys(groups)
-    if not lines:
-        return b"[]\n"
-    return b"[\n" + b",\n".join(line for _, line in sorted(lines)) + b"\n]\n"
-
-
-def _group(address: str, labels: Mapping[str, str]) -> bytes:
-    group = {"labels": dict(labels), "targets": [address]}
-    try:
-        return _encode_json(group)
-    except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
-        return json.dumps(group, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 def _header(name: str, index: int) -> bytes:

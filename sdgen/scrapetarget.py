@@ -9,11 +9,14 @@ nothing of configs at large, the cluster or the incremental memo.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from types import MappingProxyType
+
+import msgspec
 
 from sdgen import meta
 from sdgen.duration import DurationError, format_duration, parse_duration
@@ -21,7 +24,7 @@ from sdgen.model import Endpoint, Target
 from sdgen.monitors import Candidate, Source
 from sdgen.relabel import CompiledRule, Observed, relabel_in_place
 
-__all__ = ["Outcome", "Relabel", "ScrapeTarget"]
+__all__ = ["Outcome", "Relabel", "ScrapeTarget", "encode_group"]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -45,14 +48,43 @@ class ScrapeTarget:
     labels: Mapping[str, str]
     discovered: Mapping[str, str]
 
+    @property
+    def line(self) -> bytes:
+        return encode_group(self.address, self.labels)
+
+    @classmethod
+    def decode(cls, line: bytes) -> ScrapeTarget:
+        """The target an encoded group describes (without discovered labels)."""
+        group = _GROUP.decode(line)
+        return cls(group.targets[0], group.labels, _NOTHING)
+
+
+def encode_group(address: str, labels: Mapping[str, str]) -> bytes:
+    """One file_sd group as the targets file holds it: `{"targets":[..],"labels":{..}}`,
+    labels in the given (sorted) order. Sorting these lines sorts targets by address."""
+    group = {"targets": [address], "labels": labels if isinstance(labels, dict) else dict(labels)}
+    try:
+        return _ENCODE(group)
+    except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
+        return json.dumps(group, separators=(",", ":")).encode("ascii")
+
+
+class _Group(msgspec.Struct):
+    targets: list[str]
+    labels: dict[str, str]
+
+
+_ENCODE = msgspec.json.Encoder().encode
+_GROUP = msgspec.json.Decoder(_Group)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one source's candidates became for one endpoint; `held` keeps the source's
-    records alive (its one record, else the tuple of them: no tuple to keep per pod), so
-    the ids keying this outcome stay theirs."""
+    """What one source's candidates became for one endpoint: the encoded groups (`lines`)
+    of the targets it kept, and those targets themselves only when discovered labels are
+    kept (a sidecar keeps just the lines: they are what it writes)."""
 
-    held: object
+    lines: tuple[bytes, ...]
     kept: tuple[ScrapeTarget, ...]
     dropped: tuple[str, ...]  # why each refused target was refused
     warnings: tuple[str, ...]
@@ -84,11 +116,9 @@ class Relabel:
         self.public = _PublicNames(keep_meta)
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
-        self.calls = 0
 
     def __call__(self, source: Source) -> Outcome:
-        self.calls += 1
-        found = _NOTHING
+        lines: list[bytes] = []
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
         self.warnings.clear()
@@ -106,12 +136,11 @@ class Relabel:
                 dropped.append(problem)
             elif self.keeps is None or self.keeps(address):
                 labels = _public(final, address, self.public)
+                lines.append(encode_group(address, labels))
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
-                kept.append(ScrapeTarget(address, labels, found))
-        objects = source.objects
-        held = objects[0] if len(objects) == 1 else objects
-        return Outcome(held, tuple(kept), tuple(dropped), tuple(self.warnings))
+                    kept.append(ScrapeTarget(address, labels, found))
+        return Outcome(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:

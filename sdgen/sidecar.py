@@ -122,8 +122,11 @@ def shard_of(args: argparse.Namespace) -> Shard | None:
     return Shard(args.shards, index)
 
 
-def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidecar:
-    """Assemble an App from flags; raises UsageError or OutputError with a clear message."""
+def build(
+    args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
+) -> Sidecar:
+    """Assemble an App from flags; raises UsageError or OutputError with a clear message.
+    `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves)."""
     logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
@@ -138,6 +141,7 @@ def build(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidec
         shard=shard_of(args),
         on_missing_config=args.on_missing_config,
         materialize_secrets=args.materialize_secrets,
+        keep_discovered=discovered,
     )
     poke: Callable[..., None] = lambda *_: None  # noqa: E731 - rebound once the App exists
     on_change: Callable[..., None] = lambda *_: poke()  # noqa: E731
@@ -303,9 +307,11 @@ def once(args: argparse.Namespace, timeout: float = 60.0) -> int:
         sidecar.shutdown()
 
 
-def _build_or_exit(args: argparse.Namespace, *, serve: bool, write: bool = True) -> Sidecar | None:
+def _build_or_exit(
+    args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
+) -> Sidecar | None:
     try:
-        return build(args, serve=serve, write=write)
+        return build(args, serve=serve, write=write, discovered=discovered)
     except (UsageError, OutputError) as err:
         logs.setup(args.log_format, args.log_level)
         log.error("%s", err)
@@ -314,7 +320,7 @@ def _build_or_exit(args: argparse.Namespace, *, serve: bool, write: bool = True)
 
 def targets(args: argparse.Namespace, timeout: float = 60.0) -> int:
     """`sdgen targets`: what would be discovered, with discovered and final labels."""
-    sidecar = _build_or_exit(args, serve=False, write=False)
+    sidecar = _build_or_exit(args, serve=False, write=False, discovered=True)
     if sidecar is None:
         return 2
     sidecar.start()

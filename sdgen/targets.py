@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import gc
 import re
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sdgen.cluster import ALL, Cluster, ClusterNeeds, Scope, active_targets, needs
+from sdgen.cluster import ALL, Cluster, ClusterNeeds, Scope, StaticCluster, active_targets, needs
 from sdgen.model import Config, Endpoint, RelabelRule, Target
-from sdgen.monitors import PodLabels, Source, TargetError, discoverer
+from sdgen.monitors import (
+    PodLabels,
+    Selection,
+    TargetError,
+    namespaces_of,
+    new_selection,
+    source_builder,
+)
 from sdgen.relabel import CompiledRule, RelabelError, compile_rule, hashmod
 from sdgen.scrapetarget import Outcome, Relabel, ScrapeTarget
+from sdgen.targetset import TargetSet
 
 __all__ = [
     "ALL",
@@ -41,6 +48,7 @@ __all__ = [
 ]
 
 _ORDINAL = re.compile(r"-(\d+)$")
+_NO_CLUSTER = StaticCluster.from_objects()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +74,31 @@ def shard_from_hostname(hostname: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class EndpointTargets:
+    """One endpoint's targets. `lines`: their encoded file_sd groups, sorted, each once (the
+    targets file is exactly these); the same object while they are unchanged. `targets`
+    decodes them, or, when the resolver keeps discovered labels, is the targets as made."""
+
     target: Target
     index: int
     endpoint: Endpoint
-    targets: tuple[ScrapeTarget, ...]  # sorted by address, then labels; no duplicates
+    lines: Sequence[bytes]
+    made: Mapping[bytes, ScrapeTarget] | None = None
+
+    @classmethod
+    def of(
+        cls, target: Target, index: int, endpoint: Endpoint, targets: Iterable[ScrapeTarget]
+    ) -> EndpointTargets:
+        """From targets made elsewhere: encoded, sorted, each once (the first wins)."""
+        made: dict[bytes, ScrapeTarget] = {}
+        for t in targets:
+            made.setdefault(t.line, t)
+        return cls(target, index, endpoint, sorted(made), made)
+
+    @property
+    def targets(self) -> tuple[ScrapeTarget, ...]:
+        if self.made is not None:
+            return tuple(self.made[line] for line in self.lines)
+        return tuple(ScrapeTarget.decode(line) for line in self.lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,43 +108,34 @@ class Resolution:
     warnings: tuple[str, ...]
 
 
-_Key = int | tuple[int, ...]  # a source's objects, by identity
-
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    """One endpoint's result and what it was made of, in source order."""
-
-    outcomes: dict[_Key, Outcome]
-    targets: tuple[ScrapeTarget, ...]
-    warnings: tuple[str, ...]
-
-
-_Memo = dict[tuple[Target, int], _Finished]
+@dataclass(slots=True)
+class _EndpointState:
+    relabel: Relabel
+    targets: TargetSet[Outcome] = field(default_factory=TargetSet)
+    result: EndpointTargets | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
-class _Context:
-    cluster: Cluster | None
-    default_namespace: str
-    keep_meta: bool
-    shard: Shard | None
-    keep_discovered: bool
-    memo: _Memo  # the previous resolve's endpoints
-    used: _Memo = field(default_factory=dict)  # this resolve's: the next one's memo
-    pod_labels: PodLabels = field(default_factory=PodLabels)
-    warnings: dict[str, None] = field(default_factory=dict)  # an ordered set
+class _TargetState:
+    """What a target's objects became, kept current by its selection's deltas."""
+
+    selection: Selection
+    endpoints: list[_EndpointState]
+
+
+_States = dict[tuple[Target, tuple[str | None, ...]], _TargetState]
 
 
 class Resolver:
-    """`resolve` again and again, cheaply: per (target, endpoint) and per source object it
-    remembers the scrape targets it made. Records are immutable (a changed object is a new
-    record) and config values are frozen, so an object seen again, by identity, under an
-    equal endpoint config gives what it gave before: only new and changed objects are
-    relabelled. Only the outcomes the last call used are kept.
+    """`resolve` again and again, cheaply. Per target (and the namespaces it reads) it keeps
+    a selection of objects and, per endpoint, each source's encoded targets; a call asks the
+    selection what changed since the last (by record identity: records are immutable, a
+    changed object is a new record) and relabels only that. Config values are frozen, so an
+    equal target is the same state; only the states the last call used are kept.
 
-    `keep_discovered=False`: targets' `discovered` labels are left empty and nothing of
-    their candidates is kept; for a long-lived resolver whose caller never shows them."""
+    `keep_discovered=False`: targets' `discovered` labels are not kept (nor the targets:
+    only their lines); for a long-lived resolver whose caller never shows them."""
 
     def __init__(
         self,
@@ -125,24 +145,100 @@ class Resolver:
         shard: Shard | None = None,
         keep_discovered: bool = True,
     ) -> None:
-        self._options = (default_namespace, keep_meta_labels, shard, keep_discovered)
-        self._memo: _Memo = {}
+        self._default_namespace = default_namespace
+        self._keep_meta = keep_meta_labels
+        self._keeps = shard.keeps if shard is not None else None
+        self._keep_discovered = keep_discovered
+        self._states: _States = {}
 
     def __call__(self, config: Config, cluster: Cluster | None) -> Resolution:
         """Disabled targets (or a disabled config) yield nothing; a target that cannot be
         resolved (no cluster for a Pod/ServiceMonitor, a bad rule) gets an error instead."""
-        ctx = _Context(cluster, *self._options, memo=self._memo)
         endpoints: list[EndpointTargets] = []
         errors: dict[str, str] = {}
-        with without_cycle_collection():
-            for target in active_targets(config):
-                try:
-                    endpoints.extend(_resolve_target(target, ctx))
-                except TargetError as err:
-                    errors[target.name] = str(err)
-        ctx.pod_labels.cache.clear()  # rebuilt only if someone reads `discovered` later
-        self._memo = ctx.used
-        return Resolution(tuple(endpoints), errors, tuple(ctx.warnings))
+        warnings: dict[str, None] = {}  # an ordered set
+        used: _States = {}
+        pod_labels = PodLabels()
+        try:
+            with without_cycle_collection():
+                for target in active_targets(config):
+                    try:
+                        found = self._resolve_target(target, cluster, used, pod_labels)
+                    except TargetError as err:
+                        errors[target.name] = str(err)
+                        continue
+                    for es in found:
+                        assert es.result is not None
+                        endpoints.append(es.result)
+                        warnings.update(dict.fromkeys(es.warnings))
+        except BaseException:
+            self._states = {}  # a state may be half updated: start afresh next time
+            raise
+        finally:
+            pod_labels.clear()
+        self._states = used
+        return Resolution(tuple(endpoints), errors, tuple(warnings))
+
+    def _resolve_target(
+        self, target: Target, cluster: Cluster | None, used: _States, pod_labels: PodLabels
+    ) -> list[_EndpointState]:
+        rules = _rules(target)
+        namespaces = namespaces_of(target, cluster, self._default_namespace)
+        key = (target, namespaces)
+        state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
+        delta = state.selection.update(cluster or _NO_CLUSTER)  # None: only static targets
+        for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
+            if delta or es.result is None:
+                source = source_builder(target, ep, cluster, pod_labels)
+                relabel = es.relabel
+                es.targets.update(
+                    {k: None if o is None else relabel(source(o)) for k, o in delta.items()}
+                )
+                self._finish(target, i, ep, es)
+        return state.endpoints
+
+    def _new_state(
+        self,
+        target: Target,
+        namespaces: tuple[str | None, ...],
+        rules: list[tuple[CompiledRule, ...]],
+    ) -> _TargetState:
+        endpoints = [
+            _EndpointState(
+                Relabel(
+                    target,
+                    i,
+                    ep,
+                    rules[i],
+                    keep_meta=self._keep_meta,
+                    keeps=self._keeps,
+                    keep_discovered=self._keep_discovered,
+                )
+            )
+            for i, ep in enumerate(target.endpoints)
+        ]
+        return _TargetState(new_selection(target, namespaces), endpoints)
+
+    def _finish(self, target: Target, index: int, endpoint: Endpoint, es: _EndpointState) -> None:
+        """The endpoint's result (the same object while its lines are unchanged) and its
+        warnings, the refused targets counted last."""
+        dropped, warnings = es.targets.problems()
+        where = f"{target.name}: endpoints[{index}]"
+        warnings.extend(
+            f"{where}: {count} target(s) dropped after relabeling: {problem}"
+            for problem, count in dropped.items()
+        )
+        es.warnings = tuple(warnings)
+        lines = es.targets.lines
+        if es.result is not None and es.result.lines is lines and not self._keep_discovered:
+            return  # (a source's discovered labels can change while its lines do not)
+        made: dict[bytes, ScrapeTarget] | None = None
+        if self._keep_discovered:  # the first made of equal targets, in source order
+            made = {}
+            for outcome in es.targets.contributions():
+                for t in outcome.kept:
+                    made.setdefault(t.line, t)
+        es.result = EndpointTargets(target, index, endpoint, lines, made)
 
 
 def resolve(
@@ -174,15 +270,11 @@ def without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _resolve_target(target: Target, ctx: _Context) -> list[EndpointTargets]:
+def _rules(target: Target) -> list[tuple[CompiledRule, ...]]:
+    """Per endpoint: the target's relabel rules, then the endpoint's, compiled."""
     own = _compile(target.relabelings, "relabelConfigs")
-    rules = [
-        own + _compile(ep.relabelings, f"endpoints[{i}].relabelings")
-        for i, ep in enumerate(target.endpoints)
-    ]
-    discover = discoverer(target, ctx.cluster, ctx.default_namespace, ctx.pod_labels)
     return [
-        EndpointTargets(target, i, ep, _finish(target, i, ep, discover(ep), rules[i], ctx))
+        own + _compile(ep.relabelings, f"endpoints[{i}].relabelings")
         for i, ep in enumerate(target.endpoints)
     ]
 
@@ -204,71 +296,3 @@ def _compiled(rules: tuple[RelabelRule, ...]) -> tuple[CompiledRule, ...]:
         except RelabelError as err:
             raise TargetError(f"[{i}].{err.field}: {err.message}") from None
     return tuple(compiled)
-
-
-# --- from candidates to scrape targets -------------------------------------------------------
-
-
-def _finish(
-    target: Target,
-    index: int,
-    endpoint: Endpoint,
-    sources: Iterator[Source],
-    rules: tuple[CompiledRule, ...],
-    ctx: _Context,
-) -> tuple[ScrapeTarget, ...]:
-    previous = ctx.memo.get((target, index))
-    known = previous.outcomes if previous is not None else {}
-    keeps = ctx.shard.keeps if ctx.shard is not None else None
-    relabel = Relabel(
-        target,
-        index,
-        endpoint,
-        rules,
-        keep_meta=ctx.keep_meta,
-        keeps=keeps,
-        keep_discovered=ctx.keep_discovered,
-    )
-    outcomes: dict[_Key, Outcome] = {}
-    for source in sources:
-        objects = source.objects  # most sources are one object: its id is the key, no tuple
-        key = id(objects[0]) if len(objects) == 1 else tuple(map(id, objects))
-        outcomes[key] = known.get(key) or relabel(source)
-    if previous is not None and relabel.calls == 0 and list(outcomes) == list(known):
-        finished = previous  # the same objects in the same order: the same result
-    else:
-        finished = _merge(target, index, outcomes)
-    ctx.used[(target, index)] = finished
-    ctx.warnings.update(dict.fromkeys(finished.warnings))
-    return finished.targets
-
-
-def _merge(target: Target, index: int, outcomes: dict[_Key, Outcome]) -> _Finished:
-    """The endpoint's targets from its sources' outcomes: deduplicated (the first wins),
-    sorted; and its warnings, the refused targets counted last."""
-    dropped: Counter[str] = Counter()
-    warnings: list[str] = []
-    kept: dict[str, list[ScrapeTarget]] = {}  # by address: mostly one target each
-    for outcome in outcomes.values():
-        for found in outcome.kept:
-            same = kept.get(found.address)
-            if same is None:
-                kept[found.address] = [found]
-            elif all(other.labels != found.labels for other in same):  # both sorted
-                same.append(found)
-        if outcome.dropped or outcome.warnings:  # rare: skip two calls per source
-            dropped.update(outcome.dropped)
-            warnings.extend(outcome.warnings)
-    for problem, count in dropped.items():
-        where = f"{target.name}: endpoints[{index}]"
-        warnings.append(f"{where}: {count} target(s) dropped after relabeling: {problem}")
-    ordered = [t for address in sorted(kept) for t in _by_labels(kept[address])]
-    return _Finished(outcomes, tuple(ordered), tuple(warnings))
-
-
-def _by_labels(same: list[ScrapeTarget]) -> list[ScrapeTarget]:
-    """Targets of one address in label order: names, then values (the sort key is built only
-    here, not kept: memory at 100k)."""
-    if len(same) == 1:
-        return same
-    return sorted(same, key=lambda t: (tuple(t.labels), tuple(t.labels.values())))

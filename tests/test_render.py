@@ -138,7 +138,7 @@ def endpoint_targets(
     scrape = tuple(
         ScrapeTarget(address, labels, {"__address__": address}) for address, labels in targets
     )
-    return EndpointTargets(target=target, index=index, endpoint=endpoint, targets=scrape)
+    return EndpointTargets.of(target, index, endpoint, scrape)
 
 
 def labels(job: str, address: str, **extra: str) -> dict[str, str]:
@@ -256,7 +256,7 @@ def test_file_sd_writes_any_label_value_losslessly(value: str) -> None:
 
 def et_with_label(et: EndpointTargets, value: str) -> EndpointTargets:
     targets = tuple(ScrapeTarget(t.address, {**t.labels, "v": value}, {}) for t in et.targets)
-    return EndpointTargets(et.target, et.index, et.endpoint, targets)
+    return EndpointTargets.of(et.target, et.index, et.endpoint, targets)
 
 
 def file_sd_path(et: EndpointTargets) -> str:
@@ -347,7 +347,7 @@ def test_fragment_job_fields(endpoint: Endpoint, expected: dict[str, Any]) -> No
 
 def test_rendering_is_deterministic_whatever_the_input_order() -> None:
     [et] = CASES["tls-authorization-relabel"]
-    shuffled = EndpointTargets(et.target, et.index, et.endpoint, tuple(reversed(et.targets)))
+    shuffled = EndpointTargets.of(et.target, et.index, et.endpoint, reversed(et.targets))
     assert render.render_endpoint(shuffled) == render.render_endpoint(et)
 
 

@@ -1,0 +1,141 @@
+"""One endpoint's scrape targets, kept current source by source instead of rebuilt.
+
+A cycle at 100k pods usually changes a handful of them. Each source (a pod, an EndpointSlice)
+contributes encoded file_sd groups ("lines"); the endpoint's file is all of them, without
+repeats, sorted. Here the sorted, deduplicated lines are kept and patched by binary search
+when one source's contribution changes, so a cycle costs what changed, not what exists; many
+changes at once (a first resolve, a relist) rebuild with one sort instead.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
+
+_REBUILD_SHARE = 8  # more than 1/8 of the sources changed: one sort beats that many patches
+
+
+class Contribution(Protocol):
+    """What one source gave an endpoint: its lines, and why any candidate was refused."""
+
+    @property
+    def lines(self) -> tuple[bytes, ...]: ...
+    @property
+    def dropped(self) -> tuple[str, ...]: ...
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+
+C = TypeVar("C", bound=Contribution)
+
+
+class TargetSet(Generic[C]):
+    """Sources' contributions by key; `lines` is their union, sorted, each line once. A
+    `lines` handed out is never changed: a change makes a new list, so readers may keep one
+    and tell "unchanged" by identity."""
+
+    def __init__(self) -> None:
+        self._by_source: dict[str, C] = {}
+        self._lines: list[bytes] = []
+        self._shared = True  # `_lines` may have been handed out: copy before patching
+        self._repeats: dict[bytes, int] = {}  # a line given more often than once: extra count
+        self._troubled: set[str] = set()  # sources with dropped targets or warnings
+        self.version = 0  # changes whenever `lines` does
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @property
+    def lines(self) -> list[bytes]:
+        """Sorted, unique; the caller must not change it."""
+        self._shared = True
+        return self._lines
+
+    def sources(self) -> Iterator[str]:
+        return iter(self._by_source)
+
+    def contributions(self) -> Iterator[C]:
+        """In source-key order."""
+        return (self._by_source[key] for key in sorted(self._by_source))
+
+    def update(self, changes: dict[str, C | None]) -> None:
+        """Set (or, with None, remove) the contributions of the given sources."""
+        changes = {k: v for k, v in changes.items() if v is not None or k in self._by_source}
+        if len(changes) * _REBUILD_SHARE > len(self._by_source):
+            self._apply(changes)
+            self._rebuild()
+            return
+        gone: list[bytes] = []
+        changed = False
+        for key, new in changes.items():  # adds first, removals after: a line that only
+            old = self._by_source.get(key)  # moves between sources leaves `lines` alone
+            if old is not None:
+                gone.extend(old.lines)
+            for line in new.lines if new is not None else ():
+                changed = self._add(line) or changed
+            self._put(key, new)
+        for line in gone:
+            changed = self._remove(line) or changed
+        if changed:
+            self.version += 1
+
+    def problems(self) -> tuple[Counter[str], list[str]]:
+        """Dropped targets counted by reason, and the warnings, in source-key order."""
+        dropped: Counter[str] = Counter()
+        warnings: list[str] = []
+        for key in sorted(self._troubled):
+            contribution = self._by_source[key]
+            dropped.update(contribution.dropped)
+            warnings.extend(contribution.warnings)
+        return dropped, warnings
+
+    def _put(self, key: str, new: C | None) -> None:
+        if new is None:
+            self._by_source.pop(key, None)
+            self._troubled.discard(key)
+            return
+        self._by_source[key] = new
+        if new.dropped or new.warnings:
+            self._troubled.add(key)
+        else:
+            self._troubled.discard(key)
+
+    def _apply(self, changes: dict[str, C | None]) -> None:
+        for key, new in changes.items():
+            self._put(key, new)
+
+    def _rebuild(self) -> None:
+        counts = Counter(line for c in self._by_source.values() for line in c.lines)
+        lines = sorted(counts)
+        if lines != self._lines:
+            self.version += 1
+            self._lines, self._shared = lines, False
+        self._repeats = {line: n - 1 for line, n in counts.items() if n > 1}
+
+    def _add(self, line: bytes) -> bool:
+        """True when `lines` changed."""
+        i = bisect_left(self._lines, line)
+        if i < len(self._lines) and self._lines[i] == line:
+            self._repeats[line] = self._repeats.get(line, 0) + 1
+            return False
+        self._own().insert(i, line)
+        return True
+
+    def _remove(self, line: bytes) -> bool:
+        extra = self._repeats.get(line, 0)
+        if extra:
+            if extra == 1:
+                del self._repeats[line]
+            else:
+                self._repeats[line] = extra - 1
+            return False
+        i = bisect_left(self._lines, line)
+        del self._own()[i]
+        return True
+
+    def _own(self) -> list[bytes]:
+        if self._shared:  # copying 100k references: ~1 ms
+            self._lines, self._shared = self._lines.copy(), False
+        return self._lines
