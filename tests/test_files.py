@@ -93,7 +93,7 @@ def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) 
     assert (tmp_path / "targets/a.json").stat().st_ino != before["targets/a.json"].st_ino
 
 
-def test_the_same_bytes_object_again_is_unchanged_without_hashing(
+def test_what_sdgen_synced_is_compared_by_bytes_and_only_a_restart_hashes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashed: list[int] = []
@@ -103,15 +103,19 @@ def test_the_same_bytes_object_again_is_unchanged_without_hashing(
         hashed.append(len(data))
         return sha256(data)
 
-    out = prepared(tmp_path)
     content = b"[" + b"1," * 1000 + b"1]\n"
-    out.sync({"targets/a.json": content})
+    prepared(tmp_path).sync({"targets/a.json": content})
     monkeypatch.setattr("sdgen.files.hashlib.sha256", counting_sha256)
-    assert out.sync({"targets/a.json": content}).unchanged == 1
-    assert hashed == []  # the object the renderer handed back last time
-    equal_copy = bytes(bytearray(content))
-    assert out.sync({"targets/a.json": equal_copy}).unchanged == 1
-    assert hashed == [len(content)]  # an equal new object is compared by digest
+    out = prepared(tmp_path)  # a restart: what is on disk is known by digest only
+    assert hashed == [len(content)]  # the file on disk, read once
+    assert out.sync({"targets/a.json": bytes(bytearray(content))}).unchanged == 1
+    assert len(hashed) == 2  # an equal copy, compared with the disk by digest
+    assert out.sync({"targets/a.json": content}).unchanged == 1  # compared with the bytes
+    changed = content.replace(b"1,", b"2,", 1)
+    assert out.sync({"targets/a.json": changed}).written == ["targets/a.json"]
+    assert out.sync({"targets/a.json": changed}).unchanged == 1
+    assert len(hashed) == 2  # nothing hashed since: sdgen had the bytes
+    assert (tmp_path / "targets/a.json").read_bytes() == changed
 
 
 def test_a_missing_root_is_an_error_unless_create(tmp_path: Path) -> None:
