@@ -101,6 +101,7 @@ class LabelFilter(dict[str, bool]):
     def __init__(self) -> None:
         super().__init__()
         self.plans: dict[tuple[str, tuple[str, ...]], _MapPlan] = {}
+        self._mapped: dict[tuple[str, int], tuple[Mapping[str, str], dict[str, str]]] = {}
         self._pod: _PodPlan | None = None
 
     def pod(self) -> _PodPlan:
@@ -127,6 +128,23 @@ class LabelFilter(dict[str, bool]):
                 if name or twin
             )
         return found
+
+    def mapped(self, named: str, present: str, values: Mapping[str, str]) -> dict[str, str]:
+        """The wanted labels (and twins) of one label map, remembered by the map's identity:
+        the reflector's interner gives a workload's pods one shared map. Do not change it."""
+        key = (named, id(values))
+        found = self._mapped.get(key)
+        if found is None or found[0] is not values:
+            if len(self._mapped) >= _PLANS_LIMIT:
+                self._mapped.clear()
+            out: dict[str, str] = {}
+            for source, name, twin in self.plan(named, present, tuple(values)):
+                if name is not None:
+                    out[name] = values[source]
+                if twin is not None:
+                    out[twin] = "true"
+            found = self._mapped[key] = (values, out)  # holding `values` keeps its id its own
+        return found[1]
 
     def _name(self, prefix: str, key: str) -> str | None:
         name = label_name(prefix, key)
@@ -176,11 +194,7 @@ def _add_map(
     out: dict[str, str], named: str, present: str, values: Mapping[str, str], wanted: Wanted
 ) -> None:
     if wanted is not None:
-        for key, name, twin in wanted.plan(named, present, tuple(values)):
-            if name is not None:
-                out[name] = values[key]
-            if twin is not None:
-                out[twin] = "true"
+        out.update(wanted.mapped(named, present, values))
         return
     for key in sorted(values):
         out[label_name(named, key)] = values[key]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from sdgen import meta
 from sdgen.cluster import Cluster, selected_namespaces
@@ -28,7 +28,7 @@ from sdgen.records import (
     Pod,
     Service,
 )
-from sdgen.selection import FINISHED, Delta, Objects, PodSelection, SliceSelection
+from sdgen.selection import FINISHED, Delta, Diffs, Objects, PodSelection, SliceSelection
 
 Matcher: TypeAlias = Callable[[Mapping[str, str]], bool]
 
@@ -37,8 +37,7 @@ class TargetError(Exception):
     """This target cannot be resolved; the message is shown as the target's error."""
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: made per candidate, ~3x cheaper than a frozen dataclass
     """One discovered target: its address, standard labels, whether the port it was chosen
     by is named https, and `meta()`, which builds its meta labels as a new dict (merged as
     Prometheus merges a group's and a target's labels). They are built on demand, not kept:
@@ -60,6 +59,9 @@ class Source:
     candidates: Callable[[], Iterator[Candidate]]
 
 
+_Port: TypeAlias = tuple[Container, ContainerPort | None, bool]  # (container, port, is-init)
+
+
 @dataclass(slots=True)
 class PodLabels:
     """Object-level meta labels (a pod's, a slice's group), built once per object and wanted
@@ -71,6 +73,9 @@ class PodLabels:
         default_factory=dict
     )
     slices: dict[int, tuple[EndpointSlice, _BuiltSlice]] = field(default_factory=dict)
+    matching: dict[tuple[int, int, int], tuple[object, object, object, list[_Port]]] = field(
+        default_factory=dict
+    )
 
     def __call__(self, pod: Pod, wanted: Wanted) -> dict[str, str]:
         return self.shared(pod, wanted, partial(meta.pod_labels, pod, wanted))
@@ -84,9 +89,22 @@ class PodLabels:
             found = self.cache[key] = (obj, wanted, build())
         return found[2]
 
+    def ports(self, pod: Pod, matches: Callable[[ContainerPort | None], bool]) -> list[_Port]:
+        """The pod's (container, port, is-init) that `matches` picks; pods of a workload share
+        their containers (see sdgen.interner), so this is worked out once per workload. An
+        entry holds what its ids are of."""
+        spec = pod.spec
+        key = (id(spec.containers), id(spec.init_containers), id(matches))
+        found = self.matching.get(key)
+        if found is None:
+            picked = [port for port in meta.pod_ports(pod) if matches(port[1])]
+            found = self.matching[key] = (spec.containers, spec.init_containers, matches, picked)
+        return found[3]
+
     def clear(self) -> None:
         self.cache.clear()
         self.slices.clear()
+        self.matching.clear()
 
 
 class StaticSelection:
@@ -95,7 +113,7 @@ class StaticSelection:
     def __init__(self) -> None:
         self._done = False
 
-    def update(self, cluster: Cluster) -> Delta:
+    def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
         if self._done:
             return {}
         self._done = True
@@ -164,9 +182,7 @@ def _pod_candidates(
     pod_labels: PodLabels,
 ) -> Iterator[Candidate]:
     ip = pod.status.pod_ip
-    for container, port, is_init in meta.pod_ports(pod):
-        if not matches(port):
-            continue
+    for container, port, is_init in pod_labels.ports(pod, matches):
         address = ip if port is None else meta.join_host_port(ip, port.container_port)
         yield Candidate(
             address,

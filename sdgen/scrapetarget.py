@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from types import MappingProxyType
+from typing import NamedTuple
 
 import msgspec
 
@@ -78,8 +79,7 @@ _ENCODE = msgspec.json.Encoder().encode
 _GROUP = msgspec.json.Decoder(_Group)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):  # a tuple: made per source, ~3x cheaper than a frozen dataclass
     """What one source's candidates became for one endpoint: the encoded groups (`lines`)
     of the targets it kept, and those targets themselves only when discovered labels are
     kept (a sidecar keeps just the lines: they are what it writes)."""

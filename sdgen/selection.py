@@ -35,6 +35,24 @@ def changed_keys(previous: Mapping[str, Any] | None, current: Mapping[str, Any])
     yield from (key for key in previous if key not in current)
 
 
+class Diffs:
+    """`changed_keys`, remembered for one resolve: a PodMonitor and a ServiceMonitor over the
+    same pods compare the same two mappings (at 100k pods, ~30 ms each time)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[int, int], tuple[object, object, tuple[str, ...]]] = {}
+
+    def __call__(
+        self, previous: Mapping[str, Any] | None, current: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        key = (id(previous), id(current))
+        found = self._found.get(key)
+        if found is None:  # holding both mappings keeps the ids keying this theirs
+            found = (previous, current, tuple(changed_keys(previous, current)))
+            self._found[key] = found
+        return found[2]
+
+
 class PodSelection:
     """The pods of `namespaces` (None: all) a PodMonitor's selector picks, by pod key."""
 
@@ -43,11 +61,12 @@ class PodSelection:
         self._selector = selector
         self._seen: dict[str | None, Mapping[str, Pod]] = {}
 
-    def update(self, cluster: Cluster) -> Delta:
+    def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
+        changed = diffs or Diffs()
         delta: Delta = {}
         for namespace in self._namespaces:
             pods = cluster.pod_map(namespace)
-            for key in changed_keys(self._seen.get(namespace), pods):
+            for key in changed(self._seen.get(namespace), pods):
                 pod = pods.get(key)
                 delta[key] = (pod,) if pod is not None and self._picks(pod) else None
             self._seen[namespace] = pods
@@ -73,7 +92,8 @@ class SliceSelection:
         self._selected: dict[str, Objects] = {}
         self._refs: dict[str, set[str]] = {}  # pod key → keys of selected slices naming it
 
-    def update(self, cluster: Cluster) -> Delta:
+    def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
+        changed = diffs or Diffs()
         delta: Delta = {}
         for namespace in self._namespaces:
             maps = (
@@ -82,7 +102,7 @@ class SliceSelection:
                 cluster.pod_map(namespace),
             )
             seen = self._seen.get(namespace, (None, None, None))
-            affected = set(self._affected(cluster, seen, maps))
+            affected = set(self._affected(cluster, seen, maps, changed))
             for key in sorted(affected):
                 self._evaluate(key, cluster, maps[0], maps[1], delta)
             self._seen[namespace] = maps
@@ -93,14 +113,15 @@ class SliceSelection:
         cluster: Cluster,
         seen: tuple[Mapping[str, Any] | None, ...],
         maps: tuple[Mapping[str, Any], ...],
+        changed: Diffs,
     ) -> Iterator[str]:
         services, slices, pods = maps
-        for key in changed_keys(seen[0], services):
+        for key in changed(seen[0], services):
             namespace, _, name = key.partition("/")
             yield from (_key(eps) for eps in cluster.endpoint_slices(namespace, name))
-        yield from changed_keys(seen[1], slices)
+        yield from changed(seen[1], slices)
         refs = self._refs
-        for key in changed_keys(seen[2], pods):
+        for key in changed(seen[2], pods):
             yield from refs.get(key, ())
 
     def _evaluate(

@@ -30,6 +30,7 @@ from sdgen.monitors import (
 )
 from sdgen.relabel import CompiledRule, RelabelError, compile_rule, hashmod
 from sdgen.scrapetarget import Outcome, Relabel, ScrapeTarget
+from sdgen.selection import Diffs
 from sdgen.targetset import TargetSet
 
 __all__ = [
@@ -158,12 +159,12 @@ class Resolver:
         errors: dict[str, str] = {}
         warnings: dict[str, None] = {}  # an ordered set
         used: _States = {}
-        pod_labels = PodLabels()
+        pod_labels, diffs = PodLabels(), Diffs()
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
                     try:
-                        found = self._resolve_target(target, cluster, used, pod_labels)
+                        found = self._resolve_target(target, cluster, used, pod_labels, diffs)
                     except TargetError as err:
                         errors[target.name] = str(err)
                         continue
@@ -180,13 +181,18 @@ class Resolver:
         return Resolution(tuple(endpoints), errors, tuple(warnings))
 
     def _resolve_target(
-        self, target: Target, cluster: Cluster | None, used: _States, pod_labels: PodLabels
+        self,
+        target: Target,
+        cluster: Cluster | None,
+        used: _States,
+        pod_labels: PodLabels,
+        diffs: Diffs,
     ) -> list[_EndpointState]:
         rules = _rules(target)
         namespaces = namespaces_of(target, cluster, self._default_namespace)
         key = (target, namespaces)
         state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
-        delta = state.selection.update(cluster or _NO_CLUSTER)  # None: only static targets
+        delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:
                 source = source_builder(target, ep, cluster, pod_labels)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sdgen.cluster import StaticCluster
 from sdgen.records import EndpointSlice, Pod, Service
-from sdgen.selection import Delta, PodSelection, SliceSelection, changed_keys
+from sdgen.selection import Delta, Diffs, PodSelection, SliceSelection, changed_keys
 from sdgen.selector import LabelSelector
 
 APP_A = LabelSelector(match_labels=(("app", "a"),))
@@ -165,3 +165,14 @@ def test_changed_keys_compares_by_identity() -> None:
     one, other = ["same"], ["same"]
     assert list(changed_keys({"a": one}, {"a": one})) == []
     assert list(changed_keys({"a": one}, {"a": other})) == ["a"]
+
+
+def test_diffs_compare_each_pair_of_mappings_once_per_resolve() -> None:
+    one, two = {"a": object(), "b": object()}, {"a": object()}
+    two["b"] = one["b"]
+    diffs = Diffs()
+    first = diffs(one, two)
+    assert first == ("a",)
+    assert diffs(one, two) is first  # remembered: not compared again
+    assert diffs(None, two) == ("a", "b")
+    assert Diffs()(one, two) is not first

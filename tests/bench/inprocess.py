@@ -15,6 +15,7 @@ import msgspec
 from sdgen import render
 from sdgen.cluster import StaticCluster
 from sdgen.config import parse_config
+from sdgen.interner import Interner
 from sdgen.model import Config
 from sdgen.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.targets import Resolution, Resolver
@@ -29,12 +30,15 @@ _TYPES: dict[str, type[Any]] = {
 
 
 def static_cluster(pods: int) -> StaticCluster:
-    """The synthetic cluster decoded into sdgen's records, as the informers would hold it."""
+    """The synthetic cluster decoded into sdgen's records, as the informers would hold it
+    (equal parts shared by an Interner, as the reflector shares them)."""
     by_kind: dict[str, list[Any]] = {kind: [] for kind in _TYPES}
+    shrink = Interner()
     for obj in synth.objects(pods):
         kind = obj["kind"]
         if kind in _TYPES:
-            by_kind[kind].append(msgspec.json.decode(msgspec.json.encode(obj), type=_TYPES[kind]))
+            record = msgspec.json.decode(msgspec.json.encode(obj), type=_TYPES[kind])
+            by_kind[kind].append(shrink(record))
     return StaticCluster.from_objects(
         by_kind["Pod"], by_kind["Service"], by_kind["EndpointSlice"], by_kind["Namespace"]
     )
