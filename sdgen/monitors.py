@@ -28,7 +28,14 @@ from sdgen.records import (
     Pod,
     Service,
 )
-from sdgen.selection import FINISHED, Delta, Diffs, Objects, PodSelection, SliceSelection
+from sdgen.selection import (
+    FINISHED,
+    Objects,
+    PodSelection,
+    Selection,
+    SliceSelection,
+    StaticSelection,
+)
 
 Matcher: TypeAlias = Callable[[Mapping[str, str]], bool]
 
@@ -63,11 +70,11 @@ _Port: TypeAlias = tuple[Container, ContainerPort | None, bool]  # (container, p
 
 
 @dataclass(slots=True)
-class PodLabels:
-    """Object-level meta labels (a pod's, a slice's group), built once per object and wanted
-    set per resolve: many targets share them. An entry holds its object and wanted set, so
-    the ids keying it stay theirs. `slices`: a slice's group labels and targets, which the
-    endpoints of a ServiceMonitor share."""
+class SharedParts:
+    """What one resolve builds once and many targets share: object-level meta labels (a
+    pod's, a slice's group) per object and wanted set; `slices`: a slice's group labels and
+    targets, which the endpoints of a ServiceMonitor share; `matching`: the ports a workload's
+    containers offer an endpoint. Entries hold the objects whose ids key them."""
 
     cache: dict[tuple[int, int], tuple[object, Wanted, dict[str, str]]] = field(
         default_factory=dict
@@ -107,22 +114,6 @@ class PodLabels:
         self.matching.clear()
 
 
-class StaticSelection:
-    """StaticEndpoints: one source, which depends on the endpoint alone."""
-
-    def __init__(self) -> None:
-        self._done = False
-
-    def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
-        if self._done:
-            return {}
-        self._done = True
-        return {"": ()}
-
-
-Selection: TypeAlias = PodSelection | SliceSelection | StaticSelection
-
-
 def namespaces_of(
     target: Target, cluster: Cluster | None, default_namespace: str
 ) -> tuple[str | None, ...]:
@@ -147,7 +138,7 @@ def new_selection(target: Target, namespaces: tuple[str | None, ...]) -> Selecti
 
 
 def source_builder(
-    target: Target, endpoint: Endpoint, cluster: Cluster | None, pod_labels: PodLabels
+    target: Target, endpoint: Endpoint, cluster: Cluster | None, pod_labels: SharedParts
 ) -> Callable[[Objects], Source]:
     """The source of one endpoint made of a selection's objects."""
     if target.type is TargetType.STATIC_ENDPOINTS or cluster is None:
@@ -179,7 +170,7 @@ def _pod_candidates(
     pod: Pod,
     endpoint: Endpoint,
     matches: Callable[[ContainerPort | None], bool],
-    pod_labels: PodLabels,
+    pod_labels: SharedParts,
 ) -> Iterator[Candidate]:
     ip = pod.status.pod_ip
     for container, port, is_init in pod_labels.ports(pod, matches):
@@ -193,7 +184,7 @@ def _pod_candidates(
 
 
 def _pod_meta(
-    pod_labels: PodLabels,
+    pod_labels: SharedParts,
     pod: Pod,
     container: Container,
     port: ContainerPort | None,
@@ -251,7 +242,7 @@ def _slice_candidates(
     service: Service,
     endpoint: Endpoint,
     build: Callable[[], _BuiltSlice],
-    pod_labels: PodLabels,
+    pod_labels: SharedParts,
 ) -> Iterator[Candidate]:
     group, slice_targets = build()
     matches = _slice_port_matcher(endpoint, service)
@@ -271,7 +262,7 @@ def _slice_candidates(
 
 
 def _slice_meta(
-    pod_labels: PodLabels, group: dict[str, str], target: meta.SliceTarget, wanted: Wanted
+    pod_labels: SharedParts, group: dict[str, str], target: meta.SliceTarget, wanted: Wanted
 ) -> dict[str, str]:
     pod = pod_labels(target.pod, wanted) if target.pod is not None else {}
     if wanted is None:

@@ -165,6 +165,22 @@ class SliceSelection:
                 del self._refs[pod_key]
 
 
+class StaticSelection:
+    """StaticEndpoints: one source, which depends on the endpoint alone."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
+        if self._done:
+            return {}
+        self._done = True
+        return {"": ()}
+
+
+Selection = PodSelection | SliceSelection | StaticSelection
+
+
 def _key(eps: EndpointSlice) -> str:
     return f"{eps.metadata.namespace}/{eps.metadata.name}"
 

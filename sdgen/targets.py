@@ -21,8 +21,7 @@ from functools import lru_cache
 from sdgen.cluster import ALL, Cluster, ClusterNeeds, Scope, StaticCluster, active_targets, needs
 from sdgen.model import Config, Endpoint, RelabelRule, Target
 from sdgen.monitors import (
-    PodLabels,
-    Selection,
+    SharedParts,
     TargetError,
     namespaces_of,
     new_selection,
@@ -30,7 +29,7 @@ from sdgen.monitors import (
 )
 from sdgen.relabel import CompiledRule, RelabelError, compile_rule, hashmod
 from sdgen.scrapetarget import Outcome, Relabel, ScrapeTarget
-from sdgen.selection import Diffs
+from sdgen.selection import Diffs, Selection
 from sdgen.targetset import TargetSet
 
 __all__ = [
@@ -159,7 +158,7 @@ class Resolver:
         errors: dict[str, str] = {}
         warnings: dict[str, None] = {}  # an ordered set
         used: _States = {}
-        pod_labels, diffs = PodLabels(), Diffs()
+        pod_labels, diffs = SharedParts(), Diffs()
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
@@ -185,7 +184,7 @@ class Resolver:
         target: Target,
         cluster: Cluster | None,
         used: _States,
-        pod_labels: PodLabels,
+        pod_labels: SharedParts,
         diffs: Diffs,
     ) -> list[_EndpointState]:
         rules = _rules(target)

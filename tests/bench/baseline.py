@@ -28,7 +28,7 @@ from sdgen.cluster import StaticCluster
 from sdgen.config import parse_config
 from sdgen.files import OutputDir
 from sdgen.records import EndpointSlice, Namespace, Pod, Service
-from sdgen.targets import resolve
+from sdgen.targets import Resolver
 from tests.bench import proc, synth
 
 PAGE = 500
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         records[Pod], records[Service], records[EndpointSlice], records[Namespace]
     )
     converted = time.monotonic()
-    resolution = resolve(scrape, cluster, default_namespace=synth.CONFIG_NAMESPACE)
+    resolver = Resolver(default_namespace=synth.CONFIG_NAMESPACE, keep_discovered=False)
+    resolution = resolver(scrape, cluster)  # as `sdgen run` resolves
     output = OutputDir(args.output_dir)
     output.prepare()
     output.sync(render.render(resolution.endpoints))
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "list_s": listed - started,
         "convert_s": converted - listed,
         "render_s": done - converted,
-        "targets": {et.target.name: len(et.targets) for et in resolution.endpoints},
+        "targets": {et.target.name: len(et.lines) for et in resolution.endpoints},
         **proc.memory_mb("self"),
     }
     print(json.dumps(report), flush=True)
