@@ -120,6 +120,11 @@ class App:
     def poke(self) -> None:
         self._dirty.set()
 
+    @property
+    def pending(self) -> bool:
+        """A change arrived since the last cycle began reading the caches."""
+        return self._dirty.is_set()
+
     def run(self, stop: threading.Event, interval: float, debounce: float) -> None:
         """Render every `interval`, and `debounce` after a change (at most 1 s after it)."""
         while not stop.is_set():
@@ -156,6 +161,10 @@ class App:
 
     def run_once(self) -> SyncResult | None:
         """Read, resolve, render and write once. Returns the write result, None if skipped."""
+        # This cycle sees every change made so far: one arriving from now on pokes again. Left
+        # set, a change a periodic cycle already rendered would cost a second, debounced one
+        # (and delay the next change by that debounce).
+        self._dirty.clear()
         config = self.current_config()
         if config is None:
             return (
