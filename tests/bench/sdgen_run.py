@@ -140,12 +140,16 @@ class Sdgen:
         }
 
     def latency(self, path: Path, change: Callable[[], None], timeout: float = 30.0) -> float:
-        """Seconds from calling `change()` until `path` is replaced."""
-        before = _stamp(path)
+        """Seconds from calling `change()` until `path` is replaced. Returns once the cycle
+        that replaced it has finished: a change made while it is still running would count
+        that cycle's completion as its own render, and wait out a debounce extended by it."""
+        before, renders = _stamp(path), self.renders()
         started = time.monotonic()
         change()
         poll(lambda: _stamp(path) != before, timeout, interval=0.002)
-        return time.monotonic() - started
+        elapsed = time.monotonic() - started
+        self.await_render(renders, timeout)
+        return elapsed
 
     def stop(self) -> None:
         proc.stop(self.process)
