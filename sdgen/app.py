@@ -126,10 +126,13 @@ class App:
         return self._dirty.is_set()
 
     def run(self, stop: threading.Event, interval: float, debounce: float) -> None:
-        """Render every `interval`, and `debounce` after a change (at most 1 s after it)."""
+        """Render every `interval`, and `debounce` after a change (at most 1 s after it).
+        Until the first render, a change is acted on at once: there is no burst to coalesce
+        yet, only caches completing their first sync one by one."""
         while not stop.is_set():
             self._safe_cycle()
-            if stop.wait(0) or not self._wait_for_work(stop, interval, debounce):
+            wait = debounce if self.state.rendered_once else 0.0
+            if stop.wait(0) or not self._wait_for_work(stop, interval, wait):
                 return
 
     def _wait_for_work(self, stop: threading.Event, interval: float, debounce: float) -> bool:

@@ -162,7 +162,7 @@ LOOP = (
     Flag(
         "debounce",
         "after a change, wait this long for more changes before rendering "
-        "(never more than 1s in total)",
+        "(never more than 1s in total; not before the first render)",
         type=_seconds,
         default=0.2,
         metavar="DURATION",
