@@ -4,7 +4,8 @@ standard labels the Prometheus Operator's generated relabelings give them.
 A PodMonitor reads role pod's targets, a ServiceMonitor role endpointslice's (both from
 `meta`), StaticEndpoints its addresses. The operator expresses the port choice and the
 `namespace`/`pod`/`container`/`service`/`endpoint`/`node` labels as relabel rules; here they
-are plain lookups, so a config costs no regex per target before its own rules run.
+are plain lookups, so a config costs no regex per target before its own rules run. Which
+objects a target selects, and which of them changed, is `sdgen.selection`'s.
 
 Deliberate difference to Prometheus's role pod: pods without an IP and Failed/Succeeded pods
 yield nothing (the operator's default `filterRunning` relabeling drops the latter as well).

@@ -5,8 +5,9 @@ labels and the standard labels (`monitors`), the scrape settings as special labe
 then the target's relabel rules, then the endpoint's; `instance` defaults to the address;
 internal labels are stripped; last, only this shard's targets stay. Pure: the cluster is a
 read-only `Cluster` view and the result plain values, sorted so the output is stable.
-This module picks the objects and rules and reuses what it can; `sdgen.scrapetarget` turns
-each candidate into a scrape target.
+This module ties the parts together and keeps them between calls: `sdgen.selection` says which
+objects changed, `sdgen.monitors` makes their candidates, `sdgen.scrapetarget` turns each into
+an encoded file_sd group, and `sdgen.targetset` keeps an endpoint's groups sorted and unique.
 """
 
 from __future__ import annotations
