@@ -1,7 +1,8 @@
 """What target resolution reads from Kubernetes, and which parts of it a config needs.
 
-`targets` needs pods and services by namespace, a Service's EndpointSlices and a pod by name
-(for an endpoint's targetRef); `--materialize-secrets` needs Secrets by name. The informer
+Resolution reads pods, Services and EndpointSlices by key, per namespace or all of them (as
+mappings that stay the same object while unchanged), a Service's EndpointSlices and a pod by
+name (for an endpoint's targetRef); `--materialize-secrets` needs Secrets by name. The informer
 caches, a `kubectl get -o yaml` snapshot and the tests all offer that through the `Cluster`
 protocol, so resolution stays pure and testable.
 `needs` tells the sidecar which informers to run, scoped to the fewest namespaces.
@@ -27,14 +28,6 @@ T = TypeVar("T")
 class Cluster(Protocol):
     def namespaces(self) -> Mapping[str, Namespace]:
         """Namespaces by name; may be empty when namespaces are not watched."""
-        ...
-
-    def pods(self, namespace: str | None) -> Iterable[Pod]:
-        """The pods of one namespace, or of all when `namespace` is None."""
-        ...
-
-    def services(self, namespace: str | None) -> Iterable[Service]:
-        """The services of one namespace, or of all when `namespace` is None."""
         ...
 
     def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
@@ -85,9 +78,7 @@ class StaticCluster(MapsByKey):
         namespaces: Mapping[str, Namespace],
         secrets: Mapping[tuple[str, str], Secret] | None = None,
     ) -> None:
-        self._pods = pods
         self._pod_by_name = {(p.metadata.namespace, p.metadata.name): p for p in _all(pods)}
-        self._services = services
         self._slices = slices
         self._namespaces = namespaces
         self._secrets = secrets or {}
@@ -123,12 +114,6 @@ class StaticCluster(MapsByKey):
 
     def namespaces(self) -> Mapping[str, Namespace]:
         return self._namespaces
-
-    def pods(self, namespace: str | None) -> Iterable[Pod]:
-        return _all(self._pods) if namespace is None else self._pods.get(namespace, ())
-
-    def services(self, namespace: str | None) -> Iterable[Service]:
-        return _all(self._services) if namespace is None else self._services.get(namespace, ())
 
     def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
         return self._slices.get((namespace, service), ())

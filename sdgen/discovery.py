@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from itertools import chain
 from types import MappingProxyType
 from typing import Any
 
 from sdgen.cluster import MapsByKey
 from sdgen.informer import Informer, stop_all
-from sdgen.records import EndpointSlice, Namespace, Pod, Secret, Service
+from sdgen.records import EndpointSlice, Namespace, Pod, Secret
 from sdgen.store import NAMESPACE_INDEX, SERVICE_INDEX, Snapshot
 from sdgen.targets import ALL, ClusterNeeds
 
@@ -111,23 +110,9 @@ class InformerCluster(MapsByKey):
     def __init__(self, snapshots: Mapping[Scope, Snapshot[Any]]) -> None:
         self._snapshots = snapshots
 
-    def _records(self, resource: str, namespace: str | None) -> Iterable[Any]:
-        wide = self._snapshots.get((resource, None))
-        if wide is not None:
-            return wide if namespace is None else wide.by_index(NAMESPACE_INDEX, namespace)
-        if namespace is not None:
-            return self._snapshots.get((resource, namespace), ())
-        return chain.from_iterable(s for (r, _), s in self._snapshots.items() if r == resource)
-
     def namespaces(self) -> Mapping[str, Namespace]:
         wide = self._snapshots.get(("namespaces", None))
         return {ns.metadata.name: ns for ns in wide} if wide is not None else {}
-
-    def pods(self, namespace: str | None) -> Iterable[Pod]:
-        return self._records("pods", namespace)
-
-    def services(self, namespace: str | None) -> Iterable[Service]:
-        return self._records("services", namespace)
 
     def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
         for scope in (("endpointslices", None), ("endpointslices", namespace)):

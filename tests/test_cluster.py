@@ -46,11 +46,11 @@ def _names(objects: Any) -> list[str]:
 
 def test_static_cluster_indexes_by_namespace_and_service() -> None:
     cluster = _cluster()
-    assert _names(cluster.pods("a")) == ["a/p1", "a/p2"]
-    assert _names(cluster.pods(None)) == ["a/p1", "a/p2", "b/p3"]
-    assert _names(cluster.pods("missing")) == []
-    assert _names(cluster.services("b")) == ["b/web"]
-    assert _names(cluster.services(None)) == ["a/web", "b/web"]
+    assert _names(cluster.pod_map("a").values()) == ["a/p1", "a/p2"]
+    assert _names(cluster.pod_map(None).values()) == ["a/p1", "a/p2", "b/p3"]
+    assert _names(cluster.pod_map("missing").values()) == []
+    assert _names(cluster.service_map("b").values()) == ["b/web"]
+    assert _names(cluster.service_map(None).values()) == ["a/web", "b/web"]
     assert _names(cluster.endpoint_slices("a", "web")) == ["a/web-1", "a/web-2"]
     assert _names(cluster.endpoint_slices("b", "web")) == ["b/web-1"]
     assert _names(cluster.endpoint_slices("a", "other")) == []
@@ -74,7 +74,7 @@ def test_static_cluster_maps_by_key_are_stable_objects() -> None:
 
 def test_static_cluster_can_be_empty() -> None:
     cluster = StaticCluster.from_objects()
-    assert list(cluster.pods(None)) == [] and dict(cluster.namespaces()) == {}
+    assert dict(cluster.pod_map(None)) == {} and dict(cluster.namespaces()) == {}
 
 
 @pytest.mark.parametrize(

@@ -62,8 +62,8 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     discovery.ensure(ClusterNeeds(pods=frozenset({"a"})))
     wait_for(discovery.synced)
     assert [i.name for i in discovery.informers()] == ["pods/a"]
-    assert [p.metadata.name for p in discovery.cluster().pods("a")] == ["p1"]
-    assert list(discovery.cluster().pods("b")) == []
+    assert [p.metadata.name for p in discovery.cluster().pod_map("a").values()] == ["p1"]
+    assert list(discovery.cluster().pod_map("b").values()) == []
     first = discovery.informers()[0]
 
     # Re-scoped: a is kept (same informer), b is added; nothing is listed twice.
@@ -71,7 +71,10 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     wait_for(discovery.synced)
     assert sorted(i.name for i in discovery.informers()) == ["pods/a", "pods/b"]
     assert first in discovery.informers()
-    assert sorted(p.metadata.name for p in discovery.cluster().pods(None)) == ["p1", "p2"]
+    assert sorted(p.metadata.name for p in discovery.cluster().pod_map(None).values()) == [
+        "p1",
+        "p2",
+    ]
     assert sorted(discovery.cluster().pod_map(None)) == ["a/p1", "b/p2"]
     assert list(discovery.cluster().pod_map("b")) == ["b/p2"]
     assert dict(discovery.cluster().pod_map("c")) == {}
@@ -82,8 +85,8 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     assert [i.name for i in discovery.informers()] == ["pods/*"]
     assert first.join(2), "the replaced per-namespace informer has stopped"
     cluster = discovery.cluster()
-    assert sorted(p.metadata.name for p in cluster.pods(None)) == ["p1", "p2", "p3"]
-    assert [p.metadata.name for p in cluster.pods("c")] == ["p3"]
+    assert sorted(p.metadata.name for p in cluster.pod_map(None).values()) == ["p1", "p2", "p3"]
+    assert [p.metadata.name for p in cluster.pod_map("c").values()] == ["p3"]
     assert cluster.pod("b", "p2") is not None
     assert sorted(cluster.pod_map(None)) == ["a/p1", "b/p2", "c/p3"]
     assert list(cluster.pod_map("c")) == ["c/p3"]
@@ -92,7 +95,10 @@ def test_informers_follow_the_config_and_the_view_reads_them(
     version = discovery.version()
     fakeapi.create(pod("c", "p4", "10.0.0.4"))
     wait_for(lambda: discovery.version() != version)
-    assert sorted(p.metadata.name for p in discovery.cluster().pods("c")) == ["p3", "p4"]
+    assert sorted(p.metadata.name for p in discovery.cluster().pod_map("c").values()) == [
+        "p3",
+        "p4",
+    ]
     assert discovery.cluster().pod_map(None) is not cluster.pod_map(None)
 
     discovery.ensure(ClusterNeeds())
