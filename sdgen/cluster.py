@@ -78,7 +78,6 @@ class StaticCluster(MapsByKey):
         namespaces: Mapping[str, Namespace],
         secrets: Mapping[tuple[str, str], Secret] | None = None,
     ) -> None:
-        self._pod_by_name = {(p.metadata.namespace, p.metadata.name): p for p in _all(pods)}
         self._slices = slices
         self._namespaces = namespaces
         self._secrets = secrets or {}
@@ -119,7 +118,8 @@ class StaticCluster(MapsByKey):
         return self._slices.get((namespace, service), ())
 
     def pod(self, namespace: str, name: str) -> Pod | None:
-        return self._pod_by_name.get((namespace, name))
+        found: Pod | None = self._maps["pods"].get(f"{namespace}/{name}")
+        return found
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         return self._secrets.get((namespace, name))

@@ -14,7 +14,7 @@ from typing import Any
 
 from sdgen.cluster import Cluster
 from sdgen.meta import SERVICE_NAME_LABEL
-from sdgen.records import EndpointSlice, Pod, Service
+from sdgen.records import EndpointSlice, ObjectReference, Pod, Service
 from sdgen.selector import LabelSelector
 
 Objects = tuple[Any, ...]  # a source's records: (pod,) or (service, slice, *pods)
@@ -185,18 +185,20 @@ def _key(eps: EndpointSlice) -> str:
     return f"{eps.metadata.namespace}/{eps.metadata.name}"
 
 
-def _pod_keys(eps: EndpointSlice) -> Iterator[str]:
+def _pod_refs(eps: EndpointSlice) -> Iterator[ObjectReference]:
     """The pods a slice's endpoints point to: their records are part of its targets."""
     for endpoint in eps.endpoints:
         ref = endpoint.target_ref
         if ref is not None and ref.kind == "Pod":
-            yield f"{ref.namespace}/{ref.name}"
+            yield ref
+
+
+def _pod_keys(eps: EndpointSlice) -> Iterator[str]:
+    return (f"{ref.namespace}/{ref.name}" for ref in _pod_refs(eps))
 
 
 def _pods(eps: EndpointSlice, pod: Callable[[str, str], Pod | None]) -> Iterator[Pod | None]:
-    for key in _pod_keys(eps):
-        namespace, _, name = key.partition("/")
-        yield pod(namespace, name)
+    return (pod(ref.namespace, ref.name) for ref in _pod_refs(eps))
 
 
 def _same(a: Objects, b: Objects) -> bool:

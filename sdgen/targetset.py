@@ -42,7 +42,6 @@ class TargetSet(Generic[C]):
         self._shared = True  # `_lines` may have been handed out: copy before patching
         self._repeats: dict[bytes, int] = {}  # a line given more often than once: extra count
         self._troubled: set[str] = set()  # sources with dropped targets or warnings
-        self.version = 0  # changes whenever `lines` does
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -52,9 +51,6 @@ class TargetSet(Generic[C]):
         """Sorted, unique; the caller must not change it."""
         self._shared = True
         return self._lines
-
-    def sources(self) -> Iterator[str]:
-        return iter(self._by_source)
 
     def contributions(self) -> Iterator[C]:
         """In source-key order."""
@@ -68,18 +64,15 @@ class TargetSet(Generic[C]):
             self._rebuild()
             return
         gone: list[bytes] = []
-        changed = False
         for key, new in changes.items():  # adds first, removals after: a line that only
             old = self._by_source.get(key)  # moves between sources leaves `lines` alone
             if old is not None:
                 gone.extend(old.lines)
             for line in new.lines if new is not None else ():
-                changed = self._add(line) or changed
+                self._add(line)
             self._put(key, new)
         for line in gone:
-            changed = self._remove(line) or changed
-        if changed:
-            self.version += 1
+            self._remove(line)
 
     def problems(self) -> tuple[Counter[str], list[str]]:
         """Dropped targets counted by reason, and the warnings, in source-key order."""
@@ -109,31 +102,25 @@ class TargetSet(Generic[C]):
     def _rebuild(self) -> None:
         counts = Counter(line for c in self._by_source.values() for line in c.lines)
         lines = sorted(counts)
-        if lines != self._lines:
-            self.version += 1
+        if lines != self._lines:  # an equal list stays the same object: "unchanged"
             self._lines, self._shared = lines, False
         self._repeats = {line: n - 1 for line, n in counts.items() if n > 1}
 
-    def _add(self, line: bytes) -> bool:
-        """True when `lines` changed."""
+    def _add(self, line: bytes) -> None:
         i = bisect_left(self._lines, line)
         if i < len(self._lines) and self._lines[i] == line:
             self._repeats[line] = self._repeats.get(line, 0) + 1
-            return False
-        self._own().insert(i, line)
-        return True
+        else:
+            self._own().insert(i, line)
 
-    def _remove(self, line: bytes) -> bool:
+    def _remove(self, line: bytes) -> None:
         extra = self._repeats.get(line, 0)
-        if extra:
-            if extra == 1:
-                del self._repeats[line]
-            else:
-                self._repeats[line] = extra - 1
-            return False
-        i = bisect_left(self._lines, line)
-        del self._own()[i]
-        return True
+        if extra > 1:
+            self._repeats[line] = extra - 1
+        elif extra:
+            del self._repeats[line]
+        else:
+            del self._own()[bisect_left(self._lines, line)]
 
     def _own(self) -> list[bytes]:
         if self._shared:  # copying 100k references: ~1 ms
