@@ -44,7 +44,7 @@ bench: $(VENV)/.installed
 # SDGEN_CHAOS_SEED / SDGEN_CRASH_SEED).
 soak: $(VENV)/.installed tools
 	SDGEN_CHAOS_SECONDS=$${SDGEN_SOAK_SECONDS:-600} SDGEN_CRASH_KILLS=50 \
-	  $(PY) -m pytest -q -s -o timeout=1200 tests/test_chaos.py tests/test_crash.py
+	  $(PY) -m pytest -q -s -o timeout=1200 tests/system/test_chaos.py tests/system/test_crash.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) out

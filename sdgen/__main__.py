@@ -1,5 +1,5 @@
 """`python -m sdgen` runs the same CLI as the `sdgen` console script."""
 
-from sdgen.cli import main
+from sdgen.cli.main import main
 
 raise SystemExit(main())

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import FakeAPI
-from tests.helpers import binary
-from tests.prom import PromHandle, start_prometheus
+from tests.support.helpers import binary
+from tests.support.prom import PromHandle, start_prometheus
 
 
 @pytest.fixture

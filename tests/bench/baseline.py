@@ -23,12 +23,12 @@ from typing import IO, Any
 import msgspec
 from kubernetes import client, config
 
-from sdgen import render
-from sdgen.cluster import StaticCluster
-from sdgen.config import parse_config
-from sdgen.files import OutputDir
-from sdgen.records import EndpointSlice, Namespace, Pod, Service
-from sdgen.targets import Resolver
+from sdgen.config.document import parse_config
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.k8s.view import StaticCluster
+from sdgen.output import render
+from sdgen.output.outputdir import OutputDir
+from sdgen.resolve.resolver import Resolver
 from tests.bench import proc, synth
 
 PAGE = 500

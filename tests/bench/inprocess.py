@@ -13,13 +13,13 @@ from typing import Any
 
 import msgspec
 
-from sdgen import render
-from sdgen.cluster import StaticCluster
-from sdgen.config import parse_config
-from sdgen.interner import Interner
-from sdgen.model import Config
-from sdgen.records import EndpointSlice, Namespace, Pod, Service
-from sdgen.targets import Resolution, Resolver
+from sdgen.cache.interner import Interner
+from sdgen.config.document import parse_config
+from sdgen.config.model import Config
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.k8s.view import StaticCluster
+from sdgen.output import render
+from sdgen.resolve.resolver import Resolution, Resolver
 from tests.bench import proc, synth
 
 _TYPES: dict[str, type[Any]] = {

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import yaml
 
-from sdgen import render
+from sdgen.output import naming
 from tests.bench import proc, synth
 from tests.bench.proc import poll
 
@@ -62,7 +62,7 @@ class Api:
 
 
 def targets_file(out: Path, target: str) -> Path:
-    return out / "targets" / f"{render.slug(target, 0)}.json"
+    return out / "targets" / f"{naming.slug(target, 0)}.json"
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -1,0 +1,151 @@
+"""The informers the current config needs, kept running, and their caches seen as a Cluster.
+
+The config decides what to watch: `targets.needs()` says which resources in which namespaces.
+`ensure()` starts the informers that are missing and stops the ones no longer needed, so a
+config that names two namespaces watches two namespaces, and a config without Pod or
+ServiceMonitor targets watches nothing. Informers are built by a factory the shell passes in,
+which keeps this module free of the kubernetes client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from sdgen.cache.informer import Informer, stop_all
+from sdgen.cache.store import NAMESPACE_INDEX, SERVICE_INDEX, Snapshot
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Secret
+from sdgen.k8s.view import ALL, ClusterNeeds, MapsByKey
+
+log = logging.getLogger(__name__)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# (resource, namespace); namespace None means cluster-wide.
+Scope = tuple[str, str | None]
+InformerFactory = Callable[[str, str | None], Informer[Any]]
+
+_FIELDS = (
+    ("pods", "pods"),
+    ("services", "services"),
+    ("endpointslices", "endpoint_slices"),
+    ("namespaces", "namespaces"),
+    ("secrets", "secrets"),
+)
+
+
+def scopes(needed: ClusterNeeds) -> set[Scope]:
+    """The informers a ClusterNeeds asks for."""
+    wanted: set[Scope] = set()
+    for resource, attr in _FIELDS:
+        scope = getattr(needed, attr)
+        if scope is None:
+            continue
+        if scope is ALL or resource == "namespaces":
+            wanted.add((resource, None))
+        else:
+            wanted.update((resource, namespace) for namespace in scope)
+    return wanted
+
+
+class Discovery:
+    def __init__(self, factory: InformerFactory, progress_window: float = 660.0) -> None:
+        self._factory = factory
+        self._informers: dict[Scope, Informer[Any]] = {}
+        self._started: dict[Scope, float] = {}
+        self.progress_window = progress_window
+
+    def ensure(self, needed: ClusterNeeds) -> None:
+        wanted = scopes(needed)
+        gone = [scope for scope in self._informers if scope not in wanted]
+        if gone:
+            log.info("stopping informers no longer needed", extra={"informers": _names(gone)})
+            stop_all(self._informers.pop(scope) for scope in gone)
+        for scope in sorted(wanted - self._informers.keys(), key=str):
+            informer = self._factory(*scope)
+            informer.start()
+            self._informers[scope] = informer
+            self._started[scope] = time.monotonic()
+            log.info("informer started", extra={"informer": informer.name})
+
+    def informers(self) -> list[Informer[Any]]:
+        return list(self._informers.values())
+
+    def synced(self) -> bool:
+        return all(informer.has_synced() for informer in self._informers.values())
+
+    def version(self) -> object:
+        """Changes whenever any cache changes or the set of informers does."""
+        return tuple(
+            (scope, id(inf), inf.store.version)
+            for scope, inf in sorted(self._informers.items(), key=str)
+        )
+
+    def cluster(self) -> InformerCluster:
+        return InformerCluster(
+            {scope: inf.store.snapshot() for scope, inf in self._informers.items()}
+        )
+
+    def stalled(self, now: float | None = None) -> list[str]:
+        """Informers that made no progress (list page, watch event, bookmark) within the window."""
+        now = time.monotonic() if now is None else now
+        return [
+            inf.name
+            for scope, inf in self._informers.items()
+            if now - (inf.last_progress or self._started[scope]) > self.progress_window
+        ]
+
+    def stop(self) -> None:
+        stop_all(self._informers.values())
+        self._informers.clear()
+
+
+class InformerCluster(MapsByKey):
+    """A Cluster over store snapshots, whether one cluster-wide or one per namespace."""
+
+    def __init__(self, snapshots: Mapping[Scope, Snapshot[Any]]) -> None:
+        self._snapshots = snapshots
+
+    def namespaces(self) -> Mapping[str, Namespace]:
+        wide = self._snapshots.get(("namespaces", None))
+        return {ns.metadata.name: ns for ns in wide} if wide is not None else {}
+
+    def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
+        for scope in (("endpointslices", None), ("endpointslices", namespace)):
+            snapshot = self._snapshots.get(scope)
+            if snapshot is not None:
+                return snapshot.by_index(SERVICE_INDEX, f"{namespace}/{service}")
+        return ()
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        for scope in (("pods", None), ("pods", namespace)):
+            snapshot = self._snapshots.get(scope)
+            if snapshot is not None:
+                found: Pod | None = snapshot.get(f"{namespace}/{name}")
+                return found
+        return None
+
+    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+        wide = self._snapshots.get((resource, None))
+        if wide is not None:
+            return wide.items if namespace is None else wide.index_items(NAMESPACE_INDEX, namespace)
+        if namespace is not None:
+            scoped = self._snapshots.get((resource, namespace))
+            return scoped.items if scoped is not None else _EMPTY
+        merged: dict[str, Any] = {}  # several namespaces' informers: a new object each time
+        for (r, _), snapshot in sorted(self._snapshots.items(), key=str):
+            if r == resource:
+                merged.update(snapshot.items)
+        return merged
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        snapshot = self._snapshots.get(("secrets", namespace))
+        found: Secret | None = snapshot.get(f"{namespace}/{name}") if snapshot else None
+        return found
+
+
+def _names(scopes: Iterable[Scope]) -> str:
+    return ",".join(f"{resource}/{namespace or '*'}" for resource, namespace in scopes)

@@ -1,0 +1,6 @@
+"""The command line: argv → wiring → exit code.
+
+Owns: the argument parser and every flag's environment variable, the wiring of a sidecar from
+flags, the commands (`run`, `once`, `targets`, `check`) and their reports and exit codes.
+May import: everything. See docs/architecture.md and the README for the flags.
+"""

@@ -1,0 +1,117 @@
+"""The `sdgen` command line: one subcommand per job.
+
+This module only builds the argument parser and dispatches; `check` lives in `sdgen.check`,
+and `run`, `once` and `targets` share the assembly in `sdgen.sidecar`. Every flag has an
+`SDGEN_*` environment variable (see `sdgen.settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sdgen import __version__
+from sdgen.cli import check, commands
+from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
+
+DESCRIPTION = """\
+Follow a scrape-target ConfigMap and write Prometheus file_sd output:
+targets/<slug>.json (file_sd), relabel/<slug>.yml (metric relabel rules) and
+scrape/<slug>.yml (scrape-config fragments for `scrape_config_files`)."""
+
+
+def _runtime_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    description: str,
+    *,
+    oneshot: bool,
+) -> argparse.ArgumentParser:
+    """A subcommand that reads a config and a cluster: run, or the one-shot once/targets."""
+    parser = sub.add_parser(name, help=help_text, description=description)
+    add_flags(parser, "config source", SOURCE)
+    add_flags(parser, "output", OUTPUT)
+    if oneshot:
+        add_flags(parser, "loop", _named(LOOP, "on-missing-config"))
+        add_flags(parser, "operations", _named(OPS, "log-format", "log-level"))
+        add_flags(parser, "offline", SNAPSHOT)
+    else:
+        add_flags(parser, "loop", LOOP)
+        add_flags(parser, "operations", OPS)
+    # Flags a command does not offer still have their defaults, so the shared assembly in
+    # sdgen.sidecar reads one namespace shape whatever the command.
+    offered = {action.dest for action in parser._actions}
+    parser.set_defaults(
+        **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered}
+    )
+    return parser
+
+
+def _named(flags: tuple[Flag, ...], *names: str) -> tuple[Flag, ...]:
+    return tuple(flag for flag in flags if flag.name in names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdgen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"sdgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _runtime_parser(
+        sub,
+        "run",
+        "run the sidecar until SIGTERM",
+        "Watch the config and the cluster; re-render every --interval and soon after any "
+        "change. Keeps the last good files on any error.",
+        oneshot=False,
+    )
+    run.set_defaults(func=commands.run)
+
+    once = _runtime_parser(
+        sub,
+        "once",
+        "render once and exit (init containers, CI)",
+        "Wait for the config and the caches, render and write once, exit 0 when every "
+        "target rendered cleanly, 1 otherwise.",
+        oneshot=True,
+    )
+    once.set_defaults(func=commands.once)
+
+    targets = _runtime_parser(
+        sub,
+        "targets",
+        "show what would be discovered, with discovered and final labels",
+        "Resolve the targets once and print them (nothing is written).",
+        oneshot=True,
+    )
+    targets.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    targets.add_argument(
+        "--discovered",
+        action="store_true",
+        help="also print each target's labels before relabeling",
+    )
+    targets.set_defaults(func=commands.targets)
+
+    check_parser = sub.add_parser(
+        "check",
+        help="validate scrape configs, ConfigMap manifests holding one, or directories of them",
+        description="Validate scrape configs for a GitOps pre-merge check. Prints "
+        "`file:line: path: message` per problem; exit 0 clean, 1 invalid, 2 usage or I/O error.",
+    )
+    check.add_arguments(check_parser)
+    check_parser.set_defaults(func=check.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

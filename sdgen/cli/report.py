@@ -1,0 +1,63 @@
+"""`sdgen targets` output: a table for people, JSON for scripts.
+
+Both show, per scrape target, the labels Prometheus will attach (final) and, on request, the
+labels discovery produced before relabeling, plus every config problem and per-target error,
+so a pull-request preview shows exactly what would change and why a target is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from sdgen.resolve.pipeline import ScrapeTarget
+from sdgen.resolve.resolver import Resolution
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+
+
+def targets_report(
+    resolution: Resolution | None,
+    issues: Sequence[str],
+    errors: Mapping[str, str],
+    *,
+    as_json: bool = False,
+    discovered: bool = False,
+) -> str:
+    rows: list[tuple[str, int, ScrapeTarget]] = [
+        (et.target.name, et.index, st)
+        for et in (resolution.endpoints if resolution else ())
+        for st in et.targets
+    ]
+    if as_json:
+        document = {
+            "targets": [
+                {
+                    "target": name,
+                    "endpoint": index,
+                    "address": st.address,
+                    "labels": dict(st.labels),
+                    "discovered": dict(st.discovered),
+                }
+                for name, index, st in rows
+            ],
+            "config_issues": list(issues),
+            "errors": dict(errors),
+        }
+        return json.dumps(document, indent=2, sort_keys=True)
+    table = [("TARGET", "ENDPOINT", "ADDRESS")] + [
+        (name, str(index), st.address) for name, index, st in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    lines = []
+    for i, row in enumerate(table):
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(f"{cells}  {_labels(rows[i - 1][2].labels) if i else 'LABELS'}")
+        if discovered and i:
+            lines.append("    discovered: " + _labels(rows[i - 1][2].discovered))
+    lines.append(f"{len(rows)} targets")
+    lines += [f"error: {name}: {message}" for name, message in sorted(errors.items())]
+    lines += [f"config: {issue}" for issue in issues]
+    return "\n".join(lines)

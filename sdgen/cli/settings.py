@@ -1,0 +1,269 @@
+"""Every runtime flag in one place, each with an `SDGEN_*` environment variable.
+
+Flags are declared once (name, type, default, help) and registered on the subcommands that
+use them; the environment variable is the flag name upper-cased with `-` → `_` and an
+`SDGEN_` prefix. Values are parsed and validated when the process starts, so nothing deeper
+ever sees a raw string where it expects a number or a duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdgen.prom.duration import DurationError, parse_duration
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_CONFIGMAP_NAME = "sdgen-config"
+
+
+def _seconds(text: str) -> float:
+    """A Prometheus duration (`15s`, `200ms`) or a plain number of seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text) / 1000
+    except DurationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _file_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal file mode: {text!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"file mode out of range: {text!r}")
+    return mode
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r} (use true or false)")
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str  # without the leading dashes
+    help: str
+    type: Callable[[str], object] | None = str  # None: a boolean switch
+    default: object = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def env(self) -> str:
+        return "SDGEN_" + self.name.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+SOURCE = (
+    Flag(
+        "configmap",
+        "the ConfigMap holding the scrape config, as NAMESPACE/NAME "
+        "(default: this pod's namespace / sdgen-config)",
+        metavar="NS/NAME",
+    ),
+    Flag("key", "the ConfigMap data key holding the scrape config", default="scrape_config.yaml"),
+    Flag(
+        "kubeconfig",
+        "kubeconfig file (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)",
+        metavar="PATH",
+    ),
+    Flag(
+        "config-file",
+        "read the scrape config from this local file instead of a ConfigMap "
+        "(e.g. a mounted ConfigMap volume); discovery still uses the cluster when reachable",
+        metavar="PATH",
+    ),
+)
+MATERIALIZE_SECRETS = Flag(
+    "materialize-secrets",
+    "accept Secret references ({name, key}) in the config: read them from the ConfigMap's "
+    "namespace and write their values to secrets/ (mode 0600) for the fragments; "
+    "needs the deploy/overlays/secrets RBAC",
+    type=None,
+    default=False,
+)
+OUTPUT = (
+    Flag(
+        "output-dir",
+        "where targets/, relabel/ and scrape/ are written",
+        default="./out",
+        metavar="DIR",
+    ),
+    Flag(
+        "file-mode",
+        "mode of the files written (octal)",
+        type=_file_mode,
+        default=0o644,
+        metavar="MODE",
+    ),
+    Flag(
+        "keep-meta-labels",
+        "keep the __meta_* discovery labels in the target files",
+        type=None,
+        default=False,
+    ),
+    Flag(
+        "shards",
+        "total number of Prometheus shards; keep only this shard's targets "
+        "(hashmod of __address__, as the Prometheus Operator shards)",
+        type=_positive_int,
+        default=0,
+        metavar="N",
+    ),
+    Flag("shard-index", "this shard's index, 0..N-1", type=_positive_int, default=0, metavar="I"),
+    Flag(
+        "shard-from-hostname",
+        "take the shard index from the StatefulSet ordinal at the end "
+        "of the pod's hostname (prometheus-2 → 2)",
+        type=None,
+        default=False,
+    ),
+    Flag(
+        "reload-url",
+        "POST here after a scrape fragment changed, e.g. "
+        "http://localhost:9090/-/reload (needs --web.enable-lifecycle)",
+        metavar="URL",
+    ),
+    MATERIALIZE_SECRETS,
+)
+LOOP = (
+    Flag(
+        "interval",
+        "re-read the config and re-render from the cache this often",
+        type=_seconds,
+        default=15.0,
+        metavar="DURATION",
+    ),
+    Flag(
+        "debounce",
+        "after a change, wait this long for more changes before rendering "
+        "(never more than 1s in total; not before the first render)",
+        type=_seconds,
+        default=0.2,
+        metavar="DURATION",
+    ),
+    Flag(
+        "on-missing-config",
+        "what to do when the ConfigMap or its key is missing: keep the "
+        "last good files, or clear them",
+        default="keep",
+        choices=("keep", "clear"),
+    ),
+)
+OPS = (
+    Flag(
+        "listen",
+        "address for /metrics, /healthz, /readyz and /status ('' to disable)",
+        default=":8080",
+        metavar="HOST:PORT",
+    ),
+    Flag(
+        "health-window",
+        "/healthz fails when a watch made no progress (event, bookmark, list) for this long; "
+        "the default outlasts the longest server-side watch timeout",
+        type=_seconds,
+        default=660.0,
+        metavar="DURATION",
+    ),
+    Flag("log-format", "log line format", default="text", choices=("text", "json")),
+    Flag(
+        "log-level",
+        "minimum log level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+    ),
+)
+SNAPSHOT = (
+    Flag(
+        "snapshot",
+        "render from a `kubectl get pods,services,endpointslices,namespaces -A "
+        "-o yaml` dump instead of a live cluster (offline preview)",
+        metavar="FILE",
+    ),
+)
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    title: str,
+    flags: tuple[Flag, ...],
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Register flags whose defaults come from their SDGEN_* variables when set."""
+    env = os.environ if environ is None else environ
+    group = parser.add_argument_group(title)
+    for flag in flags:
+        default = flag.default
+        if flag.env in env:
+            convert = _bool if flag.type is None else flag.type
+            try:
+                default = convert(env[flag.env])
+            except argparse.ArgumentTypeError as err:
+                parser.error(f"{flag.env}: {err}")
+        shown = f"{flag.default:o}" if flag.name == "file-mode" else flag.default
+        default_text = f"; default {shown}" if flag.default not in (None, False, "") else ""
+        help_text = f"{flag.help} [env {flag.env}{default_text}]"
+        if flag.type is None:
+            group.add_argument(
+                f"--{flag.name}",
+                dest=flag.dest,
+                action="store_true",
+                default=default,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                f"--{flag.name}",
+                dest=flag.dest,
+                type=flag.type,
+                default=default,
+                choices=flag.choices,
+                metavar=flag.metavar,
+                help=help_text,
+            )
+
+
+def pod_namespace(environ: Mapping[str, str] | None = None) -> str:
+    """The namespace this pod runs in: POD_NAMESPACE, the service account file, or default."""
+    env = os.environ if environ is None else environ
+    if env.get("POD_NAMESPACE"):
+        return env["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def configmap_ref(value: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Split --configmap into (namespace, name); a bare NAME uses the pod's namespace."""
+    if not value:
+        return pod_namespace(environ), DEFAULT_CONFIGMAP_NAME
+    namespace, _, name = value.rpartition("/")
+    if not name or "/" in namespace:
+        raise ValueError(f"--configmap {value!r}: expected NAMESPACE/NAME")
+    return namespace or pod_namespace(environ), name

@@ -1,0 +1,145 @@
+"""The scrape config as frozen, typed values: what `config` parses and everything else reads.
+
+Parsing (with aliases, defaults, locations and error messages) lives in `config`; this module
+only says what a valid config *is*, so the core can be read without the parser's detail.
+Defaults are already applied: an Endpoint carries its resolved interval and path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
+from sdgen.prom.relabel import RelabelRule
+
+
+class TargetType(StrEnum):
+    POD_MONITOR = "PodMonitor"
+    SERVICE_MONITOR = "ServiceMonitor"
+    STATIC_ENDPOINTS = "StaticEndpoints"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A key of a Secret in the ConfigMap's own namespace; only with --materialize-secrets,
+    which writes its value to a file under secrets/ that the fragment points at."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    insecure_skip_verify: bool = False
+    server_name: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    ca_secret: SecretRef | None = None
+    cert_secret: SecretRef | None = None
+    key_secret: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """Prometheus `authorization`; bearerTokenFile becomes type Bearer with that file."""
+
+    type: str = "Bearer"
+    credentials_file: str = ""
+    credentials_secret: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth:
+    username: str = ""
+    password_file: str = ""
+    username_secret: SecretRef | None = None
+    password_secret: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One scrape endpoint of a target; one (target, endpoint) pair is one scrape job."""
+
+    port: str | None = None  # PodMonitor/ServiceMonitor: port name or number, as text
+    target_port: str | None = None  # ServiceMonitor: endpoint/container port name or number
+    addresses: tuple[str, ...] = ()  # StaticEndpoints: host:port
+    path: str = "/metrics"
+    scheme: str | None = None  # None: https when the port is named https, else http
+    params: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    interval_ms: int = 30_000
+    timeout_ms: int | None = None
+    tls: TLSConfig | None = None
+    authorization: Authorization | None = None
+    basic_auth: BasicAuth | None = None
+    relabelings: tuple[RelabelRule, ...] = ()
+    metric_relabelings: tuple[RelabelRule, ...] = ()
+    add_node_label: bool = False
+    honor_labels: bool | None = None
+    sample_limit: int | None = None
+
+
+def secret_refs(ep: Endpoint) -> tuple[tuple[str, SecretRef], ...]:
+    """The endpoint's Secret references as (field, ref); the field names its file under
+    secrets/: ca, cert, key, credentials, username, password."""
+    tls, auth, basic = ep.tls, ep.authorization, ep.basic_auth
+    found = {
+        "ca": tls.ca_secret if tls else None,
+        "cert": tls.cert_secret if tls else None,
+        "key": tls.key_secret if tls else None,
+        "credentials": auth.credentials_secret if auth else None,
+        "username": basic.username_secret if basic else None,
+        "password": basic.password_secret if basic else None,
+    }
+    return tuple((name, ref) for name, ref in found.items() if ref is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    type: TargetType
+    endpoints: tuple[Endpoint, ...]
+    enabled: bool = True
+    # None means "the ConfigMap's own namespace", decided when targets are resolved.
+    namespace_selector: NamespaceSelector | None = None
+    selector: LabelSelector | None = None
+    relabelings: tuple[RelabelRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A located problem in a config. `path` is like `targets[2].endpoints[0].regex`."""
+
+    path: str
+    message: str
+    line: int | None = None  # 1-based line in the source document
+    severity: str = "error"  # "error" | "warning"
+    target: str | None = None  # the targetName the problem belongs to, when known
+
+    def format(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        prefix = "warning: " if self.severity == "warning" else ""
+        return (
+            f"{where}: {self.path}: {prefix}{self.message}"
+            if self.path
+            else (f"{where}: {prefix}{self.message}")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A parsed config. `targets` holds only valid targets; `rejected` names the targets that
+    had errors (they keep their last good output); `issues` has every error and warning."""
+
+    enabled: bool = True
+    targets: tuple[Target, ...] = ()
+    rejected: frozenset[str] = frozenset()
+    issues: tuple[Issue, ...] = field(default=())
+    # False when an error outside any single target (YAML syntax, layout, defaults, a target
+    # without a usable targetName) means the config as a whole cannot be trusted: change nothing.
+    usable: bool = True
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")

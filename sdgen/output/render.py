@@ -1,0 +1,233 @@
+"""Resolved targets → the exact bytes of the three files sdgen writes per (target, endpoint).
+
+Rendering is pure and canonical — same input, same bytes — because `files` writes only when
+bytes change: any nondeterminism (dict order, float formatting, line folding) would turn the
+steady state into a stream of writes and Prometheus reloads.
+
+Per endpoint, with `<slug>` from `slug(target name, endpoint index)`:
+
+* `targets/<slug>.json`: file_sd, one group per scrape target and one group per line (compact
+  UTF-8 JSON, `{"targets":[..],"labels":{..}}` with labels sorted; greppable, and diffs show
+  whole targets), groups sorted as bytes (so by address first), newline-terminated. The
+  groups are encoded where targets are made (`scrapetarget.encode_group`).
+* `relabel/<slug>.yml`: `metric_relabel_configs:` of the endpoint in Prometheus's snake_case.
+* `scrape/<slug>.yml`: `scrape_configs:` with one job named `<slug>` whose `file_sd_configs`
+  points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory),
+  and whose credential files for Secret references are `../secrets/<slug>.<field>` (written by
+  sdgen.secretfiles, not here: rendering reads no Secret).
+
+YAML strings from the user are always quoted: single quotes for printable ASCII (readable
+regexes, no backslash doubling), double quotes with escapes otherwise, and no line folding, so
+regexes and replacements such as `${1}`, quotes, backslashes and line breaks reach Prometheus
+unchanged (a test reads them back from a real Prometheus).
+Relabel fields equal to Prometheus's defaults are omitted except `action`, which is always
+written so every rule says what it does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, cast
+
+import yaml
+
+from sdgen.config.model import Endpoint, secret_refs
+from sdgen.output.naming import secret_path, slug
+from sdgen.prom.duration import format_duration
+from sdgen.prom.relabel import RelabelRule
+from sdgen.resolve.resolver import EndpointTargets
+
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+_DEFAULT_RULE = RelabelRule()
+
+
+def render(endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
+    """All files for all endpoints, keyed by path relative to the output directory."""
+    return Renderer().render(endpoints)
+
+
+def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
+    return Renderer().render((et,))
+
+
+class Renderer:
+    """`render` again and again, cheaply: per endpoint it remembers its targets file and the
+    lines it was joined from. The resolver hands back the same `lines` object while an
+    endpoint's targets are unchanged, so that file is the same bytes object again (which
+    `files` then recognises without hashing); otherwise it is one join. Only what the last
+    call used is kept."""
+
+    def __init__(self) -> None:
+        self._sd: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
+
+    def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        used: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
+        for et in endpoints:
+            key = (et.target.name, et.index)
+            previous = self._sd.get(key)
+            if previous is None or previous[0] is not et.lines:
+                previous = (et.lines, _file_sd(et.lines))
+            used[key] = previous
+            stem = slug(et.target.name, et.index)
+            relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
+            rendered = {
+                f"targets/{stem}.json": previous[1],
+                f"relabel/{stem}.yml": relabel,
+                f"scrape/{stem}.yml": scrape,
+            }
+            if clash := rendered.keys() & files.keys():
+                raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
+            files.update(rendered)
+        self._sd = used
+        return files
+
+
+def _file_sd(lines: Sequence[bytes]) -> bytes:
+    """The targets file: the groups (sorted and unique already), one per line. Built by one
+    join (concatenating around it would copy the ~40 MB of a 100k-target file twice more)."""
+    if not lines:
+        return b"[]\n"
+    framed = list(lines)
+    framed[0] = b"[\n" + framed[0]
+    framed[-1] = framed[-1] + b"\n]\n"
+    return b",\n".join(framed)
+
+
+@lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
+def _yaml_files(name: str, index: int, ep: Endpoint) -> tuple[bytes, bytes]:
+    stem = slug(name, index)
+    header = _header(name, index)
+    relabels = [_relabel_rule(rule) for rule in ep.metric_relabelings]
+    return (
+        header + _yaml({"metric_relabel_configs": relabels}),
+        header + _yaml({"scrape_configs": [_job(stem, ep)]}),
+    )
+
+
+def _header(name: str, index: int) -> bytes:
+    quoted = json.dumps(name)  # escaped: a name cannot break out of the comment
+    return (
+        f"# Written by sdgen for target {quoted}, endpoint {index}. "
+        "Edits are overwritten: change the scrape config instead.\n"
+    ).encode("ascii")
+
+
+def _job(stem: str, ep: Endpoint) -> dict[str, Any]:
+    job: dict[str, Any] = {"job_name": stem, "scrape_interval": format_duration(ep.interval_ms)}
+    if ep.timeout_ms is not None:
+        job["scrape_timeout"] = format_duration(ep.timeout_ms)
+    job["metrics_path"] = ep.path
+    if ep.scheme is not None:  # otherwise each target's __scheme__ label decides
+        job["scheme"] = ep.scheme
+    if ep.params:
+        job["params"] = {name: list(values) for name, values in ep.params}
+    if ep.honor_labels is not None:
+        job["honor_labels"] = ep.honor_labels
+    if ep.sample_limit is not None:
+        job["sample_limit"] = ep.sample_limit
+    job.update(_http_client(stem, ep))
+    job["file_sd_configs"] = [{"files": [f"../targets/{stem}.json"]}]
+    if ep.metric_relabelings:
+        job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
+    return job
+
+
+def _http_client(stem: str, ep: Endpoint) -> dict[str, Any]:
+    # A Secret reference's value is in a file beside the fragment's directory.
+    refs = {field: f"../{secret_path(stem, field)}" for field, _ in secret_refs(ep)}
+    out: dict[str, Any] = {}
+    if ep.tls is not None and (
+        tls := _non_empty(
+            insecure_skip_verify=ep.tls.insecure_skip_verify,
+            server_name=ep.tls.server_name,
+            ca_file=refs.get("ca", ep.tls.ca_file),
+            cert_file=refs.get("cert", ep.tls.cert_file),
+            key_file=refs.get("key", ep.tls.key_file),
+        )
+    ):
+        out["tls_config"] = tls
+    if ep.authorization is not None:
+        out["authorization"] = _non_empty(
+            type=ep.authorization.type,
+            credentials_file=refs.get("credentials", ep.authorization.credentials_file),
+        )
+    if ep.basic_auth is not None:
+        out["basic_auth"] = _non_empty(
+            username=ep.basic_auth.username,
+            username_file=refs.get("username", ""),
+            password_file=refs.get("password", ep.basic_auth.password_file),
+        )
+    return out
+
+
+def _relabel_rule(rule: RelabelRule) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rule.source_labels:
+        out["source_labels"] = list(rule.source_labels)
+    for name in ("separator", "regex", "modulus", "target_label", "replacement"):
+        if getattr(rule, name) != getattr(_DEFAULT_RULE, name):
+            out[name] = getattr(rule, name)
+    out["action"] = rule.action
+    return out
+
+
+def _non_empty(**fields: str | bool) -> dict[str, str | bool]:
+    return {key: value for key, value in fields.items() if value}
+
+
+class _Quoted(str):
+    """A string value the dumper must quote (keys stay plain)."""
+
+
+# Values from a fixed vocabulary read better plain; PyYAML still quotes them if they need it.
+_PLAIN = frozenset({"job_name", "scrape_interval", "scrape_timeout", "scheme", "action"})
+
+
+def _quote(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Quoted(value)
+    if isinstance(value, Mapping):
+        return {k: v if k in _PLAIN else _quote(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_quote(item) for item in value]
+    return value
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, value: _Quoted) -> yaml.ScalarNode:
+    style = "'" if _PRINTABLE_ASCII.match(value) else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style=style)
+
+
+def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
+    dumper = cast(type[yaml.SafeDumper], type(f"Quoting{base.__name__}", (base,), {}))
+    dumper.add_representer(_Quoted, _represent_quoted)
+    return dumper
+
+
+_PURE_DUMPER = _dumper(yaml.SafeDumper)
+# libyaml's emitter when present: 10x faster, the same bytes, but no lone surrogates.
+_FAST_DUMPER = _dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+
+
+def _yaml(document: dict[str, Any]) -> bytes:
+    quoted = _quote(document)
+    try:
+        return _dump(quoted, _FAST_DUMPER)
+    except UnicodeEncodeError:
+        return _dump(quoted, _PURE_DUMPER)
+
+
+def _dump(document: Any, dumper: type[yaml.SafeDumper]) -> bytes:
+    text = yaml.dump(
+        document,
+        Dumper=dumper,
+        sort_keys=False,  # Prometheus's documented field order, not alphabetical
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**31 - 1,  # never fold long strings across lines
+    )
+    return text.encode("utf-8")

@@ -1,0 +1,6 @@
+"""Prometheus semantics, exactly as Prometheus implements them: durations, Go's regexp dialect
+on RE2, Go's case mapping, and relabeling (`RelabelRule`, validation, the actions, hashmod).
+
+Owns: what Prometheus would compute for a label set or a duration. Pure, no I/O.
+May import: nothing else from sdgen (it is the bottom layer). See docs/architecture.md.
+"""

@@ -1,0 +1,79 @@
+"""Which namespaces a target reads, and which informers a config needs to resolve.
+
+A target without a namespaceSelector reads the ConfigMap's own namespace (as the Prometheus
+Operator does); `needs` turns a whole config into a `ClusterNeeds`, scoped to the fewest
+namespaces, so the sidecar starts only the informers the config can use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from sdgen.config.model import Config, Target, TargetType, secret_refs
+from sdgen.k8s.labelselector import NamespaceSelector
+from sdgen.k8s.view import ALL, Cluster, ClusterNeeds, Scope
+
+
+def active_targets(config: Config) -> Iterator[Target]:
+    return (t for t in config.targets if t.enabled) if config.enabled else iter(())
+
+
+def needs(config: Config, default_namespace: str) -> ClusterNeeds:
+    scopes: dict[str, Scope | None] = dict.fromkeys(
+        ("pods", "services", "endpoint_slices", "namespaces", "secrets")
+    )
+    for target in active_targets(config):
+        if any(secret_refs(endpoint) for endpoint in target.endpoints):
+            scopes["secrets"] = frozenset({default_namespace})
+        if target.type is TargetType.STATIC_ENDPOINTS:
+            continue
+        scope = _scope(target.namespace_selector, default_namespace)
+        kinds: tuple[str, ...] = ("pods",)
+        if target.type is TargetType.SERVICE_MONITOR:
+            kinds = ("services", "endpoint_slices", "pods")  # pods: the endpoints' pod labels
+        for kind in kinds:
+            scopes[kind] = _union(scopes[kind], scope)
+        selector = target.namespace_selector
+        if selector is not None and selector.needs_namespace_labels:
+            scopes["namespaces"] = ALL
+    return ClusterNeeds(**scopes)
+
+
+def _own_namespace(selector: NamespaceSelector | None) -> bool:
+    """No selector, or an empty one, means the ConfigMap's namespace (as the operator does)."""
+    return selector is None or not (
+        selector.any or selector.match_names or selector.labels is not None
+    )
+
+
+def _scope(selector: NamespaceSelector | None, default_namespace: str) -> Scope:
+    if selector is None or _own_namespace(selector):
+        return frozenset({default_namespace})
+    if selector.any or selector.labels is not None:
+        return ALL
+    return frozenset(selector.match_names)
+
+
+def _union(a: Scope | None, b: Scope) -> Scope:
+    if a is None:
+        return b
+    if a is ALL or b is ALL:
+        return ALL
+    return a | b
+
+
+def selected_namespaces(
+    selector: NamespaceSelector | None, cluster: Cluster, default_namespace: str
+) -> Sequence[str | None]:
+    """The namespaces a target lists objects in; [None] means all of them."""
+    if selector is None or _own_namespace(selector):
+        return [default_namespace]
+    if selector.any:
+        return [None]
+    names = set(selector.match_names)
+    if selector.labels is not None:
+        wanted = selector.labels
+        names.update(
+            name for name, ns in cluster.namespaces().items() if wanted.matches(ns.metadata.labels)
+        )
+    return sorted(names)

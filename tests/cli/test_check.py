@@ -1,0 +1,170 @@
+"""`sdgen check`: located messages, exit codes 0/1/2, manifests, directories, stdin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdgen.cli.main import main
+from tests.support.helpers import REPO
+
+DATA = Path("tests/data/config")  # relative to REPO: the CLI prints paths as given
+GOOD = "targets:\n  - {targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1'}]}\n"
+BAD = "targets:\n  - {targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1/x'}]}\n"
+THREE_ERRORS = [
+    f"{DATA}/three-errors.yaml:7: targets[0].endpoints[0].interval: "
+    'unknown unit " s" in duration "30 s"',
+    f"{DATA}/three-errors.yaml:10: targets[0].endpoints[0].metricRelabelConfigs[0].regex: "
+    "error parsing regexp: missing closing ): `^(?s:http_(requests)$`",
+    f"{DATA}/three-errors.yaml:12: targets[0].endpoints[0].honorLabel: "
+    'unknown field "honorLabel"; did you mean "honorLabels"?',
+]
+
+
+def sdgen(*args: str, stdin: str = "", cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, the way a CI job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "sdgen", "check", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    """The CLI in-process: (exit code, stdout lines, stderr)."""
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err
+
+
+def test_three_errors_located_and_exit_1() -> None:
+    run = sdgen(str(DATA / "three-errors.yaml"))
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == THREE_ERRORS
+    assert "3 error(s)" in run.stderr
+
+
+def test_clean_config_exits_0_silently() -> None:
+    run = sdgen("examples/scrape_config.yaml")
+    assert (run.returncode, run.stdout) == (0, "")
+
+
+def test_missing_file_exits_2_after_checking_the_others() -> None:
+    run = sdgen("does-not-exist.yaml", str(DATA / "three-errors.yaml"))
+    assert run.returncode == 2
+    assert "does-not-exist.yaml: no such file or directory" in run.stderr
+    assert run.stdout.splitlines() == THREE_ERRORS
+
+
+def test_stdin() -> None:
+    run = sdgen("-", stdin=BAD)
+    assert run.returncode == 1
+    assert run.stdout.startswith("<stdin>:2: targets[0].endpoints[0].address: ")
+
+
+def test_usage_error_exits_2() -> None:
+    assert sdgen().returncode == 2
+
+
+def test_configmap_manifest_reports_manifest_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(REPO / DATA / "configmap-bad.yaml")
+    code, out, _ = check(capsys, path)
+    assert code == 1
+    assert out == [
+        f'{path}:17: targets[0].endpoints[0].interval: unknown unit "x" in duration "1x"'
+    ]
+
+
+def test_key_option_picks_the_data_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n"
+        "  good.yaml: |\n    targets: []\n"
+        "  bad.yaml: |\n    targets: []\n    bogus: 1\n"
+    )
+    assert check(capsys, str(manifest), "--key", "good.yaml")[:2] == (0, [])
+    assert check(capsys, str(manifest), "--key", "bad.yaml")[:2] == (
+        1,
+        [f'{manifest}:9: bogus: unknown field "bogus"'],
+    )
+    assert check(capsys, str(manifest))[:2] == (
+        1,
+        [f'{manifest}: no ConfigMap with data key "scrape_config.yaml"'],
+    )
+
+
+def test_warnings_only_exit_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("features:\n  openAgent:\n    imageName: agent\n    targets: []\n")
+    code, out, err = check(capsys, str(config))
+    assert code == 0
+    assert out == [
+        f"{config}:3: features.openAgent.imageName: warning: "
+        "an openAgent setting Prometheus has no use for; ignored"
+    ]
+    assert "0 error(s), 1 warning(s)" in err
+
+
+def test_directory_is_searched_recursively(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "nested" / "deeper").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "nested" / "deeper" / "bad.yml").write_text(BAD)
+    (tmp_path / ".git" / "bad.yaml").write_text(BAD)  # hidden: skipped
+    (tmp_path / "notes.txt").write_text(BAD)  # not YAML by name: skipped
+    # not scrape configs: a Prometheus config, a Deployment, another ConfigMap
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
+    (tmp_path / "deploy.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\n")
+    (tmp_path / "dash.yaml").write_text("kind: ConfigMap\ndata: {dash.json: '{}'}\n")
+    code, out, err = check(capsys, str(tmp_path))
+    assert code == 1
+    assert out == [
+        f"{tmp_path}/nested/deeper/bad.yml:2: targets[0].endpoints[0].address: "
+        '"h:1/x" is not a valid host:port address (scheme and path are separate fields)'
+    ]
+    assert "2 file(s), 1 error(s)" in err
+
+
+def test_directory_without_configs_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
+    code, out, _ = check(capsys, str(tmp_path))
+    assert (code, out) == (1, [f"{tmp_path}: no scrape config found in this directory"])
+
+
+def test_broken_yaml_in_a_directory_is_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "broken.yaml").write_text("targets: [\n")
+    code, out, _ = check(capsys, str(tmp_path))
+    assert code == 1
+    assert [line.split(": ")[0:2] for line in out] == [
+        [f"{tmp_path}/broken.yaml:2", "invalid YAML"]
+    ]
+
+
+def test_not_utf8_is_invalid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes(b"targets: []\n# caf\xe9\n")
+    code, out, _ = check(capsys, str(config))
+    assert (code, out) == (
+        1,
+        [f"{config}:2: not UTF-8 text (invalid continuation byte at byte 17)"],
+    )
+
+
+def test_examples_directory_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = check(capsys, str(REPO / "examples"))
+    assert (code, out) == (0, [])
+    assert "0 error(s), 0 warning(s)" in err

@@ -1,0 +1,185 @@
+"""`sdgen once` and `sdgen targets` as a user runs them: offline from a cluster dump, sharded,
+without a cluster, and with a broken target."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.helpers import REPO
+
+CORNERS = REPO / "tests" / "data" / "golden"
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Path:
+    """A dump of the seed clusters (multi-document YAML, as `kubectl get -o yaml` pieces)."""
+    path = tmp_path / "dump.yaml"
+    parts = [
+        (REPO / "examples" / "cluster.yaml").read_text(),
+        (CORNERS / "cluster.yaml").read_text(),
+    ]
+    path.write_text("\n---\n".join(parts))
+    return path
+
+
+def sdgen(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(tmp / "no-such-kubeconfig")}
+    return subprocess.run(
+        [sys.executable, "-m", "sdgen", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+
+
+def target_set(out: Path) -> set[tuple[str, str]]:
+    found = set()
+    for path in (out / "targets").glob("*.json"):
+        for group in json.loads(path.read_text()):
+            for address in group["targets"]:
+                found.add((address, json.dumps(group["labels"], sort_keys=True)))
+    return found
+
+
+def test_shards_are_disjoint_and_add_up_to_the_whole(snapshot: Path, tmp_path: Path) -> None:
+    config = str(CORNERS / "scrape_config.yaml")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    done = sdgen(
+        "once",
+        "--config-file",
+        config,
+        "--snapshot",
+        str(snapshot),
+        "--output-dir",
+        str(whole),
+        tmp=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    shards = []
+    for index in range(3):
+        out = tmp_path / f"shard{index}"
+        out.mkdir()
+        done = sdgen(
+            "once",
+            "--config-file",
+            config,
+            "--snapshot",
+            str(snapshot),
+            "--output-dir",
+            str(out),
+            "--shards",
+            "3",
+            "--shard-index",
+            str(index),
+            tmp=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        shards.append(target_set(out))
+    everything = target_set(whole)
+    assert len(everything) > 10
+    assert set().union(*shards) == everything
+    assert sum(len(s) for s in shards) == len(everything), "shards overlap"
+    assert all(shards), "with this many targets every shard gets some"
+
+
+def test_targets_prints_table_and_json_with_discovered_labels(
+    snapshot: Path, tmp_path: Path
+) -> None:
+    config = str(CORNERS / "scrape_config.yaml")
+    table = sdgen(
+        "targets",
+        "--config-file",
+        config,
+        "--snapshot",
+        str(snapshot),
+        "--discovered",
+        tmp=tmp_path,
+    )
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["TARGET", "ENDPOINT", "ADDRESS", "LABELS"]
+    assert any(line.startswith("db-service") and "10.1.0.5:9187" in line for line in lines)
+    assert any("discovered:" in line and "__meta_kubernetes_pod_name" in line for line in lines)
+
+    as_json = sdgen(
+        "targets", "--config-file", config, "--snapshot", str(snapshot), "--json", tmp=tmp_path
+    )
+    document: dict[str, Any] = json.loads(as_json.stdout)
+    rows = [r for r in document["targets"] if r["target"] == "db-pods"]
+    assert {r["address"] for r in rows} == {"10.1.0.5:9187"}
+    assert all(r["labels"]["job"] == "db-pods" for r in rows)
+    assert all("__meta_kubernetes_pod_name" in r["discovered"] for r in rows)
+    assert all(not k.startswith("__meta_") for r in rows for k in r["labels"])
+    assert f"{len(document['targets'])} targets" in table.stdout
+
+
+def test_a_broken_target_is_reported_and_the_others_still_render(
+    snapshot: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "targets:\n"
+        "- targetName: good\n  type: StaticEndpoints\n  endpoints: [{address: '192.0.2.1:80'}]\n"
+        "- targetName: broken\n  type: StaticEndpoints\n  endpoints:\n"
+        "  - address: '192.0.2.2:80'\n    relabelings: [{regex: '(unclosed', action: keep}]\n"
+    )
+    listing = sdgen(
+        "targets", "--config-file", str(config), "--snapshot", str(snapshot), tmp=tmp_path
+    )
+    assert listing.returncode == 1
+    assert "192.0.2.1:80" in listing.stdout
+    assert "targets[1].endpoints[0].relabelings[0].regex" in listing.stdout
+
+    out = tmp_path / "out"
+    out.mkdir()
+    once = sdgen(
+        "once",
+        "--config-file",
+        str(config),
+        "--snapshot",
+        str(snapshot),
+        "--output-dir",
+        str(out),
+        tmp=tmp_path,
+    )
+    assert once.returncode == 1
+    assert [p.name.split(".")[0] for p in (out / "targets").glob("*.json")] == ["good"]
+    assert "targets[1].endpoints[0].relabelings[0].regex" in once.stderr
+
+
+def test_without_a_cluster_static_targets_work_and_monitors_report_no_cluster(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "targets:\n"
+        "- targetName: static\n  type: StaticEndpoints\n  endpoints: [{address: '192.0.2.1:80'}]\n"
+        "- targetName: pods\n  type: PodMonitor\n  selector: {}\n  endpoints: [{port: metrics}]\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    once = sdgen("once", "--config-file", str(config), "--output-dir", str(out), tmp=tmp_path)
+    assert once.returncode == 1
+    assert [p.name.split(".")[0] for p in (out / "targets").glob("*.json")] == ["static"]
+    listing = sdgen("targets", "--config-file", str(config), "--json", tmp=tmp_path)
+    errors = json.loads(listing.stdout)["errors"]
+    assert list(errors) == ["pods"] and errors["pods"].startswith("no cluster")
+
+
+def test_missing_output_dir_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("targets: []\n")
+    missing = tmp_path / "nowhere"
+    done = sdgen("once", "--config-file", str(config), "--output-dir", str(missing), tmp=tmp_path)
+    assert done.returncode == 2
+    assert str(missing) in done.stderr

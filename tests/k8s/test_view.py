@@ -1,0 +1,154 @@
+"""StaticCluster's indexes, the namespaces a target reads, and which informers a config needs."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+import pytest
+
+from sdgen.config.model import Config, Endpoint, Target, TargetType
+from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
+from sdgen.k8s.view import ALL, ClusterNeeds, Scope, StaticCluster
+from sdgen.resolve.scope import needs, selected_namespaces
+
+R = TypeVar("R", Pod, Service, EndpointSlice, Namespace)
+
+
+def _record(kind: type[R], name: str, namespace: str = "", **labels: str) -> R:
+    return msgspec.convert(
+        {"metadata": {"name": name, "namespace": namespace, "labels": labels}}, kind
+    )
+
+
+def _cluster() -> StaticCluster:
+    pods = [_record(Pod, name, ns) for ns, name in [("a", "p1"), ("a", "p2"), ("b", "p3")]]
+    services = [_record(Service, "web", ns) for ns in ("a", "b")]
+    slices = [
+        _record(EndpointSlice, name, ns, **{"kubernetes.io/service-name": "web"})
+        for ns, name in [("a", "web-1"), ("a", "web-2"), ("b", "web-1")]
+    ]
+    slices.append(_record(EndpointSlice, "orphan", "a"))  # no service-name label
+    namespaces = [_record(Namespace, n, team=t) for n, t in [("a", "x"), ("b", "y"), ("c", "x")]]
+    return StaticCluster.from_objects(pods, services, slices, namespaces)
+
+
+def _names(objects: Any) -> list[str]:
+    return sorted(f"{o.metadata.namespace}/{o.metadata.name}" for o in objects)
+
+
+def test_static_cluster_indexes_by_namespace_and_service() -> None:
+    cluster = _cluster()
+    assert _names(cluster.pod_map("a").values()) == ["a/p1", "a/p2"]
+    assert _names(cluster.pod_map(None).values()) == ["a/p1", "a/p2", "b/p3"]
+    assert _names(cluster.pod_map("missing").values()) == []
+    assert _names(cluster.service_map("b").values()) == ["b/web"]
+    assert _names(cluster.service_map(None).values()) == ["a/web", "b/web"]
+    assert _names(cluster.endpoint_slices("a", "web")) == ["a/web-1", "a/web-2"]
+    assert _names(cluster.endpoint_slices("b", "web")) == ["b/web-1"]
+    assert _names(cluster.endpoint_slices("a", "other")) == []
+    assert sorted(cluster.namespaces()) == ["a", "b", "c"]
+    found = cluster.pod("b", "p3")
+    assert found is not None and found.metadata.name == "p3"
+    assert cluster.pod("a", "p3") is None
+
+
+def test_static_cluster_maps_by_key_are_stable_objects() -> None:
+    cluster = _cluster()
+    assert sorted(cluster.pod_map(None)) == ["a/p1", "a/p2", "b/p3"]
+    assert sorted(cluster.pod_map("a")) == ["a/p1", "a/p2"]
+    assert cluster.pod_map("a") is cluster.pod_map("a")
+    assert cluster.pod_map(None) is cluster.pod_map(None)
+    assert cluster.pod_map("a")["a/p1"] is cluster.pod("a", "p1")
+    assert sorted(cluster.service_map("b")) == ["b/web"]
+    assert sorted(cluster.slice_map("a")) == ["a/web-1", "a/web-2"]  # only slices of a Service
+    assert dict(cluster.slice_map("missing")) == {}
+
+
+def test_static_cluster_can_be_empty() -> None:
+    cluster = StaticCluster.from_objects()
+    assert dict(cluster.pod_map(None)) == {} and dict(cluster.namespaces()) == {}
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        (None, ["own"]),
+        (NamespaceSelector(), ["own"]),
+        (NamespaceSelector(any=True), [None]),
+        (NamespaceSelector(match_names=("b", "a", "zz")), ["a", "b", "zz"]),
+        (NamespaceSelector(labels=LabelSelector(match_labels=(("team", "x"),))), ["a", "c"]),
+        (
+            NamespaceSelector(match_names=("b",), labels=LabelSelector((("team", "x"),))),
+            ["a", "b", "c"],
+        ),
+        (NamespaceSelector(labels=LabelSelector((("team", "none"),))), []),
+    ],
+    ids=["absent", "empty", "any", "names", "labels", "names+labels", "no match"],
+)
+def test_selected_namespaces(
+    selector: NamespaceSelector | None, expected: list[str | None]
+) -> None:
+    assert list(selected_namespaces(selector, _cluster(), "own")) == expected
+
+
+def _target(
+    kind: TargetType,
+    selector: NamespaceSelector | None = None,
+    enabled: bool = True,
+    name: str = "",
+) -> Target:
+    endpoint = Endpoint(addresses=("h:1",)) if kind is TargetType.STATIC_ENDPOINTS else Endpoint()
+    return Target(name or f"t{id(selector)}", kind, (endpoint,), enabled, selector, LabelSelector())
+
+
+POD, SVC, STATIC = TargetType.POD_MONITOR, TargetType.SERVICE_MONITOR, TargetType.STATIC_ENDPOINTS
+NAMES_A = NamespaceSelector(match_names=("a",))
+NAMES_B = NamespaceSelector(match_names=("b", "c"))
+BY_LABEL = NamespaceSelector(labels=LabelSelector((("team", "x"),)))
+
+
+def _scopes(*names: str) -> Scope:
+    return frozenset(names)
+
+
+ANY = NamespaceSelector(any=True)
+SLICE_SCOPES = {"services": _scopes("a"), "endpoint_slices": _scopes("a")}
+NEEDS = [
+    pytest.param([], ClusterNeeds(), id="nothing"),
+    pytest.param([_target(STATIC)], ClusterNeeds(), id="static only"),
+    pytest.param([_target(POD)], ClusterNeeds(pods=_scopes("own")), id="own namespace"),
+    pytest.param(
+        [_target(POD, NAMES_A), _target(POD, NAMES_B)],
+        ClusterNeeds(pods=_scopes("a", "b", "c")),
+        id="names merged",
+    ),
+    pytest.param(
+        [_target(SVC, NAMES_A)], ClusterNeeds(pods=_scopes("a"), **SLICE_SCOPES), id="service"
+    ),
+    pytest.param(
+        [_target(POD, NAMES_B), _target(SVC, NAMES_A)],
+        ClusterNeeds(pods=_scopes("a", "b", "c"), **SLICE_SCOPES),
+        id="mixed kinds",
+    ),
+    pytest.param([_target(POD, ANY), _target(POD, NAMES_A)], ClusterNeeds(pods=ALL), id="any"),
+    pytest.param([_target(POD, BY_LABEL)], ClusterNeeds(pods=ALL, namespaces=ALL), id="labels"),
+    pytest.param(
+        [_target(POD, NAMES_A), _target(POD, enabled=False)],
+        ClusterNeeds(pods=_scopes("a")),
+        id="disabled ignored",
+    ),
+]
+
+
+@pytest.mark.parametrize(("targets", "expected"), NEEDS)
+def test_needs_scopes_informers_to_the_fewest_namespaces(
+    targets: list[Target], expected: ClusterNeeds
+) -> None:
+    assert needs(Config(targets=tuple(targets)), "own") == expected
+
+
+def test_a_disabled_config_needs_nothing() -> None:
+    config = Config(enabled=False, targets=(_target(POD, NamespaceSelector(any=True)),))
+    assert needs(config, "own") == ClusterNeeds()

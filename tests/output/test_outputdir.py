@@ -1,0 +1,378 @@
+"""OutputDir on real filesystems: atomic replace under a concurrent reader process, kill -9 in
+the middle of writes, write-only-on-change, ownership, path safety, and real write failures
+(a full tmpfs, a read-only mount — these mount tmpfs and so need root, as the test machine is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sdgen.config.model import Endpoint, Target, TargetType
+from sdgen.output import render
+from sdgen.output.outputdir import MANIFEST, OutputDir, OutputError
+from sdgen.resolve.resolver import EndpointTargets
+from tests.support.helpers import tmpfs
+
+DEADLINE = 60.0
+
+
+def prepared(root: Path, **kwargs: object) -> OutputDir:
+    out = OutputDir(root, create=True, **kwargs)  # type: ignore[arg-type]
+    out.prepare()
+    return out
+
+
+def hidden_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob(".*") if p.name != MANIFEST)
+
+
+# Writing, change detection, modes -----------------------------------------------------
+
+
+def test_prepare_creates_the_layout_and_sync_writes_files_with_the_mode(tmp_path: Path) -> None:
+    out = prepared(tmp_path / "out", file_mode=0o640)
+    result = out.sync({"targets/a.json": b"[]\n", "scrape/a.yml": b"scrape_configs: []\n"})
+    root = tmp_path / "out"
+    assert sorted(p.name for p in root.iterdir()) == [MANIFEST, "relabel", "scrape", "targets"]
+    assert result.written == ["scrape/a.yml", "targets/a.json"]
+    assert (root / "targets/a.json").read_bytes() == b"[]\n"
+    assert (root / "targets/a.json").stat().st_mode & 0o777 == 0o640
+    assert out.owned() == {"scrape/a.yml", "targets/a.json"}
+    assert hidden_files(root) == []
+
+
+def test_default_mode_is_0644_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        prepared(tmp_path).sync({"targets/a.json": b"[]\n"})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "targets/a.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) -> None:
+    desired = {"targets/a.json": b"[1]\n", "relabel/a.yml": b"x: 1\n"}
+    prepared(tmp_path).sync(desired)
+    before = {rel: (tmp_path / rel).stat() for rel in desired}
+    again = prepared(tmp_path)  # a restarted sidecar
+    for out in (again, again):
+        result = out.sync(desired)
+        assert (result.written, result.unchanged, result.removed) == ([], 2, [])
+    for rel, stat in before.items():
+        now = (tmp_path / rel).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    result = again.sync({**desired, "targets/a.json": b"[2]\n"})
+    assert (result.written, result.unchanged) == (["targets/a.json"], 1)
+    assert (tmp_path / "targets/a.json").stat().st_ino != before["targets/a.json"].st_ino
+
+
+def test_what_sdgen_synced_is_compared_by_bytes_and_only_a_restart_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[int] = []
+    sha256 = hashlib.sha256
+
+    def counting_sha256(data: bytes) -> Any:
+        hashed.append(len(data))
+        return sha256(data)
+
+    content = b"[" + b"1," * 1000 + b"1]\n"
+    prepared(tmp_path).sync({"targets/a.json": content})
+    monkeypatch.setattr("sdgen.output.outputdir.hashlib.sha256", counting_sha256)
+    out = prepared(tmp_path)  # a restart: what is on disk is known by digest only
+    assert hashed == [len(content)]  # the file on disk, read once
+    assert out.sync({"targets/a.json": bytes(bytearray(content))}).unchanged == 1
+    assert len(hashed) == 2  # an equal copy, compared with the disk by digest
+    assert out.sync({"targets/a.json": content}).unchanged == 1  # compared with the bytes
+    changed = content.replace(b"1,", b"2,", 1)
+    assert out.sync({"targets/a.json": changed}).written == ["targets/a.json"]
+    assert out.sync({"targets/a.json": changed}).unchanged == 1
+    assert len(hashed) == 2  # nothing hashed since: sdgen had the bytes
+    assert (tmp_path / "targets/a.json").read_bytes() == changed
+
+
+def test_a_missing_root_is_an_error_unless_create(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=f"{tmp_path / 'nope'} does not exist.*--output-dir"):
+        OutputDir(tmp_path / "nope").prepare()
+    OutputDir(tmp_path / "nope" / "deeper", create=True).prepare()
+    assert (tmp_path / "nope/deeper/targets").is_dir()
+
+
+def test_sync_before_prepare_is_a_programming_error(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        OutputDir(tmp_path).sync({})
+
+
+# Ownership ----------------------------------------------------------------------------
+
+
+def test_prunes_only_files_it_wrote(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({"targets/a.json": b"[]\n", "targets/b.json": b"[]\n"})
+    (tmp_path / "targets/mine.json").write_text("[]\n")
+    result = prepared(tmp_path).sync({"targets/b.json": b"[]\n"})
+    assert result.removed == ["targets/a.json"]
+    assert sorted(p.name for p in (tmp_path / "targets").iterdir()) == ["b.json", "mine.json"]
+
+
+def test_keep_protects_files_that_are_no_longer_desired(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({"targets/held.1.json": b"[]\n", "targets/gone.1.json": b"[]\n"})
+    result = out.sync({}, keep=lambda rel: rel.startswith("targets/held."))
+    assert result.removed == ["targets/gone.1.json"]
+    assert (tmp_path / "targets/held.1.json").exists()
+    assert out.owned() == {"targets/held.1.json"}
+    assert out.sync({}).removed == ["targets/held.1.json"]
+
+
+def test_a_new_file_whose_ownership_cannot_be_recorded_is_not_written(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({"targets/old.json": b"[]\n"})
+    (tmp_path / MANIFEST).unlink()
+    (tmp_path / MANIFEST).mkdir()  # the manifest can no longer be replaced
+    result = out.sync({"targets/old.json": b"[1]\n", "targets/new.json": b"[]\n"})
+    assert result.written == ["targets/old.json"]
+    assert result.errors[0].startswith(f"{MANIFEST}: ")
+    assert result.errors[1] == "targets/new.json: not written, ownership not recorded"
+    assert not (tmp_path / "targets/new.json").exists()
+
+
+def test_an_unreadable_manifest_means_nothing_is_removed(tmp_path: Path) -> None:
+    prepared(tmp_path).sync({"targets/a.json": b"[]\n"})
+    (tmp_path / MANIFEST).write_text("{not json")
+    out = prepared(tmp_path)
+    assert out.owned() == set()
+    assert out.sync({}).removed == []
+    assert (tmp_path / "targets/a.json").exists()
+
+
+def test_prepare_removes_stale_temp_files_only(tmp_path: Path) -> None:
+    prepared(tmp_path)
+    stale = [tmp_path / "targets/.a.json.tmp-4242-0a1b2c3d", tmp_path / ".x.tmp-1-ff"]
+    users = [tmp_path / "targets/.gitkeep", tmp_path / "scrape/a.yml.tmp-1-ff"]
+    for path in [*stale, *users]:
+        path.write_text("partial")
+    prepared(tmp_path)
+    assert [p.exists() for p in stale] == [False, False]
+    assert [p.exists() for p in users] == [True, True]
+
+
+# Path safety --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    [
+        "../escape.json",
+        "/tmp/abs.json",
+        "targets/../../escape.json",
+        "targets//a.json",
+        "targets/./a.json",
+        "targets/.hidden.json",
+        MANIFEST,
+        "",
+        "targets/a\x00.json",
+    ],
+)
+def test_unsafe_relpaths_are_refused(tmp_path: Path, relpath: str) -> None:
+    root = tmp_path / "out"
+    out = prepared(root)
+    result = out.sync({relpath: b"x", "targets/ok.json": b"[]\n"})
+    assert result.written == ["targets/ok.json"]
+    assert len(result.errors) == 1 and result.errors[0].startswith(f"{relpath}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert hidden_files(root) == []
+
+
+def test_rendered_files_of_hostile_target_names_stay_inside_the_root(tmp_path: Path) -> None:
+    names = ["../../etc", "/abs/path", "..", "a/../../b", "\x00", "☃ unicode", "x" * 300]
+    endpoint = Endpoint(addresses=("h:1",))
+    desired = render.render(
+        EndpointTargets(Target(n, TargetType.STATIC_ENDPOINTS, (endpoint,)), 0, endpoint, ())
+        for n in names
+    )
+    root = tmp_path / "out"
+    result = prepared(root).sync(desired)
+    assert result.errors == [] and len(result.written) == 3 * len(names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    for rel in result.written:
+        assert (root / rel).resolve().parent.parent == root.resolve()
+
+
+def test_a_symlinked_directory_leading_outside_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "out"
+    out = prepared(root)
+    (root / "extra").symlink_to(outside)
+    result = out.sync({"extra/a.json": b"[]\n"})
+    assert result.written == [] and "outside the output dir" in result.errors[0]
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlinked_subdir_leading_outside_fails_prepare(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/targets").symlink_to(outside)
+    with pytest.raises(OutputError, match="targets resolves outside the output dir"):
+        OutputDir(tmp_path / "out").prepare()
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlinked_file_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.json"
+    victim.write_text("precious")
+    out = prepared(tmp_path / "out")
+    (tmp_path / "out/targets/a.json").symlink_to(victim)
+    assert out.sync({"targets/a.json": b"[]\n"}).written == ["targets/a.json"]
+    assert victim.read_text() == "precious"
+    assert (tmp_path / "out/targets/a.json").read_bytes() == b"[]\n"
+
+
+# Real failures ------------------------------------------------------------------------
+
+
+def test_a_root_under_a_regular_file_fails_prepare(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for create in (False, True):
+        with pytest.raises(OutputError, match=f"{tmp_path / 'file' / 'out'}.*--output-dir"):
+            OutputDir(tmp_path / "file" / "out", create=create).prepare()
+
+
+def test_a_read_only_root_fails_prepare(tmp_path: Path) -> None:
+    root = tmp_path / "ro"
+    with (
+        tmpfs(root, "ro,size=64k"),
+        pytest.raises(OutputError, match=f"{root} is not writable: .*--output-dir"),
+    ):
+        OutputDir(root).prepare()
+
+
+def test_a_full_disk_keeps_the_old_file_and_the_other_writes(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "size=64k") as root:
+        out = prepared(root)
+        out.sync({"targets/a.json": b'["old"]\n'})
+        result = out.sync(
+            {"targets/a.json": b"[" + b" " * 200_000 + b"]\n", "targets/b.json": b"[]\n"}
+        )
+        assert result.written == ["targets/b.json"]
+        assert result.errors == ["targets/a.json: No space left on device"]
+        assert (root / "targets/a.json").read_bytes() == b'["old"]\n'
+        assert hidden_files(root) == []
+        assert out.sync({"targets/a.json": b"[1]\n", "targets/b.json": b"[]\n"}).written == [
+            "targets/a.json"
+        ]
+
+
+def test_a_directory_in_place_of_a_file_fails_only_that_file(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    (tmp_path / "targets/a.json").mkdir()
+    result = out.sync({"targets/a.json": b"[]\n", "targets/b.json": b"[]\n"})
+    assert result.written == ["targets/b.json"]
+    assert result.errors[0].startswith("targets/a.json: Is a directory")
+    assert hidden_files(tmp_path) == []
+
+
+# Concurrency and crashes (real processes) ---------------------------------------------
+
+READER = r"""
+import json, os, sys
+path, stop = sys.argv[1], sys.argv[2]
+good = bad = 0
+versions = set()
+while not os.path.exists(stop):
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        doc = json.loads(data)
+        assert doc["pad"] == "x" * doc["size"] and doc["check"] == doc["version"]
+        versions.add(doc["version"])
+        good += 1
+    except Exception:
+        bad += 1
+print(json.dumps({"good": good, "bad": bad, "versions": len(versions)}))
+"""
+
+
+def version(n: int) -> bytes:
+    size = (n * 7919) % 150_000  # sizes jump around, so a torn read cannot look whole
+    return json.dumps({"version": n, "pad": "x" * size, "size": size, "check": n}).encode()
+
+
+def test_a_concurrent_reader_never_sees_a_partial_or_mixed_file(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({"targets/a.json": version(0)})
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(tmp_path / "targets/a.json"), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for n in range(1, 301):
+            assert out.sync({"targets/a.json": version(n)}).written == ["targets/a.json"]
+    finally:
+        stop.touch()
+        stdout, _ = reader.communicate(timeout=DEADLINE)
+    counts = json.loads(stdout)
+    assert counts["bad"] == 0
+    assert counts["good"] > 0 and counts["versions"] > 1, counts  # it really overlapped
+
+
+WRITER = r"""
+import json, sys
+from sdgen.output.outputdir import OutputDir
+out = OutputDir(sys.argv[1], create=True)
+out.prepare()
+n = 0
+while True:
+    n += 1
+    doc = {"version": n, "pad": "x" * (n * 7919 % 1_000_000)}
+    out.sync({
+        "targets/a.json": json.dumps(doc).encode(),
+        "scrape/a.yml": ("version: %d\npad: '%s'\n" % (n, doc["pad"])).encode(),
+    })
+    print(n, flush=True)
+"""
+
+
+def kill_while_a_temp_file_exists(root: Path) -> None:
+    """Run the writer, freeze it (SIGSTOP) at a moment a temp file exists, then kill -9."""
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline()  # first sync done
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            if hidden_files(root):
+                os.kill(writer.pid, signal.SIGSTOP)
+                if hidden_files(root):
+                    return
+                os.kill(writer.pid, signal.SIGCONT)
+        pytest.fail("never caught the writer in the middle of a write")
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=DEADLINE)
+
+
+def test_kill_9_mid_write_leaves_only_whole_files_and_restart_cleans_up(tmp_path: Path) -> None:
+    kill_while_a_temp_file_exists(tmp_path)
+    assert hidden_files(tmp_path)  # the interrupted write's temp file
+    doc = json.loads((tmp_path / "targets/a.json").read_bytes())
+    assert len(doc["pad"]) == doc["version"] * 7919 % 1_000_000
+    fragment = yaml.safe_load((tmp_path / "scrape/a.yml").read_bytes())
+    assert len(fragment["pad"]) == fragment["version"] * 7919 % 1_000_000
+    out = prepared(tmp_path)
+    assert hidden_files(tmp_path) == []
+    assert out.owned() == {"targets/a.json", "scrape/a.yml"}

@@ -1,0 +1,96 @@
+"""The bundled examples stay valid: sdgen check passes them, promtool accepts prometheus.yml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sdgen.cli.check import check_text
+from sdgen.config.document import parse_config
+from sdgen.config.manifest import load_configmap_key
+from tests.support.helpers import REPO
+
+EXAMPLES = REPO / "examples"
+DATA = REPO / "tests" / "data" / "config"
+SCRAPE_CONFIGS = ["scrape_config.yaml", "configmap.yaml", "openagent-configmap.yaml"]
+
+
+def test_every_example_that_holds_a_config_passes_check() -> None:
+    """What `sdgen check examples/` sees: configs without any issue; other files skipped."""
+    checked = []
+    for path in sorted(EXAMPLES.glob("*.y*ml")):
+        issues = check_text(path.read_text(encoding="utf-8"), explicit=False)
+        assert issues in (None, []), (path.name, issues)
+        if issues is not None:
+            checked.append(path.name)
+    assert set(SCRAPE_CONFIGS) <= set(checked)
+
+
+@pytest.mark.parametrize("name", SCRAPE_CONFIGS)
+def test_scrape_config_example_is_clean_when_named(name: str) -> None:
+    assert check_text((EXAMPLES / name).read_text(encoding="utf-8")) == []
+
+
+def test_examples_describe_the_same_targets() -> None:
+    plain = parse_config((EXAMPLES / "scrape_config.yaml").read_text(encoding="utf-8"))
+    for name in ("configmap.yaml", "openagent-configmap.yaml"):
+        (embedded,) = load_configmap_key((EXAMPLES / name).read_text(encoding="utf-8")).configs
+        assert embedded.parse().targets == plain.targets, name
+    assert [t.name for t in plain.targets] == ["kube-apiserver", "demo-app", "legacy-db"]
+
+
+def test_configmap_example_is_where_sdgen_looks_by_default() -> None:
+    (embedded,) = load_configmap_key((EXAMPLES / "configmap.yaml").read_text()).configs
+    assert (embedded.configmap, embedded.key) == ("monitoring/sdgen-config", "scrape_config.yaml")
+
+
+def test_openagent_sample_passes_with_warnings_only() -> None:
+    """A byte-for-byte copy of ../shared/samples/openagent-configmap.yaml, as users have it."""
+    issues = check_text((DATA / "openagent-sample-configmap.yaml").read_text(encoding="utf-8"))
+    assert issues is not None
+    assert [(i.severity, i.line, i.path) for i in issues] == [
+        ("warning", 35, "features.openAgent.targets[0].metricRelabelConfigs"),
+        ("warning", 54, "features.openAgent.targets[1].endpoints[0].adaptiveTimeout"),
+    ]
+
+
+def _promtool() -> str:
+    tool = os.environ.get("PROMTOOL") or str(REPO / ".cache" / "bin" / "promtool")
+    assert Path(tool).is_file(), f"promtool not found at {tool}; run `make tools` or set PROMTOOL"
+    return tool
+
+
+def _promtool_check(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_promtool(), "check", "config", config.name],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_prometheus_example() -> None:
+    run = _promtool_check(EXAMPLES / "prometheus.yml")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.prometheus
+def test_prometheus_example_loads_fragments_from_its_glob(tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "prometheus.yml", tmp_path)
+    scrape = tmp_path / "sdgen" / "scrape"
+    scrape.mkdir(parents=True)
+    shutil.copy(DATA / "prometheus-fragment" / "job.yml", scrape)
+    good = _promtool_check(tmp_path / "prometheus.yml")
+    assert good.returncode == 0, good.stdout + good.stderr
+    # The glob is really read: a broken fragment there makes the config invalid.
+    (scrape / "broken.yml").write_text("scrape_configs:\n  - job_name: x\n    bogus: 1\n")
+    broken = _promtool_check(tmp_path / "prometheus.yml")
+    assert broken.returncode != 0
+    assert "bogus" in broken.stdout + broken.stderr
