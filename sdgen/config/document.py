@@ -27,20 +27,14 @@ from __future__ import annotations
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sdgen.config.endpoint import (
-    AGENT_SETTING,
-    DEFAULT_INTERVAL_MS,
-    DEFAULT_PATH,
-    Defaults,
-    EndpointParser,
-)
-from sdgen.config.model import Config, Target, TargetType
+from sdgen.config.endpoint import AGENT_SETTING, Defaults, EndpointParser
+from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Target, TargetType
 from sdgen.config.reader import schema
-from sdgen.config.yamlnode import MAX_ALIAS_NODES, TEXT_TAGS, Field, join_path, line_of
+from sdgen.config.yamlnode import TEXT_TAGS, Field, join_path, line_of
 from sdgen.k8s.labelselector import OPERATORS, LabelSelector, NamespaceSelector, Requirement
 from sdgen.prom.relabel import RelabelRule
 
-__all__ = ["DEFAULT_INTERVAL_MS", "DEFAULT_PATH", "MAX_ALIAS_NODES", "parse_config"]
+__all__ = ["parse_config"]
 
 
 # --- schema: which keys each mapping takes --------------------------------------------------

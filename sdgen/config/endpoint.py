@@ -17,14 +17,12 @@ from typing import Any
 from yaml.nodes import ScalarNode, SequenceNode
 
 from sdgen.config.auth import AuthParser, file_only, schemas
-from sdgen.config.model import Endpoint, TargetType
+from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Endpoint, Scheme, TargetType
 from sdgen.config.reader import schema
 from sdgen.config.yamlnode import TAG, Field, line_of
 from sdgen.prom.duration import format_duration
 from sdgen.prom.relabel import RelabelError, RelabelRule, compile_rule
 
-DEFAULT_INTERVAL_MS = 30_000
-DEFAULT_PATH = "/metrics"
 AGENT_SETTING = "an openAgent setting Prometheus has no use for; ignored"
 
 
@@ -111,7 +109,7 @@ class EndpointParser(AuthParser):
             target_port=self.port(f.get("targetPort")),
             addresses=self.addresses(f),
             path=self.text(f.get("path")) or defaults.path,
-            scheme=self.choice(f.get("scheme"), ("http", "https")),
+            scheme=self.choice(f.get("scheme"), tuple(s.value for s in Scheme)),
             params=self.params(f.get("params")),
             interval_ms=interval,
             timeout_ms=timeout,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sdgen.config.model import Issue
+from sdgen.config.model import Issue, Severity
 from sdgen.config.yamlnode import (
     TAG,
     TEXT_TAGS,
@@ -84,12 +84,12 @@ class Reader:
         self.document_errors = 0
 
     def error(self, path: str, line: int | None, message: str) -> None:
-        self.issues.append(Issue(path, message, line, "error", self.target))
+        self.issues.append(Issue(path, message, line, Severity.ERROR, self.target))
         self.errors += 1
         self.document_errors += self.target is None
 
     def warn(self, path: str, line: int | None, message: str) -> None:
-        self.issues.append(Issue(path, message, line, "warning", self.target))
+        self.issues.append(Issue(path, message, line, Severity.WARNING, self.target))
 
     def compose(self, text: str) -> Node | None:
         try:
