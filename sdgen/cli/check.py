@@ -24,8 +24,8 @@ from typing import TextIO
 
 from sdgen.cli.settings import MATERIALIZE_SECRETS, add_flags
 from sdgen.config.document import parse_config
-from sdgen.config.manifest import DEFAULT_KEY, load_configmap_key
-from sdgen.config.model import Issue
+from sdgen.config.manifest import load_configmap_key
+from sdgen.config.model import DEFAULT_KEY, Issue, Severity
 
 _CONFIG_KEYS = frozenset({"targets", "features"})
 _SUFFIXES = (".yaml", ".yml")
@@ -76,7 +76,7 @@ class _Report:
         self.files += 1
         for issue in issues:
             print(issue.format(name), file=self.out)
-            if issue.severity == "error":
+            if issue.severity == Severity.ERROR:
                 self.errors += 1
             else:
                 self.warnings += 1

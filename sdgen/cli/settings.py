@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdgen.config.model import DEFAULT_KEY
 from sdgen.prom.duration import DurationError, parse_duration
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -86,7 +87,7 @@ SOURCE = (
         "(default: this pod's namespace / sdgen-config)",
         metavar="NS/NAME",
     ),
-    Flag("key", "the ConfigMap data key holding the scrape config", default="scrape_config.yaml"),
+    Flag("key", "the ConfigMap data key holding the scrape config", default=DEFAULT_KEY),
     Flag(
         "kubeconfig",
         "kubeconfig file (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)",

@@ -1,6 +1,8 @@
 """The scrape config: text → `Config`, every problem an `Issue` with its field path and line.
 
-Owns: the config model, safe YAML composition, the typed field reader, the layout, target,
-endpoint and auth sections, and finding a config inside ConfigMap manifests. Never raises on
-bad input. Pure, no I/O. May import: sdgen.prom, sdgen.k8s. See docs/configuration.md.
+Owns: the config model and its defaults (model), safe YAML composition (yamlnode), the typed
+field reader (reader), one module per section, each a set of functions over that one reader
+(document: layouts, defaults and the target list; target, endpoint, auth, rules, selectors),
+and finding a config inside ConfigMap manifests (manifest). Never raises on bad input. Pure,
+no I/O. May import: sdgen.prom, sdgen.k8s. See docs/configuration.md.
 """

@@ -1,4 +1,4 @@
-"""Parse the scrape config (DESIGN §1) into `model` values, every problem located.
+"""Parse the scrape config (docs/configuration.md) into `model` values, every problem located.
 
 People edit this file by hand in GitOps repositories and `sdgen check` runs on every pull
 request, so each problem carries the field path as the user spelled it and its source line,
@@ -6,12 +6,14 @@ and one bad target never hides the good ones. The parser walks the YAML node gra
 (`yaml.compose` with the safe loader; nothing is ever constructed from tags) because only
 nodes keep their line numbers. `parse_config` never raises: everything becomes an `Issue`.
 
-The parser comes in layers: sdgen.yamlnode composes the document within safe limits,
-sdgen.yamlreader reads typed fields with their paths, sdgen.endpointconfig parses endpoints,
-and this module the layouts and targets. Finding a config inside a ConfigMap manifest is
-sdgen.manifest's job.
+The parser is one `Reader` (sdgen.config.reader: typed fields, their paths, the issues) handed
+to one function per section: this module reads the layout, the defaults and the target list,
+sdgen.config.target one target, sdgen.config.endpoint one endpoint, sdgen.config.auth its TLS
+and credentials, sdgen.config.rules relabel rules, sdgen.config.selectors label selectors.
+Composing the YAML safely is sdgen.config.yamlnode's job; finding a config inside a ConfigMap
+manifest is sdgen.config.manifest's.
 
-Decisions where DESIGN is silent (the README repeats them):
+Decisions the formats leave open (docs/configuration.md repeats them):
 * Layout A is recognised by a top-level `features` key; its paths start `features.openAgent.`.
 * An explicit `null` means "not given". A key given twice, or under two aliases, is an error.
 * Anchors, aliases and `<<` merge keys work. A document whose aliases would add more than
@@ -25,26 +27,17 @@ Decisions where DESIGN is silent (the README repeats them):
 
 from __future__ import annotations
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import NamedTuple
 
-from sdgen.config.endpoint import (
-    AGENT_SETTING,
-    DEFAULT_INTERVAL_MS,
-    DEFAULT_PATH,
-    Defaults,
-    EndpointParser,
-)
-from sdgen.config.model import Config, Target, TargetType
-from sdgen.config.reader import schema
-from sdgen.config.yamlnode import MAX_ALIAS_NODES, TEXT_TAGS, Field, join_path, line_of
-from sdgen.k8s.labelselector import OPERATORS, LabelSelector, NamespaceSelector, Requirement
-from sdgen.prom.relabel import RelabelRule
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-__all__ = ["DEFAULT_INTERVAL_MS", "DEFAULT_PATH", "MAX_ALIAS_NODES", "parse_config"]
+from sdgen.config.endpoint import AGENT_SETTING, Defaults
+from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Target
+from sdgen.config.reader import Reader, schema
+from sdgen.config.target import ParsedTarget, parse_target
+from sdgen.config.yamlnode import Field, join_path, line_of
 
-
-# --- schema: which keys each mapping takes --------------------------------------------------
-
+__all__ = ["parse_config"]
 
 _BODY = "enabled scrapingInterval|globalInterval globalPath targets"
 _UNDER_FEATURES = "in this layout this field belongs under features.openAgent"
@@ -72,200 +65,14 @@ _GLOBAL = schema(
     "metric_name_validation_scheme",
     ignored_why="a Prometheus global setting a scrape config cannot change; ignored",
 )
-_TARGET = schema(
-    "targetName type enabled namespaceSelector selector relabelConfigs|relabelings "
-    "metricRelabelConfigs|metricRelabelings endpoints"
-)
-_SELECTOR = schema("matchLabels matchExpressions")
-_NAMESPACE_SELECTOR = schema("any matchNames matchLabels matchExpressions")
-_REQUIREMENT = schema("key operator values")
 
 
-# --- the parser: model values out of the reader ---------------------------------------------
+class _Document(NamedTuple):
+    """What a document says, before it becomes a Config."""
 
-
-class _Parser(EndpointParser):
-    """Builds the model values, one method per model type."""
-
-    def document(self, root: Node) -> tuple[bool, list[Target], frozenset[str]]:
-        layout_a = isinstance(root, MappingNode) and any(
-            isinstance(k, ScalarNode) and k.value == "features" for k, _ in root.value
-        )
-        top = self.mapping(root, "", _LAYOUT_A if layout_a else _LAYOUT_B)
-        if top is None:
-            return True, [], frozenset()
-        body = self.open_agent(top.get("features"), root) if layout_a else top
-        glob = self.mapping(top["global"].node, "global", _GLOBAL) if "global" in top else None
-        fallback = self.duration((glob or {}).get("scrape_interval"), "scrape interval")
-        if body is None:
-            return True, [], frozenset()
-        interval = self.duration(body.get("scrapingInterval"), "scrape interval")
-        defaults = Defaults(
-            interval or fallback or DEFAULT_INTERVAL_MS,
-            self.text(body.get("globalPath")) or DEFAULT_PATH,
-        )
-        enabled = self.boolean(body.get("enabled")) is not False
-        targets, rejected = self.targets(body.get("targets"), defaults)
-        return enabled, targets, rejected
-
-    def open_agent(self, features: Field | None, root: Node) -> dict[str, Field] | None:
-        if features is None:
-            self.error("features", line_of(root), 'expected a mapping holding "openAgent"')
-            return None
-        found = self.mapping(features.node, features.path, _FEATURES)
-        if found is None:
-            return None
-        if "openAgent" not in found:
-            self.error(features.path, features.line, 'missing field "openAgent"')
-            return None
-        agent = found["openAgent"]
-        return self.mapping(agent.node, agent.path, _OPEN_AGENT)
-
-    def targets(self, f: Field | None, defaults: Defaults) -> tuple[list[Target], frozenset[str]]:
-        parsed = []
-        for item in self.items(f):
-            self.target = _peek_name(item.node)
-            parsed.append((item, *self.target_(item, defaults)))
-        lines: dict[str, list[int]] = {}
-        for _, name, line, _ in parsed:
-            if name:
-                lines.setdefault(name, []).append(line)
-        good, rejected = [], set()
-        for item, name, line, target in parsed:
-            self.target = name
-            if name and len(lines[name]) > 1:
-                others = lines[name][:]
-                others.remove(line)
-                self.error(
-                    join_path(item.path, "targetName"),
-                    line,
-                    f'duplicate targetName "{name}" (also at line {", ".join(map(str, others))})',
-                )
-            elif target is not None:
-                good.append(target)
-                continue
-            if name:
-                rejected.add(name)
-        self.target = None
-        return good, frozenset(rejected)
-
-    def target_(self, item: Field, defaults: Defaults) -> tuple[str | None, int, Target | None]:
-        errors = self.errors
-        f = self.mapping(item.node, item.path, _TARGET)
-        if f is None:
-            return None, item.line, None
-        name = self.text(f.get("targetName"), required=True)
-        self.target = name or None
-        kind = self.choice(f.get("type"), tuple(t.value for t in TargetType))
-        for required in ("targetName", "type", "endpoints"):
-            if required not in f:
-                self.error(item.path, item.line, f'missing field "{required}"')
-        target_type = TargetType(kind) if kind else None
-        enabled = self.boolean(f.get("enabled"))
-        selector = self.label_selector(f.get("selector"))
-        namespaces = self.namespace_selector(f.get("namespaceSelector"))
-        self.check_selectors(f, item, target_type)
-        relabelings = self.rules(f.get("relabelConfigs"))
-        legacy = self.legacy_metric_rules(f.get("metricRelabelConfigs"))
-        endpoints = [
-            self.endpoint(e, target_type, defaults, legacy) for e in self.items(f.get("endpoints"))
-        ]
-        if "endpoints" in f and isinstance(f["endpoints"].node, SequenceNode) and not endpoints:
-            self.error(
-                f["endpoints"].path, f["endpoints"].line, "at least one endpoint is required"
-            )
-        line = f["targetName"].line if "targetName" in f else item.line
-        if self.errors != errors or not name or target_type is None:
-            return name or None, line, None
-        return (
-            name,
-            line,
-            Target(
-                name,
-                target_type,
-                tuple(e for e in endpoints if e),
-                enabled is not False,
-                namespaces,
-                selector,
-                relabelings,
-            ),
-        )
-
-    def check_selectors(self, f: dict[str, Field], item: Field, kind: TargetType | None) -> None:
-        if kind is TargetType.STATIC_ENDPOINTS:
-            for key in ("selector", "namespaceSelector"):
-                if key in f:
-                    self.warn(f[key].path, f[key].line, "StaticEndpoints select nothing; ignored")
-        elif kind is not None and "selector" not in f:
-            self.error(
-                item.path, item.line, f'missing field "selector" (required for {kind.value})'
-            )
-
-    def legacy_metric_rules(self, f: Field | None) -> tuple[RelabelRule, ...]:
-        if f is not None:
-            self.warn(
-                f.path,
-                f.line,
-                "deprecated: target-level metric relabeling applies to every "
-                "endpoint (before the endpoint's own rules); move it into the endpoints",
-            )
-        return self.rules(f)
-
-    def label_selector(self, f: Field | None) -> LabelSelector | None:
-        m = self.mapping(f.node, f.path, _SELECTOR) if f else None
-        return None if m is None else self.selector_of(m)
-
-    def selector_of(self, m: dict[str, Field]) -> LabelSelector:
-        requirements = [self.requirement(e) for e in self.items(m.get("matchExpressions"))]
-        return LabelSelector(
-            self.text_map(m.get("matchLabels")), tuple(r for r in requirements if r is not None)
-        )
-
-    def namespace_selector(self, f: Field | None) -> NamespaceSelector | None:
-        m = self.mapping(f.node, f.path, _NAMESPACE_SELECTOR) if f else None
-        if m is None:
-            return None
-        labels = self.selector_of(m) if "matchLabels" in m or "matchExpressions" in m else None
-        selector = NamespaceSelector(
-            bool(self.boolean(m.get("any"))), self.texts(m.get("matchNames")), labels
-        )
-        # Like the Prometheus Operator: an empty selector means the ConfigMap's own namespace.
-        return None if selector == NamespaceSelector() else selector
-
-    def requirement(self, item: Field) -> Requirement | None:
-        m = self.mapping(item.node, item.path, _REQUIREMENT)
-        if m is None:
-            return None
-        key = self.text(m.get("key"), required=True)
-        operator = self.choice(m.get("operator"), OPERATORS)
-        for required in ("key", "operator"):
-            if required not in m:
-                self.error(item.path, item.line, f'missing field "{required}"')
-        values = self.texts(m.get("values"))
-        where = m.get("values", item)
-        if operator in ("In", "NotIn") and not values:
-            self.error(where.path, where.line, f"values must not be empty for operator {operator}")
-        elif operator in ("Exists", "DoesNotExist") and values:
-            self.error(where.path, where.line, f"values must be empty for operator {operator}")
-        if not key or operator is None:
-            return None
-        return Requirement(key, operator, values)
-
-
-def _peek_name(node: Node) -> str | None:
-    """The targetName written in a target mapping, before the target is parsed: problems found
-    while parsing it belong to that target."""
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            if (
-                isinstance(key, ScalarNode)
-                and key.value == "targetName"
-                and isinstance(value, ScalarNode)
-                and value.tag in TEXT_TAGS
-                and value.value
-            ):
-                return str(value.value)
-    return None
+    enabled: bool = True
+    targets: tuple[Target, ...] = ()
+    rejected: frozenset[str] = frozenset()
 
 
 def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = False) -> Config:
@@ -276,18 +83,99 @@ def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = F
     1-based lines of `text`. `source` only names the text in an internal-error message.
     `allow_secrets` (--materialize-secrets) accepts Secret references instead of refusing them.
     """
-    parser = _Parser(allow_secrets=allow_secrets)
-    enabled, rejected = True, frozenset[str]()
-    targets: list[Target] = []
+    reader = Reader()
+    document = _Document()
     try:
-        root = parser.compose(text)
+        root = reader.compose(text)
         if root is not None:
-            enabled, targets, rejected = parser.document(root)
+            document = _document(reader, root, secrets=allow_secrets)
     except RecursionError:
-        parser.target = None
-        parser.error("", None, "the document is nested too deeply")
+        reader.error("", None, "the document is nested too deeply")
     except Exception as exc:  # a bug in sdgen: still an issue, because callers rely on no raise
-        parser.target = None
-        parser.error("", None, f"internal error while parsing {source}: {exc!r}")
-    issues = tuple(sorted(parser.issues, key=lambda i: (i.line or 0, i.path)))
-    return Config(enabled, tuple(targets), rejected, issues, usable=not parser.document_errors)
+        reader.error("", None, f"internal error while parsing {source}: {exc!r}")
+    issues = tuple(sorted(reader.issues, key=lambda i: (i.line or 0, i.path)))
+    return Config(
+        document.enabled,
+        document.targets,
+        document.rejected,
+        issues,
+        usable=not reader.document_errors,
+    )
+
+
+def _document(reader: Reader, root: Node, *, secrets: bool) -> _Document:
+    layout_a = isinstance(root, MappingNode) and any(
+        isinstance(k, ScalarNode) and k.value == "features" for k, _ in root.value
+    )
+    top = reader.mapping(root, "", _LAYOUT_A if layout_a else _LAYOUT_B)
+    if top is None:
+        return _Document()
+    body = _open_agent(reader, top.get("features"), root) if layout_a else top
+    fallback = _global_interval(reader, top.get("global"))
+    if body is None:
+        return _Document()
+    defaults = Defaults(
+        reader.duration(body.get("scrapingInterval"), "scrape interval")
+        or fallback
+        or DEFAULT_INTERVAL_MS,
+        reader.text(body.get("globalPath")) or DEFAULT_PATH,
+    )
+    enabled = reader.boolean(body.get("enabled")) is not False
+    return _Document(enabled, *_targets(reader, body.get("targets"), defaults, secrets=secrets))
+
+
+def _open_agent(reader: Reader, features: Field | None, root: Node) -> dict[str, Field] | None:
+    """Layout A's body: the mapping at features.openAgent."""
+    if features is None:
+        reader.error("features", line_of(root), 'expected a mapping holding "openAgent"')
+        return None
+    found = reader.mapping(features.node, features.path, _FEATURES)
+    if found is None:
+        return None
+    if "openAgent" not in found:
+        reader.error(features.path, features.line, 'missing field "openAgent"')
+        return None
+    agent = found["openAgent"]
+    return reader.mapping(agent.node, agent.path, _OPEN_AGENT)
+
+
+def _global_interval(reader: Reader, glob: Field | None) -> int | None:
+    """Prometheus's global scrape_interval, the fallback for a config that gives none."""
+    settings = reader.mapping(glob.node, "global", _GLOBAL) if glob else None
+    return reader.duration((settings or {}).get("scrape_interval"), "scrape interval")
+
+
+def _targets(
+    reader: Reader, f: Field | None, defaults: Defaults, *, secrets: bool
+) -> tuple[tuple[Target, ...], frozenset[str]]:
+    """The good targets, and the names of the rejected ones: those with an error, and every
+    target of a name given more than once."""
+    parsed = [
+        (item, parse_target(reader, item, defaults, secrets=secrets)) for item in reader.items(f)
+    ]
+    lines = _lines_by_name([p for _, p in parsed])
+    good, rejected = [], set()
+    for item, (name, line, target) in parsed:
+        if name and len(lines[name]) > 1:
+            others = lines[name][:]
+            others.remove(line)  # one: two targets may share a line (a flow-style list)
+            with reader.target(name):
+                reader.error(
+                    join_path(item.path, "targetName"),
+                    line,
+                    f'duplicate targetName "{name}" (also at line {", ".join(map(str, others))})',
+                )
+        elif target is not None:
+            good.append(target)
+            continue
+        if name:
+            rejected.add(name)
+    return tuple(good), frozenset(rejected)
+
+
+def _lines_by_name(parsed: list[ParsedTarget]) -> dict[str, list[int]]:
+    lines: dict[str, list[int]] = {}
+    for name, line, _ in parsed:
+        if name:
+            lines.setdefault(name, []).append(line)
+    return lines

@@ -15,10 +15,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sdgen.config.document import parse_config
-from sdgen.config.model import Config, Issue
+from sdgen.config.model import DEFAULT_KEY, Config, Issue
 from sdgen.config.yamlnode import LOADER, TAG, join_path, kind_of, line_of, yaml_error
-
-DEFAULT_KEY = "scrape_config.yaml"
 
 
 @dataclass(frozen=True, slots=True)

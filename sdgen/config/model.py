@@ -13,11 +13,36 @@ from enum import StrEnum
 from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
 from sdgen.prom.relabel import RelabelRule
 
+# The one definition of each default a config, a flag or a rendered file falls back on.
+DEFAULT_KEY = "scrape_config.yaml"  # the ConfigMap data key holding the scrape config
+DEFAULT_INTERVAL_MS = 30_000  # scrape interval when neither the endpoint nor the config says
+DEFAULT_PATH = "/metrics"  # metrics path when neither the endpoint nor the config says
+
 
 class TargetType(StrEnum):
     POD_MONITOR = "PodMonitor"
     SERVICE_MONITOR = "ServiceMonitor"
     STATIC_ENDPOINTS = "StaticEndpoints"
+
+
+class Scheme(StrEnum):
+    """An endpoint's scrape scheme. Not given, it is https for a port named https, else http
+    (docs/configuration.md)."""
+
+    HTTP = "http"
+    HTTPS = "https"
+
+    @classmethod
+    def default(cls, https_port: bool) -> Scheme:
+        return cls.HTTPS if https_port else cls.HTTP
+
+
+class Severity(StrEnum):
+    """An error rejects its target (or, outside any target, the whole config); a warning
+    only informs."""
+
+    ERROR = "error"
+    WARNING = "warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +90,10 @@ class Endpoint:
     port: str | None = None  # PodMonitor/ServiceMonitor: port name or number, as text
     target_port: str | None = None  # ServiceMonitor: endpoint/container port name or number
     addresses: tuple[str, ...] = ()  # StaticEndpoints: host:port
-    path: str = "/metrics"
+    path: str = DEFAULT_PATH
     scheme: str | None = None  # None: https when the port is named https, else http
     params: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    interval_ms: int = 30_000
+    interval_ms: int = DEFAULT_INTERVAL_MS
     timeout_ms: int | None = None
     tls: TLSConfig | None = None
     authorization: Authorization | None = None
@@ -114,12 +139,12 @@ class Issue:
     path: str
     message: str
     line: int | None = None  # 1-based line in the source document
-    severity: str = "error"  # "error" | "warning"
+    severity: Severity = Severity.ERROR
     target: str | None = None  # the targetName the problem belongs to, when known
 
     def format(self, source: str) -> str:
         where = f"{source}:{self.line}" if self.line else source
-        prefix = "warning: " if self.severity == "warning" else ""
+        prefix = "warning: " if self.severity == Severity.WARNING else ""
         return (
             f"{where}: {self.path}: {prefix}{self.message}"
             if self.path
@@ -142,4 +167,4 @@ class Config:
 
     @property
     def errors(self) -> tuple[Issue, ...]:
-        return tuple(i for i in self.issues if i.severity == "error")
+        return tuple(i for i in self.issues if i.severity == Severity.ERROR)

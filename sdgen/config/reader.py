@@ -4,18 +4,23 @@ The config parser reads every field through a `Reader`: it checks each mapping a
 `Schema` (unknown keys get a hint, aliases of one field given twice are an error, `<<` merges
 apply), turns scalars into text, booleans, integers and durations, and records a problem as an
 `Issue` carrying the field path and line, so one bad field never stops the rest being read.
+
+One Reader serves a whole parse: the section modules (document, target, endpoint, auth, rules,
+selectors) are functions that take it, so the issues and the target they belong to live in one
+place instead of in a chain of parser classes.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sdgen.config.model import Issue
+from sdgen.config.model import Issue, Severity
 from sdgen.config.yamlnode import (
     TAG,
     TEXT_TAGS,
@@ -74,22 +79,33 @@ def _hint(key: str, known: list[str]) -> str:
 class Reader:
     """Reads typed values out of YAML nodes and records located issues instead of raising.
 
-    `target` names the target being read; an error while it is None is outside any named
-    target and makes the whole config unusable."""
+    Each issue names the target being read (see `target`); an error outside any named target
+    makes the whole config unusable, so those are counted apart in `document_errors`."""
 
     def __init__(self) -> None:
         self.issues: list[Issue] = []
-        self.target: str | None = None
         self.errors = 0
         self.document_errors = 0
+        self._target: str | None = None
+
+    @contextmanager
+    def target(self, name: str | None) -> Iterator[None]:
+        """Attribute the issues recorded inside the block to target `name` (None: to no target,
+        which makes an error a document error); the outer target is back afterwards, also when
+        the block raises."""
+        outer, self._target = self._target, name
+        try:
+            yield
+        finally:
+            self._target = outer
 
     def error(self, path: str, line: int | None, message: str) -> None:
-        self.issues.append(Issue(path, message, line, "error", self.target))
+        self.issues.append(Issue(path, message, line, Severity.ERROR, self._target))
         self.errors += 1
-        self.document_errors += self.target is None
+        self.document_errors += self._target is None
 
     def warn(self, path: str, line: int | None, message: str) -> None:
-        self.issues.append(Issue(path, message, line, "warning", self.target))
+        self.issues.append(Issue(path, message, line, Severity.WARNING, self._target))
 
     def compose(self, text: str) -> Node | None:
         try:

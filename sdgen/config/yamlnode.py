@@ -21,7 +21,7 @@ TAG = "tag:yaml.org,2002:"
 TEXT_TAGS = frozenset(TAG + t for t in ("str", "int", "float", "timestamp"))
 _KINDS = dict(str="a string", int="an integer", float="a number", bool="a boolean",
               null="null", timestamp="a timestamp", binary="binary data")  # fmt: skip
-# libyaml's safe loader: ~10x faster than PyYAML's Python one, and it caps nesting at 1000
+# libyaml's safe loader: compiled, so large manifests load quickly, and it caps nesting at 1000
 # levels instead of recursing until Python's limit. PyYAML wheels ship it.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from sdgen.config.model import Endpoint, Target
+from sdgen.config.model import Endpoint, Scheme, Target
 from sdgen.k8s import metalabels
 from sdgen.prom.duration import DurationError, format_duration, parse_duration
 from sdgen.prom.relabel import CompiledRule, Observed, relabel_in_place
@@ -159,7 +159,7 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
 
 
 def _scheme(endpoint: Endpoint, https_port: bool) -> str:
-    return endpoint.scheme or ("https" if https_port else "http")
+    return endpoint.scheme or Scheme.default(https_port).value
 
 
 def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, str], None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sdgen.config.document import parse_config
-from sdgen.config.model import Config
+from sdgen.config.model import Config, Severity
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, SyncResult
@@ -323,7 +323,7 @@ class App:
             status.targets += len(et.lines)
             status.files = files_by_prefix.get(naming.target_prefix(et.target.name), [])
         for issue in config.issues:
-            if issue.target and issue.severity == "error":
+            if issue.target and issue.severity == Severity.ERROR:
                 statuses.setdefault(issue.target, TargetStatus()).error = issue.message
         for name, message in res.errors.items():
             statuses.setdefault(name, TargetStatus()).error = message
