@@ -37,7 +37,7 @@ check: $(VENV)/.installed
 run: $(VENV)/.installed
 	tests/tools/run-example
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed tools
 	$(PY) -m tests.bench --out bench-results.json
 
 # The reliability suite, long: 10 minutes of chaos and 50 kill -9s (seeds printed; replay with

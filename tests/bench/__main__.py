@@ -1,9 +1,12 @@
-"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick]`: the DESIGN §7 numbers.
+"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick]`: the numbers the
+README's "Performance" section quotes.
 
 For each size: the emulator is seeded with a synthetic cluster in its own process, `sdgen run`
 is measured against it (first render, memory, steady cycles, change latencies), then the naive
-baseline (tests/bench/baseline.py) against the same emulator. Last, render + relabel of 10k
-targets in-process. Prints one table and writes it, with every raw number, as JSON to --out.
+baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
+sdgen's output in this layout and in the one before per-job directories (tests/bench/
+follow.py). Last, render + relabel of 10k targets in-process. Prints one table and writes it,
+with every raw number, as JSON to --out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, inprocess, proc, sdgen_run
+from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run
 from tests.bench.table import format_table, rows
 
 
@@ -59,6 +62,21 @@ def measure_size(pods: int, quick: bool, work: Path) -> dict[str, Any]:
         _say(f"{pods} pods: sdgen done; measuring the baseline")
         budget = baseline_budget(pods, quick)
         result["baseline"] = baseline.measure(kubeconfig, work, budget, logs["baseline"])
+        result["follow"] = {}
+        for layout, name in ((follow.Layout.PARTS, "parts"), (follow.Layout.LEGACY, "legacy")):
+            _say(f"{pods} pods: Prometheus following sdgen's output, {layout}")
+            with (
+                (work / f"follow-{name}.log").open("w") as sdgen_log,
+                (work / f"prometheus-{name}.log").open("w") as prometheus_log,
+            ):
+                result["follow"][name] = follow.measure(
+                    kubeconfig,
+                    work / f"follow-{name}",
+                    pods,
+                    layout,
+                    max(4, plan(pods, quick).changes // 10),
+                    {"sdgen": sdgen_log, "prometheus": prometheus_log},
+                )
         return result
     finally:
         proc.stop(server)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -71,15 +71,18 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "n": len(ordered)}
 
 
-def python(module: str, *args: str, log: IO[str] | None = None) -> subprocess.Popen[str]:
-    """`python -m module args...` from the repo root, stdout piped, stderr to `log`."""
+def python(
+    module: str, *args: str, log: IO[str] | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`python -m module args...` from the repo root, stdout piped, stderr to `log`; `env`
+    adds to the environment."""
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log if log is not None else subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "KUBECONFIG": "/nonexistent"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "KUBECONFIG": "/nonexistent", **(env or {})},
     )
 
 

@@ -4,11 +4,12 @@ its /metrics and /proc, while the benchmark edits the cluster through the emulat
 
 from __future__ import annotations
 
+import glob
 import json
 import socket
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -61,22 +62,39 @@ class Api:
         self._send("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
 
 
-def targets_file(out: Path, target: str) -> Path:
-    return out / "targets" / f"{naming.slug(target, 0)}.json"
+def targets_files(out: Path, target: str) -> list[Path]:
+    """The targets files of a target's first endpoint: one per part (`targets/<job-dir>/
+    targets.json`), or one for all in the layout before per-job directories
+    (`targets/<slug>.json`)."""
+    stem = naming.slug(target, 0)
+    found = sorted((out / "targets").glob(f"{glob.escape(stem)}.p*/targets.json"))
+    # the layout before per-job directories: its slugs had a shorter hash
+    return found or sorted((out / "targets").glob(f"{glob.escape(target)}.*.0.json"))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
+def _stamp(paths: list[Path]) -> tuple[tuple[int, int] | None, ...]:
+    stamps = []
+    for path in paths:
+        try:
+            st = path.stat()
+            stamps.append((st.st_ino, st.st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 class Sdgen:
     """A running `sdgen run` against the emulator at `kubeconfig`, observed from outside."""
 
-    def __init__(self, kubeconfig: Path, work: Path, port: int, log: IO[str]) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        work: Path,
+        port: int,
+        log: IO[str],
+        extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = work / "out"
         self.out.mkdir(parents=True, exist_ok=True)
         self.metrics_url = f"http://127.0.0.1:{port}/metrics"
@@ -84,7 +102,7 @@ class Sdgen:
         args += ["--configmap", f"{synth.CONFIG_NAMESPACE}/{synth.CONFIG_NAME}"]
         args += ["--listen", f"127.0.0.1:{port}", "--interval", f"{STEADY_INTERVAL:g}s"]
         self.started = time.monotonic()
-        self.process = proc.python("sdgen", "run", *args, log=log)
+        self.process = proc.python("sdgen", "run", *args, *extra, log=log, env=env)
 
     @property
     def pid(self) -> int:
@@ -97,17 +115,17 @@ class Sdgen:
     def first_render(self, expected: dict[str, int], timeout: float) -> float:
         """Seconds from start until every target's file exists (the first render writes them
         all at once); then checks the counts sdgen reports."""
-        files = [targets_file(self.out, name) for name in expected]
 
         def written() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sdgen exited with {self.process.returncode}")
-            return all(f.exists() for f in files)
+            return all(targets_files(self.out, name) for name in expected)
 
         poll(written, timeout, interval=0.01)
         elapsed = time.monotonic() - self.started
         counts = {
-            name: len(json.loads(targets_file(self.out, name).read_bytes())) for name in expected
+            name: sum(len(json.loads(f.read_bytes())) for f in targets_files(self.out, name))
+            for name in expected
         }
         found = {name: self.metric(f'sdgen_targets{{target="{name}"}}') for name in expected}
         if found != {k: float(v) for k, v in expected.items()}:
@@ -139,14 +157,16 @@ class Sdgen:
             "cycles": wall / STEADY_INTERVAL,
         }
 
-    def latency(self, path: Path, change: Callable[[], None], timeout: float = 30.0) -> float:
-        """Seconds from calling `change()` until `path` is replaced. Returns once the cycle
+    def latency(
+        self, paths: list[Path], change: Callable[[], None], timeout: float = 30.0
+    ) -> float:
+        """Seconds from calling `change()` until one of `paths` is replaced. Returns once the cycle
         that replaced it has finished: a change made while it is still running would count
         that cycle's completion as its own render, and wait out a debounce extended by it."""
-        before, renders = _stamp(path), self.renders()
+        before, renders = _stamp(paths), self.renders()
         started = time.monotonic()
         change()
-        poll(lambda: _stamp(path) != before, timeout, interval=0.002)
+        poll(lambda: _stamp(paths) != before, timeout, interval=0.002)
         elapsed = time.monotonic() - started
         self.await_render(renders, timeout)
         return elapsed
@@ -157,7 +177,7 @@ class Sdgen:
 
 def measure(kubeconfig: Path, work: Path, pods: int, plan: Plan, log: IO[str]) -> dict[str, Any]:
     """First render, memory, steady cycles and change latencies of `sdgen run` at `pods`."""
-    api_url = _server(kubeconfig)
+    api_url = server_url(kubeconfig)
     expected = synth.expected_targets(pods)
     sdgen = Sdgen(kubeconfig, work, _free_port(), log)
     try:
@@ -168,7 +188,7 @@ def measure(kubeconfig: Path, work: Path, pods: int, plan: Plan, log: IO[str]) -
         result["steady"] = sdgen.steady(plan.steady_cycles)
         api = Api(api_url)
         cycles_before = sdgen.renders(), sdgen.render_seconds()
-        services = targets_file(sdgen.out, synth.SERVICE_TARGET)
+        services = targets_files(sdgen.out, synth.SERVICE_TARGET)
         result["configmap_edit_s"] = proc.percentiles(
             [
                 sdgen.latency(services, partial(api.edit_config, r))
@@ -189,7 +209,7 @@ def _pod_changes(sdgen: Sdgen, api: Api, pods: int, changes: int) -> list[float]
     """Alternately adds a selected pod and deletes it: each must change the pods' file. An
     add is timed from the status write that gives the pod its IP; the create before it makes
     a Pending pod, which is no target yet, and the render it causes is waited out."""
-    path = targets_file(sdgen.out, synth.POD_TARGET)
+    path = targets_files(sdgen.out, synth.POD_TARGET)
     namespaces = synth.namespace_count(pods)
     samples = []
     for n in range(changes):
@@ -208,7 +228,7 @@ def _pod_changes(sdgen: Sdgen, api: Api, pods: int, changes: int) -> list[float]
     return samples
 
 
-def _server(kubeconfig: Path) -> str:
+def server_url(kubeconfig: Path) -> str:
     config = yaml.safe_load(kubeconfig.read_text())
     return str(config["clusters"][0]["cluster"]["server"])
 

@@ -88,15 +88,18 @@ def pod_manifest(
 
 
 class ReloadEndpoint:
-    """A stand-in for Prometheus's /-/reload that counts the POSTs it receives."""
+    """A stand-in for Prometheus's /-/reload that counts the POSTs it receives; `on_post`
+    runs before each is answered (e.g. to pass the reload on to a real Prometheus)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_post: Callable[[], None] | None = None) -> None:
         self.posts: list[str] = []
         posts = self.posts
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 posts.append(self.path)
+                if on_post is not None:
+                    on_post()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
