@@ -56,6 +56,7 @@ class Discovery:
         self._factory = factory
         self._informers: dict[Scope, Informer[Any]] = {}
         self._started: dict[Scope, float] = {}
+        self._generation = 0  # counts changes to the set of informers
         self.progress_window = progress_window
 
     def ensure(self, needed: ClusterNeeds) -> None:
@@ -63,10 +64,12 @@ class Discovery:
         gone = [scope for scope in self._informers if scope not in wanted]
         if gone:
             log.info("stopping informers no longer needed", extra={"informers": _names(gone)})
+            self._generation += 1
             stop_all(self._informers.pop(scope) for scope in gone)
         for scope in sorted(wanted - self._informers.keys(), key=str):
             informer = self._factory(*scope)
             informer.start()
+            self._generation += 1
             self._informers[scope] = informer
             self._started[scope] = time.monotonic()
             log.info("informer started", extra={"informer": informer.name})
@@ -78,11 +81,10 @@ class Discovery:
         return all(informer.has_synced() for informer in self._informers.values())
 
     def version(self) -> object:
-        """Changes whenever any cache changes or the set of informers does."""
-        return tuple(
-            (scope, id(inf), inf.store.version)
-            for scope, inf in sorted(self._informers.items(), key=str)
-        )
+        """Changes whenever any cache changes or the set of informers does. Every new store
+        counts its versions from zero, so the generation (which counts changes to the set)
+        keeps a replaced informer from repeating an earlier version."""
+        return (self._generation, tuple(inf.store.version for inf in self._informers.values()))
 
     def cluster(self) -> InformerCluster:
         return InformerCluster(

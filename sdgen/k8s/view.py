@@ -1,11 +1,30 @@
-"""The read-only cluster view target resolution reads, and which parts of it a config needs.
+"""The read-only cluster view target resolution reads, which parts of it a config needs, and
+the identity contract everything downstream of the caches relies on.
 
-Resolution reads pods, Services and EndpointSlices by key, per namespace or all of them (as
-mappings that stay the same object while unchanged), a Service's EndpointSlices and a pod by
-name (for an endpoint's targetRef); `--materialize-secrets` needs Secrets by name. The informer
-caches, a `kubectl get -o yaml` snapshot and the tests all offer that through the `Cluster`
-protocol, so resolution stays pure and testable.
+Resolution reads pods, Services and EndpointSlices by key, per namespace or all of them, a
+Service's EndpointSlices and a pod by name (for an endpoint's targetRef); `--materialize-secrets`
+needs Secrets by name. The informer caches, a `kubectl get -o yaml` snapshot and the tests all
+offer that through the `Cluster` protocol, so resolution stays pure and testable.
 `ClusterNeeds` says which informers to run (sdgen.resolve.scope works it out from a config).
+
+The identity contract: the same object means unchanged. Written down here once; the modules
+that rely on it point here.
+
+- Records are immutable. A changed object is a new record; the cache shrinks a record (the
+  reflector's transform) before it publishes it, and never touches it afterwards.
+- A store, and so a `Cluster`, hands out the same mapping object for as long as nothing in it
+  changed (sdgen.cache.store's snapshots, `StaticCluster`'s maps).
+- So a reader that kept the last mapping tells "nothing changed" by `is`, and otherwise
+  compares record by record by `is` (sdgen.resolve.selection), and whatever is worked out
+  from an object can be remembered by the object's identity (`IdentityMemo`, below).
+- The stages after that keep the contract going: an endpoint's target lines stay the same list
+  while unchanged (sdgen.resolve.targetset), so its targets file is the same bytes object
+  (sdgen.output.render), which the output directory recognises without comparing
+  (sdgen.output.outputdir).
+
+An identity is only good while its object lives: once an object is freed, `id()` may give a
+new object its number. Whatever remembers by identity therefore holds the object itself, as
+`IdentityMemo` does, or compares objects it holds with `is`.
 """
 
 from __future__ import annotations
@@ -15,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from itertools import chain
-from typing import Any, Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from sdgen.k8s.records import (
     SERVICE_NAME_LABEL,
@@ -28,6 +47,46 @@ from sdgen.k8s.records import (
 )
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+_MEMO_LIMIT = 1 << 20  # entries; more than one resolve of a large cluster remembers
+
+
+class IdentityMemo(Generic[V]):
+    """Values remembered by the identity of up to three objects (see the module docstring):
+    the same objects give the same value whatever they hold, so only objects that are never
+    changed make keys (records and their shared parts, frozen config values, functions).
+
+    Each entry holds its key objects, so no other object can take their ids while it is
+    remembered. At `limit` entries it forgets them all: that costs making values again, never
+    a wrong one. It sits on the per-object path of a resolve, so it is plain dict operations
+    and nothing more; `None` cannot be remembered (`get` says "not found" with it). Not
+    thread-safe: one per owner."""
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = _MEMO_LIMIT) -> None:
+        self._entries: dict[tuple[int, int, int], tuple[object, object, object, V]] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, first: object, second: object = None, third: object = None) -> V | None:
+        """The value remembered for exactly these objects, or None."""
+        found = self._entries.get((id(first), id(second), id(third)))
+        return None if found is None else found[3]
+
+    def put(self, first: object, second: object = None, third: object = None, *, value: V) -> V:
+        """Remember `value` for these objects (holding them) and return it."""
+        entries = self._entries
+        if len(entries) >= self._limit:
+            entries.clear()
+        entries[(id(first), id(second), id(third))] = (first, second, third, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class Cluster(Protocol):
@@ -45,9 +104,8 @@ class Cluster(Protocol):
         """A Secret by name; only watched (in the default namespace) with --materialize-secrets."""
         ...
 
-    # By key (`namespace/name`), of one namespace or of all (None). While a cache is unchanged
-    # these return the very same mapping object, so a resolver that kept the last one can
-    # tell "nothing changed" by identity, and otherwise compare record by record by identity.
+    # By key (`namespace/name`), of one namespace or of all (None): the same mapping object
+    # while unchanged (the identity contract, in the module docstring).
 
     def pod_map(self, namespace: str | None) -> Mapping[str, Pod]: ...
 

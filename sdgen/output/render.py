@@ -56,8 +56,9 @@ def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
 class Renderer:
     """`render` again and again, cheaply: per endpoint it remembers its targets file and the
     lines it was joined from. The resolver hands back the same `lines` object while an
-    endpoint's targets are unchanged, so that file is the same bytes object again (which
-    `files` then recognises without hashing); otherwise it is one join. Only what the last
+    endpoint's targets are unchanged (sdgen.k8s.view's identity contract), so that file is
+    the same bytes object again (which the output directory then recognises without hashing);
+    otherwise it is one join. Only what the last
     call used is kept."""
 
     def __init__(self) -> None:

@@ -5,7 +5,7 @@ A PodMonitor reads role pod's targets, a ServiceMonitor role endpointslice's (bo
 `meta`), StaticEndpoints its addresses. The operator expresses the port choice and the
 `namespace`/`pod`/`container`/`service`/`endpoint`/`node` labels as relabel rules; here they
 are plain lookups, so a config costs no regex per target before its own rules run. Which
-objects a target selects, and which of them changed, is `sdgen.selection`'s.
+objects a target selects, and which of them changed, is sdgen.resolve.selection's.
 
 Deliberate difference to Prometheus's role pod: pods without an IP and Failed/Succeeded pods
 yield nothing (the operator's default `filterRunning` relabeling drops the latter as well).
@@ -28,7 +28,7 @@ from sdgen.k8s.records import (
     Pod,
     Service,
 )
-from sdgen.k8s.view import Cluster
+from sdgen.k8s.view import Cluster, IdentityMemo
 from sdgen.resolve.scope import selected_namespaces
 from sdgen.resolve.selection import (
     FINISHED,
@@ -46,13 +46,13 @@ class TargetError(Exception):
     """This target cannot be resolved; the message is shown as the target's error."""
 
 
-class Candidate(NamedTuple):  # a tuple: made per candidate, ~3x cheaper than a frozen dataclass
+class Candidate(NamedTuple):  # a tuple: made per candidate, far cheaper than a dataclass
     """One discovered target: its address, standard labels, whether the port it was chosen
     by is named https, and `meta()`, which builds its meta labels as a new dict (merged as
     Prometheus merges a group's and a target's labels). They are built on demand, not kept:
-    relabeling reads them once, `sdgen targets` perhaps later, and holding 100k targets'
-    meta labels would cost about half a gigabyte. `meta(wanted)` builds only the wanted
-    labels (relabeling needs few), `meta(None)` all."""
+    relabeling reads them once, `sdgen targets` perhaps later, and every target's meta
+    labels held at once would outweigh the rest of the cache. `meta(wanted)` builds only the
+    wanted labels (relabeling needs few), `meta(None)` all."""
 
     address: str
     standard: dict[str, str]
@@ -73,18 +73,15 @@ _Port: TypeAlias = tuple[Container, ContainerPort | None, bool]  # (container, p
 
 @dataclass(slots=True)
 class SharedParts:
-    """What one resolve builds once and many targets share: object-level meta labels (a
-    pod's, a slice's group) per object and wanted set; `slices`: a slice's group labels and
-    targets, which the endpoints of a ServiceMonitor share; `matching`: the ports a workload's
-    containers offer an endpoint. Entries hold the objects whose ids key them."""
+    """What one resolve builds once and many targets share, remembered by the identity of
+    what it was built from (sdgen.k8s.view's contract): `labels`, object-level meta labels
+    (a pod's, a slice's group) per object and wanted set; `slices`, a slice's group labels
+    and targets, which the endpoints of a ServiceMonitor share; `matching`, the ports a
+    workload's containers offer an endpoint."""
 
-    cache: dict[tuple[int, int], tuple[object, Wanted, dict[str, str]]] = field(
-        default_factory=dict
-    )
-    slices: dict[int, tuple[EndpointSlice, _BuiltSlice]] = field(default_factory=dict)
-    matching: dict[tuple[int, int, int], tuple[object, object, object, list[_Port]]] = field(
-        default_factory=dict
-    )
+    labels: IdentityMemo[dict[str, str]] = field(default_factory=IdentityMemo)
+    slices: IdentityMemo[_BuiltSlice] = field(default_factory=IdentityMemo)
+    matching: IdentityMemo[list[_Port]] = field(default_factory=IdentityMemo)
 
     def __call__(self, pod: Pod, wanted: Wanted) -> dict[str, str]:
         return self.shared(pod, wanted, partial(metalabels.pod_labels, pod, wanted))
@@ -92,26 +89,23 @@ class SharedParts:
     def shared(
         self, obj: object, wanted: Wanted, build: Callable[[], dict[str, str]]
     ) -> dict[str, str]:
-        key = (id(obj), id(wanted))
-        found = self.cache.get(key)
+        found = self.labels.get(obj, wanted)
         if found is None:
-            found = self.cache[key] = (obj, wanted, build())
-        return found[2]
+            found = self.labels.put(obj, wanted, value=build())
+        return found
 
     def ports(self, pod: Pod, matches: Callable[[ContainerPort | None], bool]) -> list[_Port]:
         """The pod's (container, port, is-init) that `matches` picks; pods of a workload share
-        their containers (see sdgen.interner), so this is worked out once per workload. An
-        entry holds what its ids are of."""
+        their containers (sdgen.cache.interner), so this is worked out once per workload."""
         spec = pod.spec
-        key = (id(spec.containers), id(spec.init_containers), id(matches))
-        found = self.matching.get(key)
+        found = self.matching.get(spec.containers, spec.init_containers, matches)
         if found is None:
             picked = [port for port in metalabels.pod_ports(pod) if matches(port[1])]
-            found = self.matching[key] = (spec.containers, spec.init_containers, matches, picked)
-        return found[3]
+            found = self.matching.put(spec.containers, spec.init_containers, matches, value=picked)
+        return found
 
     def clear(self) -> None:
-        self.cache.clear()
+        self.labels.clear()
         self.slices.clear()
         self.matching.clear()
 
@@ -228,16 +222,13 @@ _BuiltSlice: TypeAlias = tuple[dict[str, str], list[metalabels.SliceTarget]]
 
 
 def _built_slice(
-    built: dict[int, tuple[EndpointSlice, _BuiltSlice]],
-    service: Service,
-    eps: EndpointSlice,
-    cluster: Cluster,
+    built: IdentityMemo[_BuiltSlice], service: Service, eps: EndpointSlice, cluster: Cluster
 ) -> _BuiltSlice:
-    found = built.get(id(eps))
+    found = built.get(eps)
     if found is None:
         made = (metalabels.endpointslice_labels(eps, service), _running(eps, cluster))
-        found = built[id(eps)] = (eps, made)  # holding eps keeps its id its own
-    return found[1]
+        found = built.put(eps, value=made)
+    return found
 
 
 def _slice_candidates(

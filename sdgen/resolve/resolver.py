@@ -1,13 +1,13 @@
 """Config targets + cluster objects → the scrape targets sdgen writes, as Prometheus would.
 
 Per (target, endpoint), in the Prometheus Operator's order: candidates with kubernetes_sd meta
-labels and the standard labels (`monitors`), the scrape settings as special labels, `job`;
+labels and the standard labels (`candidates`), the scrape settings as special labels, `job`;
 then the target's relabel rules, then the endpoint's; `instance` defaults to the address;
 internal labels are stripped; last, only this shard's targets stay. Pure: the cluster is a
 read-only `Cluster` view and the result plain values, sorted so the output is stable.
-This module ties the parts together and keeps them between calls: `sdgen.selection` says which
-objects changed, `sdgen.monitors` makes their candidates, `sdgen.scrapetarget` turns each into
-an encoded file_sd group, and `sdgen.targetset` keeps an endpoint's groups sorted and unique.
+This module ties the parts together and keeps them between calls: `selection` says which
+objects changed, `candidates` makes their candidates, `pipeline` turns each into an encoded
+file_sd group, and `targetset` keeps an endpoint's groups sorted and unique.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ _States = dict[tuple[Target, tuple[str | None, ...]], _TargetState]
 class Resolver:
     """`resolve` again and again, cheaply. Per target (and the namespaces it reads) it keeps
     a selection of objects and, per endpoint, each source's encoded targets; a call asks the
-    selection what changed since the last (by record identity: records are immutable, a
-    changed object is a new record) and relabels only that. Config values are frozen, so an
+    selection what changed since the last (by identity, as sdgen.k8s.view lays down) and
+    relabels only that. Config values are frozen, so an
     equal target is the same state; only the states the last call used are kept.
 
     `keep_discovered=False`: targets' `discovered` labels are not kept (nor the targets:

@@ -33,8 +33,8 @@ C = TypeVar("C", bound=Contribution)
 
 class TargetSet(Generic[C]):
     """Sources' contributions by key; `lines` is their union, sorted, each line once. A
-    `lines` handed out is never changed: a change makes a new list, so readers may keep one
-    and tell "unchanged" by identity."""
+    `lines` handed out is never changed: a change makes a new list (the identity contract of
+    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`."""
 
     def __init__(self) -> None:
         self._by_source: dict[str, C] = {}
