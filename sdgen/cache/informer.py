@@ -94,7 +94,7 @@ class Informer(Generic[R]):
     def last_error(self) -> Exception | None:
         return self.reflector.last_error
 
-    # What sdgen.metrics reads at scrape time.
+    # What sdgen.runtime.metrics reads at scrape time.
 
     def object_count(self) -> int:
         return len(self.store)

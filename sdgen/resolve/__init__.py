@@ -1,4 +1,4 @@
-"""Config × cluster view → the scrape targets Prometheus would build, relabeled and sharded.
+"""Config and cluster view → the scrape targets Prometheus would build, relabeled and sharded.
 
 Owns: which namespaces and objects a target selects (scope, selection), the candidates with
 their meta and standard labels, the per-candidate pipeline (relabel, defaults, validity,

@@ -1,10 +1,11 @@
 """One endpoint's discovered candidates → the scrape targets Prometheus would create.
 
-The second half of resolving (`sdgen.targets` does the first: which objects, which rules,
-what is reused): the special labels from the scrape settings, the relabeling, `instance`
-defaulting to the address, internal labels stripped, Prometheus's own target validity checks,
-and this shard's filter. Its own module because it is the per-candidate hot path and knows
-nothing of configs at large, the cluster or the incremental memo.
+The second half of resolving (`resolver`, `selection` and `candidates` do the first: which
+objects, which rules, what is reused): the special labels from the scrape settings, the
+relabeling, `instance` defaulting to the address, internal labels stripped, Prometheus's own
+target validity checks, and this shard's filter. Its own module because it is the
+per-candidate hot path and knows nothing of configs at large, the cluster or the
+incremental memo.
 """
 
 from __future__ import annotations

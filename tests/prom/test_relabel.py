@@ -1,4 +1,4 @@
-"""Tests for sdgen.relabel: Prometheus's own relabel tables as data, plus sdgen's edge cases.
+"""Tests for sdgen.prom.relabel: Prometheus's own relabel tables as data, plus sdgen's edge cases.
 
 The YAML tables in tests/data/relabel/ say where each case comes from. The relabel cases are
 also run through a real Prometheus (differential test at the end); the validation messages
