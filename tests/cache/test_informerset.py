@@ -103,3 +103,19 @@ def test_informers_follow_the_config_and_the_view_reads_them(
 
     discovery.ensure(ClusterNeeds())
     assert discovery.informers() == []
+
+
+def test_a_replaced_informer_never_repeats_an_earlier_version(
+    fakeapi: Any, discovery: Discovery
+) -> None:
+    # A new informer's store counts its versions from zero again: with the same objects it
+    # reaches the same store version as the one it replaces, yet the set has changed.
+    fakeapi.create(pod("a", "p1", "10.0.0.1"))
+    discovery.ensure(ClusterNeeds(pods=frozenset({"a"})))
+    wait_for(discovery.synced)
+    seen = [discovery.version()]
+    discovery.ensure(ClusterNeeds())
+    seen.append(discovery.version())
+    discovery.ensure(ClusterNeeds(pods=frozenset({"a"})))
+    wait_for(discovery.synced)
+    assert discovery.version() not in seen
