@@ -231,3 +231,22 @@ def test_a_server_that_is_gone_is_a_transport_error(api: FakeAPI, client: Any) -
     api.stop()
     with pytest.raises(TransportError):
         apiclient.KubeListerWatcher(client, "pods", "default", connect_timeout=1).list({}, 1)
+
+
+# --- the informers it makes -----------------------------------------------------------------
+
+
+def test_its_informers_share_equal_parts_of_their_records(api: FakeAPI, client: Any) -> None:
+    api.create(pod("a", app="web"))
+    api.create(pod("b", app="web"))
+    informer = apiclient.new_informer(client, "pods", "default")
+    informer.start()
+    try:
+        assert informer.wait_synced(5)
+        a, b = (informer.store.get(f"default/{name}") for name in "ab")
+        assert a is not None and b is not None
+        assert a.metadata.labels == {"app": "web"}
+        assert a.metadata.labels is b.metadata.labels  # the interner is its transform
+        assert informer.name == "pods/default"
+    finally:
+        assert informer.stop()
