@@ -17,7 +17,7 @@ from typing import Any
 
 from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.store import NAMESPACE_INDEX, SERVICE_INDEX, Snapshot
-from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Secret
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Resource, Secret
 from sdgen.k8s.view import ALL, ClusterNeeds, MapsByKey
 
 log = logging.getLogger(__name__)
@@ -25,30 +25,31 @@ log = logging.getLogger(__name__)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 # (resource, namespace); namespace None means cluster-wide.
-Scope = tuple[str, str | None]
-InformerFactory = Callable[[str, str | None], Informer[Any]]
+Scope = tuple[Resource, str | None]
+InformerFactory = Callable[[Resource, str | None], Informer[Any]]
 
-_FIELDS = (
-    ("pods", "pods"),
-    ("services", "services"),
-    ("endpointslices", "endpoint_slices"),
-    ("namespaces", "namespaces"),
-    ("secrets", "secrets"),
-)
+# Module names for the members looked up per call (a pod per endpoint): an enum attribute
+# is a slow lookup on Python 3.11.
+_PODS = Resource.PODS
+_SLICES = Resource.ENDPOINTSLICES
+_NAMESPACES = Resource.NAMESPACES
+_SECRETS = Resource.SECRETS
 
 
 def scopes(needed: ClusterNeeds) -> set[Scope]:
     """The informers a ClusterNeeds asks for."""
     wanted: set[Scope] = set()
-    for resource, attr in _FIELDS:
-        scope = getattr(needed, attr)
-        if scope is None:
-            continue
-        if scope is ALL or resource == "namespaces":
+    for resource, scope in needed.wanted():
+        if scope is ALL or resource == _NAMESPACES:
             wanted.add((resource, None))
         else:
             wanted.update((resource, namespace) for namespace in scope)
     return wanted
+
+
+def _order(scope: Scope) -> tuple[str, str]:
+    """By informer name."""
+    return scope[0].value, scope[1] or ""
 
 
 class Discovery:
@@ -66,7 +67,7 @@ class Discovery:
             log.info("stopping informers no longer needed", extra={"informers": _names(gone)})
             self._generation += 1
             stop_all(self._informers.pop(scope) for scope in gone)
-        for scope in sorted(wanted - self._informers.keys(), key=str):
+        for scope in sorted(wanted - self._informers.keys(), key=_order):
             informer = self._factory(*scope)
             informer.start()
             self._generation += 1
@@ -112,25 +113,25 @@ class InformerCluster(MapsByKey):
         self._snapshots = snapshots
 
     def namespaces(self) -> Mapping[str, Namespace]:
-        wide = self._snapshots.get(("namespaces", None))
+        wide = self._snapshots.get((_NAMESPACES, None))
         return {ns.metadata.name: ns for ns in wide} if wide is not None else {}
 
     def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
-        for scope in (("endpointslices", None), ("endpointslices", namespace)):
+        for scope in ((_SLICES, None), (_SLICES, namespace)):
             snapshot = self._snapshots.get(scope)
             if snapshot is not None:
                 return snapshot.by_index(SERVICE_INDEX, f"{namespace}/{service}")
         return ()
 
     def pod(self, namespace: str, name: str) -> Pod | None:
-        for scope in (("pods", None), ("pods", namespace)):
+        for scope in ((_PODS, None), (_PODS, namespace)):
             snapshot = self._snapshots.get(scope)
             if snapshot is not None:
                 found: Pod | None = snapshot.get(f"{namespace}/{name}")
                 return found
         return None
 
-    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+    def _map(self, resource: Resource, namespace: str | None) -> Mapping[str, Any]:
         wide = self._snapshots.get((resource, None))
         if wide is not None:
             return wide.items if namespace is None else wide.index_items(NAMESPACE_INDEX, namespace)
@@ -138,13 +139,13 @@ class InformerCluster(MapsByKey):
             scoped = self._snapshots.get((resource, namespace))
             return scoped.items if scoped is not None else _EMPTY
         merged: dict[str, Any] = {}  # several namespaces' informers: a new object each time
-        for (r, _), snapshot in sorted(self._snapshots.items(), key=str):
-            if r == resource:
-                merged.update(snapshot.items)
+        for scope in sorted(self._snapshots, key=_order):
+            if scope[0] == resource:
+                merged.update(self._snapshots[scope].items)
         return merged
 
     def secret(self, namespace: str, name: str) -> Secret | None:
-        snapshot = self._snapshots.get(("secrets", namespace))
+        snapshot = self._snapshots.get((_SECRETS, namespace))
         found: Secret | None = snapshot.get(f"{namespace}/{name}") if snapshot else None
         return found
 

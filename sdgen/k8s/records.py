@@ -9,6 +9,7 @@ Adding a field (with a default) is cheap; every field here must be used by someo
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 import msgspec
@@ -185,6 +186,18 @@ class ObjectList(_Record, Generic[T], frozen=True):
 
 
 Record = Pod | Service | EndpointSlice | Namespace | ConfigMap | Secret
+
+
+class Resource(StrEnum):
+    """The API resources sdgen reads, by the API's plural name: the name in their URLs, in
+    informer names (`pods/demo`) and in RBAC rules."""
+
+    PODS = "pods"
+    SERVICES = "services"
+    ENDPOINTSLICES = "endpointslices"
+    NAMESPACES = "namespaces"
+    SECRETS = "secrets"
+    CONFIGMAPS = "configmaps"
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -30,8 +30,8 @@ new object its number. Whatever remembers by identity therefore holds the object
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from enum import Enum
 from itertools import chain
 from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
@@ -41,6 +41,7 @@ from sdgen.k8s.records import (
     EndpointSlice,
     Namespace,
     Pod,
+    Resource,
     Secret,
     Service,
     key_of,
@@ -117,17 +118,17 @@ class Cluster(Protocol):
 class MapsByKey:
     """Cluster's typed `*_map` methods over one `_map(resource, namespace)`."""
 
-    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+    def _map(self, resource: Resource, namespace: str | None) -> Mapping[str, Any]:
         raise NotImplementedError
 
     def pod_map(self, namespace: str | None) -> Mapping[str, Pod]:
-        return self._map("pods", namespace)
+        return self._map(Resource.PODS, namespace)
 
     def service_map(self, namespace: str | None) -> Mapping[str, Service]:
-        return self._map("services", namespace)
+        return self._map(Resource.SERVICES, namespace)
 
     def slice_map(self, namespace: str | None) -> Mapping[str, EndpointSlice]:
-        return self._map("endpointslices", namespace)
+        return self._map(Resource.ENDPOINTSLICES, namespace)
 
 
 class StaticCluster(MapsByKey):
@@ -144,11 +145,13 @@ class StaticCluster(MapsByKey):
         self._slices = slices
         self._namespaces = namespaces
         self._secrets = secrets or {}
+        self._pods = _by_key(_all(pods))
         self._maps = {
-            "pods": _by_key(_all(pods)),
-            "services": _by_key(_all(services)),
-            "endpointslices": _by_key(_all(slices)),
+            Resource.PODS: self._pods,
+            Resource.SERVICES: _by_key(_all(services)),
+            Resource.ENDPOINTSLICES: _by_key(_all(slices)),
         }
+        self._scoped: dict[tuple[Resource, str], Mapping[str, Any]] = {}
 
     @classmethod
     def from_objects(
@@ -181,21 +184,22 @@ class StaticCluster(MapsByKey):
         return self._slices.get((namespace, service), ())
 
     def pod(self, namespace: str, name: str) -> Pod | None:
-        found: Pod | None = self._maps["pods"].get(f"{namespace}/{name}")
+        found: Pod | None = self._pods.get(f"{namespace}/{name}")
         return found
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         return self._secrets.get((namespace, name))
 
-    def _map(self, kind: str, namespace: str | None) -> Mapping[str, Any]:
-        every = self._maps[kind]
+    def _map(self, resource: Resource, namespace: str | None) -> Mapping[str, Any]:
+        every = self._maps[resource]
         if namespace is None:
             return every
-        key = f"{kind}/{namespace}"
-        if key not in self._maps:  # built once: the same object on every call
+        found = self._scoped.get((resource, namespace))
+        if found is None:  # built once: the same object on every call
             prefix = f"{namespace}/"
-            self._maps[key] = {k: v for k, v in every.items() if k.startswith(prefix)}
-        return self._maps[key]
+            found = {k: v for k, v in every.items() if k.startswith(prefix)}
+            self._scoped[(resource, namespace)] = found
+        return found
 
 
 def _all(by_namespace: Mapping[Any, list[T]]) -> Iterable[T]:
@@ -219,10 +223,25 @@ Scope: TypeAlias = "frozenset[str] | Literal[Everywhere.ALL]"
 
 @dataclass(frozen=True, slots=True)
 class ClusterNeeds:
-    """Which informers the config needs (None: not at all) and the namespaces they watch."""
+    """Which informers the config needs (None: not at all) and the namespaces they watch.
+    Each field is named after its `Resource` (a misnamed one fails on import)."""
 
     pods: Scope | None = None
     services: Scope | None = None
-    endpoint_slices: Scope | None = None
+    endpointslices: Scope | None = None
     namespaces: Scope | None = None
     secrets: Scope | None = None  # only ever the default namespace
+
+    @classmethod
+    def from_scopes(cls, scopes: Mapping[Resource, Scope]) -> ClusterNeeds:
+        return cls(**{resource.value: scope for resource, scope in scopes.items()})
+
+    def wanted(self) -> Iterator[tuple[Resource, Scope]]:
+        """Each resource needed, with its scope, in field order."""
+        for resource in NEEDABLE:
+            scope: Scope | None = getattr(self, resource.value)
+            if scope is not None:
+                yield resource, scope
+
+
+NEEDABLE = tuple(Resource(f.name) for f in fields(ClusterNeeds))  # all but configmaps

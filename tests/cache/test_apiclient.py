@@ -12,7 +12,7 @@ import pytest
 
 from sdgen.cache import apiclient
 from sdgen.cache.reflector import ApiError, Expired, ReadTimeout, TransportError
-from sdgen.k8s.records import ObjectList, Pod
+from sdgen.k8s.records import ObjectList, Pod, Resource
 from tests.fakeapi import FakeAPI
 
 
@@ -96,12 +96,26 @@ def test_in_cluster_config_comes_first_and_refreshes_its_token(
     ],
 )
 def test_resource_paths(resource: str, namespace: str | None, path: str) -> None:
-    assert apiclient.RESOURCES[resource].path(namespace) == path
+    assert apiclient.api_resource(resource).path(namespace) == path
+    assert apiclient.RESOURCES[Resource(resource)].path(namespace) == path
+
+
+def test_every_resource_has_its_place_in_the_api() -> None:
+    assert set(apiclient.RESOURCES) == set(Resource)
+    assert all(spec.resource is r for r, spec in apiclient.RESOURCES.items())
 
 
 def test_an_unknown_resource_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown resource"):
+    known = "['configmaps', 'endpointslices', 'namespaces', 'pods', 'secrets', 'services']"
+    with pytest.raises(ValueError) as caught:
         apiclient.KubeListerWatcher(None, "deployments")
+    assert str(caught.value) == f"unknown resource 'deployments'; known: {known}"
+
+
+@pytest.mark.parametrize("resource", [Resource.ENDPOINTSLICES, "endpointslices"])
+def test_informers_are_named_resource_slash_namespace(resource: Resource | str) -> None:
+    assert apiclient.new_informer(None, resource, "demo").name == "endpointslices/demo"
+    assert apiclient.new_informer(None, resource).name == "endpointslices/*"
 
 
 # --- list and watch -----------------------------------------------------------------------

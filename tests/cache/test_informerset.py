@@ -11,6 +11,7 @@ import pytest
 
 from sdgen.cache import apiclient
 from sdgen.cache.informerset import Discovery, scopes
+from sdgen.k8s.records import Resource
 from sdgen.k8s.view import ALL, ClusterNeeds
 from tests.support.helpers import wait_for
 
@@ -33,7 +34,7 @@ def pod(namespace: str, name: str, ip: str, app: str = "web") -> dict[str, Any]:
         (ClusterNeeds(pods=ALL, namespaces=ALL), {("pods", None), ("namespaces", None)}),
         (
             ClusterNeeds(
-                services=frozenset({"a"}), endpoint_slices=frozenset({"a"}), pods=frozenset({"a"})
+                services=frozenset({"a"}), endpointslices=frozenset({"a"}), pods=frozenset({"a"})
             ),
             {("services", "a"), ("endpointslices", "a"), ("pods", "a")},
         ),
@@ -42,7 +43,9 @@ def pod(namespace: str, name: str, ip: str, app: str = "web") -> dict[str, Any]:
     ],
 )
 def test_scopes(needs: ClusterNeeds, expected: set[tuple[str, str | None]]) -> None:
-    assert scopes(needs) == expected
+    found = scopes(needs)
+    assert found == expected
+    assert all(isinstance(resource, Resource) for resource, _ in found)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ informers a config needs."""
 from __future__ import annotations
 
 import weakref
+from dataclasses import fields
 from typing import Any, TypeVar
 
 import msgspec
@@ -11,8 +12,8 @@ import pytest
 
 from sdgen.config.model import Config, Endpoint, Target, TargetType
 from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
-from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
-from sdgen.k8s.view import ALL, ClusterNeeds, IdentityMemo, Scope, StaticCluster
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Resource, Service
+from sdgen.k8s.view import ALL, NEEDABLE, ClusterNeeds, IdentityMemo, Scope, StaticCluster
 from sdgen.resolve.scope import needs, selected_namespaces
 
 R = TypeVar("R", Pod, Service, EndpointSlice, Namespace)
@@ -164,7 +165,7 @@ def _scopes(*names: str) -> Scope:
 
 
 ANY = NamespaceSelector(any=True)
-SLICE_SCOPES = {"services": _scopes("a"), "endpoint_slices": _scopes("a")}
+SLICE_SCOPES = {"services": _scopes("a"), "endpointslices": _scopes("a")}
 NEEDS = [
     pytest.param([], ClusterNeeds(), id="nothing"),
     pytest.param([_target(STATIC)], ClusterNeeds(), id="static only"),
@@ -202,3 +203,32 @@ def test_needs_scopes_informers_to_the_fewest_namespaces(
 def test_a_disabled_config_needs_nothing() -> None:
     config = Config(enabled=False, targets=(_target(POD, NamespaceSelector(any=True)),))
     assert needs(config, "own") == ClusterNeeds()
+
+
+def test_resources_are_named_by_their_api_plural() -> None:
+    assert [r.value for r in Resource] == [
+        "pods",
+        "services",
+        "endpointslices",
+        "namespaces",
+        "secrets",
+        "configmaps",
+    ]
+    assert Resource("endpointslices") is Resource.ENDPOINTSLICES
+    assert f"{Resource.ENDPOINTSLICES}/demo" == "endpointslices/demo"  # as informer names read
+
+
+def test_cluster_needs_has_a_field_per_resource_of_the_view() -> None:
+    assert [f.name for f in fields(ClusterNeeds)] == [r.value for r in NEEDABLE]
+    assert set(Resource) - set(NEEDABLE) == {Resource.CONFIGMAPS}  # the config's own source
+
+
+def test_cluster_needs_by_resource() -> None:
+    scopes: dict[Resource, Scope] = {Resource.ENDPOINTSLICES: _scopes("a"), Resource.PODS: ALL}
+    needed = ClusterNeeds.from_scopes(scopes)
+    assert needed == ClusterNeeds(pods=ALL, endpointslices=_scopes("a"))
+    assert list(needed.wanted()) == [
+        (Resource.PODS, ALL),
+        (Resource.ENDPOINTSLICES, _scopes("a")),
+    ]
+    assert list(ClusterNeeds().wanted()) == []
