@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-# (resource, namespace); namespace None means cluster-wide.
-Scope = tuple[Resource, str | None]
+# One informer: (resource, namespace); namespace None means cluster-wide.
+InformerKey = tuple[Resource, str | None]
 InformerFactory = Callable[[Resource, str | None], Informer[Any]]
 
 # Module names for the members looked up per call (a pod per endpoint): an enum attribute
@@ -36,9 +36,9 @@ _NAMESPACES = Resource.NAMESPACES
 _SECRETS = Resource.SECRETS
 
 
-def scopes(needed: ClusterNeeds) -> set[Scope]:
+def scopes(needed: ClusterNeeds) -> set[InformerKey]:
     """The informers a ClusterNeeds asks for."""
-    wanted: set[Scope] = set()
+    wanted: set[InformerKey] = set()
     for resource, scope in needed.wanted():
         if scope is ALL or resource == _NAMESPACES:
             wanted.add((resource, None))
@@ -47,32 +47,34 @@ def scopes(needed: ClusterNeeds) -> set[Scope]:
     return wanted
 
 
-def _order(scope: Scope) -> tuple[str, str]:
+def _order(key: InformerKey) -> tuple[str, str]:
     """By informer name."""
-    return scope[0].value, scope[1] or ""
+    return key[0].value, key[1] or ""
 
 
-class Discovery:
+class InformerSet:
+    """The informers a `ClusterNeeds` asks for, kept running; `cluster()` reads their caches."""
+
     def __init__(self, factory: InformerFactory, progress_window: float = 660.0) -> None:
         self._factory = factory
-        self._informers: dict[Scope, Informer[Any]] = {}
-        self._started: dict[Scope, float] = {}
+        self._informers: dict[InformerKey, Informer[Any]] = {}
+        self._started: dict[InformerKey, float] = {}
         self._generation = 0  # counts changes to the set of informers
         self.progress_window = progress_window
 
     def ensure(self, needed: ClusterNeeds) -> None:
         wanted = scopes(needed)
-        gone = [scope for scope in self._informers if scope not in wanted]
+        gone = [key for key in self._informers if key not in wanted]
         if gone:
             log.info("stopping informers no longer needed", extra={"informers": _names(gone)})
             self._generation += 1
-            stop_all(self._informers.pop(scope) for scope in gone)
-        for scope in sorted(wanted - self._informers.keys(), key=_order):
-            informer = self._factory(*scope)
+            stop_all(self._informers.pop(key) for key in gone)
+        for key in sorted(wanted - self._informers.keys(), key=_order):
+            informer = self._factory(*key)
             informer.start()
             self._generation += 1
-            self._informers[scope] = informer
-            self._started[scope] = time.monotonic()
+            self._informers[key] = informer
+            self._started[key] = time.monotonic()
             log.info("informer started", extra={"informer": informer.name})
 
     def informers(self) -> list[Informer[Any]]:
@@ -88,17 +90,15 @@ class Discovery:
         return (self._generation, tuple(inf.store.version for inf in self._informers.values()))
 
     def cluster(self) -> InformerCluster:
-        return InformerCluster(
-            {scope: inf.store.snapshot() for scope, inf in self._informers.items()}
-        )
+        return InformerCluster({key: inf.store.snapshot() for key, inf in self._informers.items()})
 
     def stalled(self, now: float | None = None) -> list[str]:
         """Informers that made no progress (list page, watch event, bookmark) within the window."""
         now = time.monotonic() if now is None else now
         return [
             inf.name
-            for scope, inf in self._informers.items()
-            if now - (inf.last_progress or self._started[scope]) > self.progress_window
+            for key, inf in self._informers.items()
+            if now - (inf.last_progress or self._started[key]) > self.progress_window
         ]
 
     def stop(self) -> None:
@@ -109,7 +109,7 @@ class Discovery:
 class InformerCluster(MapsByKey):
     """A Cluster over store snapshots, whether one cluster-wide or one per namespace."""
 
-    def __init__(self, snapshots: Mapping[Scope, Snapshot[Any]]) -> None:
+    def __init__(self, snapshots: Mapping[InformerKey, Snapshot[Any]]) -> None:
         self._snapshots = snapshots
 
     def namespaces(self) -> Mapping[str, Namespace]:
@@ -117,15 +117,15 @@ class InformerCluster(MapsByKey):
         return {ns.metadata.name: ns for ns in wide} if wide is not None else {}
 
     def endpoint_slices(self, namespace: str, service: str) -> Iterable[EndpointSlice]:
-        for scope in ((_SLICES, None), (_SLICES, namespace)):
-            snapshot = self._snapshots.get(scope)
+        for key in ((_SLICES, None), (_SLICES, namespace)):
+            snapshot = self._snapshots.get(key)
             if snapshot is not None:
                 return snapshot.by_index(SERVICE_INDEX, f"{namespace}/{service}")
         return ()
 
     def pod(self, namespace: str, name: str) -> Pod | None:
-        for scope in ((_PODS, None), (_PODS, namespace)):
-            snapshot = self._snapshots.get(scope)
+        for key in ((_PODS, None), (_PODS, namespace)):
+            snapshot = self._snapshots.get(key)
             if snapshot is not None:
                 found: Pod | None = snapshot.get(f"{namespace}/{name}")
                 return found
@@ -139,9 +139,9 @@ class InformerCluster(MapsByKey):
             scoped = self._snapshots.get((resource, namespace))
             return scoped.items if scoped is not None else _EMPTY
         merged: dict[str, Any] = {}  # several namespaces' informers: a new object each time
-        for scope in sorted(self._snapshots, key=_order):
-            if scope[0] == resource:
-                merged.update(self._snapshots[scope].items)
+        for key in sorted(self._snapshots, key=_order):
+            if key[0] == resource:
+                merged.update(self._snapshots[key].items)
         return merged
 
     def secret(self, namespace: str, name: str) -> Secret | None:
@@ -150,5 +150,5 @@ class InformerCluster(MapsByKey):
         return found
 
 
-def _names(scopes: Iterable[Scope]) -> str:
-    return ",".join(f"{resource}/{namespace or '*'}" for resource, namespace in scopes)
+def _names(keys: Iterable[InformerKey]) -> str:
+    return ",".join(f"{resource}/{namespace or '*'}" for resource, namespace in keys)
