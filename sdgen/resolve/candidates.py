@@ -134,7 +134,7 @@ def new_selection(target: Target, namespaces: tuple[str | None, ...]) -> Selecti
 
 
 def source_builder(
-    target: Target, endpoint: Endpoint, cluster: Cluster | None, pod_labels: SharedParts
+    target: Target, endpoint: Endpoint, cluster: Cluster | None, shared: SharedParts
 ) -> Callable[[Objects], Source]:
     """The source of one endpoint made of a selection's objects."""
     if target.type is TargetType.STATIC_ENDPOINTS or cluster is None:
@@ -142,13 +142,13 @@ def source_builder(
     if target.type is TargetType.POD_MONITOR:
         matches = _container_port_matcher(endpoint.port)
         return lambda objects: Source(
-            partial(_pod_candidates, objects[0], endpoint, matches, pod_labels)
+            partial(_pod_candidates, objects[0], endpoint, matches, shared)
         )
 
     def slice_source(objects: Objects) -> Source:
         service, eps = objects[0], objects[1]
-        build = partial(_built_slice, pod_labels.slices, service, eps, cluster)
-        return Source(partial(_slice_candidates, service, endpoint, build, pod_labels))
+        build = partial(_built_slice, shared.slices, service, eps, cluster)
+        return Source(partial(_slice_candidates, service, endpoint, build, shared))
 
     return slice_source
 
@@ -166,21 +166,21 @@ def _pod_candidates(
     pod: Pod,
     endpoint: Endpoint,
     matches: Callable[[ContainerPort | None], bool],
-    pod_labels: SharedParts,
+    shared: SharedParts,
 ) -> Iterator[Candidate]:
     ip = pod.status.pod_ip
-    for container, port, is_init in pod_labels.ports(pod, matches):
+    for container, port, is_init in shared.ports(pod, matches):
         address = ip if port is None else metalabels.join_host_port(ip, port.container_port)
         yield Candidate(
             address,
             _pod_standard(pod, container.name, endpoint),
             port is not None and port.name == "https",
-            partial(_pod_meta, pod_labels, pod, container, port, is_init),
+            partial(_pod_meta, shared, pod, container, port, is_init),
         )
 
 
 def _pod_meta(
-    pod_labels: SharedParts,
+    shared: SharedParts,
     pod: Pod,
     container: Container,
     port: ContainerPort | None,
@@ -188,7 +188,7 @@ def _pod_meta(
     wanted: Wanted,
 ) -> dict[str, str]:
     # few labels are wanted, quickly built: a per-pod cache would cost more than it saves
-    labels = dict(pod_labels(pod, None)) if wanted is None else metalabels.pod_labels(pod, wanted)
+    labels = dict(shared(pod, None)) if wanted is None else metalabels.pod_labels(pod, wanted)
     if wanted is None or wanted[metalabels.NAMESPACE]:
         labels[metalabels.NAMESPACE] = pod.metadata.namespace
     labels.update(metalabels.pod_target(pod, container, port, init, wanted))
@@ -235,7 +235,7 @@ def _slice_candidates(
     service: Service,
     endpoint: Endpoint,
     build: Callable[[], _BuiltSlice],
-    pod_labels: SharedParts,
+    shared: SharedParts,
 ) -> Iterator[Candidate]:
     group, slice_targets = build()
     matches = _slice_port_matcher(endpoint, service)
@@ -250,18 +250,18 @@ def _slice_candidates(
             target.labels[metalabels.ADDRESS],
             _slice_standard(service, group, target, endpoint),
             "https" in names,
-            partial(_slice_meta, pod_labels, group, target),
+            partial(_slice_meta, shared, group, target),
         )
 
 
 def _slice_meta(
-    pod_labels: SharedParts, group: dict[str, str], target: metalabels.SliceTarget, wanted: Wanted
+    shared: SharedParts, group: dict[str, str], target: metalabels.SliceTarget, wanted: Wanted
 ) -> dict[str, str]:
-    pod = pod_labels(target.pod, wanted) if target.pod is not None else {}
+    pod = shared(target.pod, wanted) if target.pod is not None else {}
     if wanted is None:
         return {**group, **pod, **target.labels}
-    shared = pod_labels.shared(group, wanted, partial(metalabels.only, group, wanted))
-    return {**shared, **pod, **metalabels.only(target.labels, wanted)}
+    wanted_group = shared.shared(group, wanted, partial(metalabels.only, group, wanted))
+    return {**wanted_group, **pod, **metalabels.only(target.labels, wanted)}
 
 
 def _running(eps: EndpointSlice, cluster: Cluster) -> list[metalabels.SliceTarget]:

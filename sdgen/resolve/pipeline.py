@@ -26,7 +26,7 @@ from sdgen.prom.duration import DurationError, format_duration, parse_duration
 from sdgen.prom.relabel import CompiledRule, Observed, relabel_in_place
 from sdgen.resolve.candidates import Candidate, Source
 
-__all__ = ["Outcome", "Relabel", "ScrapeTarget", "encode_group"]
+__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "encode_group"]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -80,10 +80,11 @@ _ENCODE = msgspec.json.Encoder().encode
 _GROUP = msgspec.json.Decoder(_Group)
 
 
-class Outcome(NamedTuple):  # a tuple: made per source, ~3x cheaper than a frozen dataclass
-    """What one source's candidates became for one endpoint: the encoded groups (`lines`)
-    of the targets it kept, and those targets themselves only when discovered labels are
-    kept (a sidecar keeps just the lines: they are what it writes)."""
+class SourceTargets(NamedTuple):  # a tuple: made per source, far cheaper than a dataclass
+    """What one source's candidates became for one endpoint, its contribution to the
+    endpoint's `TargetSet`: the encoded groups (`lines`) of the targets it kept, and those
+    targets themselves only when discovered labels are kept (a sidecar keeps just the lines:
+    they are what it writes)."""
 
     lines: tuple[bytes, ...]
     kept: tuple[ScrapeTarget, ...]
@@ -91,8 +92,10 @@ class Outcome(NamedTuple):  # a tuple: made per source, ~3x cheaper than a froze
     warnings: tuple[str, ...]
 
 
-class Relabel:
-    """One endpoint's candidates → scrape targets, per source: the relabeling itself."""
+class CandidatePipeline:
+    """One endpoint's candidates → scrape targets, per source: special labels, the rules
+    (sdgen.prom.relabel does the relabeling), `instance`, internal labels stripped,
+    validity, this shard's filter."""
 
     def __init__(
         self,
@@ -118,7 +121,7 @@ class Relabel:
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
 
-    def __call__(self, source: Source) -> Outcome:
+    def __call__(self, source: Source) -> SourceTargets:
         lines: list[bytes] = []
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
@@ -141,7 +144,7 @@ class Relabel:
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                     kept.append(ScrapeTarget(address, labels, found))
-        return Outcome(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
+        return SourceTargets(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:

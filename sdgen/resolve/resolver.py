@@ -28,7 +28,7 @@ from sdgen.resolve.candidates import (
     new_selection,
     source_builder,
 )
-from sdgen.resolve.pipeline import Outcome, Relabel, ScrapeTarget
+from sdgen.resolve.pipeline import CandidatePipeline, ScrapeTarget, SourceTargets
 from sdgen.resolve.scope import active_targets
 from sdgen.resolve.selection import Diffs, Selection
 from sdgen.resolve.sharding import Shard
@@ -75,8 +75,8 @@ class Resolution:
 
 @dataclass(slots=True)
 class _EndpointState:
-    relabel: Relabel
-    targets: TargetSet[Outcome] = field(default_factory=TargetSet)
+    pipeline: CandidatePipeline
+    targets: TargetSet[SourceTargets] = field(default_factory=TargetSet)
     result: EndpointTargets | None = None
     warnings: tuple[str, ...] = ()
 
@@ -123,12 +123,12 @@ class Resolver:
         errors: dict[str, str] = {}
         warnings: dict[str, None] = {}  # an ordered set
         used: _States = {}
-        pod_labels, diffs = SharedParts(), Diffs()
+        shared, diffs = SharedParts(), Diffs()
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
                     try:
-                        found = self._resolve_target(target, cluster, used, pod_labels, diffs)
+                        found = self._resolve_target(target, cluster, used, shared, diffs)
                     except TargetError as err:
                         errors[target.name] = str(err)
                         continue
@@ -140,7 +140,7 @@ class Resolver:
             self._states = {}  # a state may be half updated: start afresh next time
             raise
         finally:
-            pod_labels.clear()
+            shared.clear()
         self._states = used
         return Resolution(tuple(endpoints), errors, tuple(warnings))
 
@@ -149,7 +149,7 @@ class Resolver:
         target: Target,
         cluster: Cluster | None,
         used: _States,
-        pod_labels: SharedParts,
+        shared: SharedParts,
         diffs: Diffs,
     ) -> list[_EndpointState]:
         rules = _rules(target)
@@ -159,10 +159,10 @@ class Resolver:
         delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:
-                source = source_builder(target, ep, cluster, pod_labels)
-                relabel = es.relabel
+                source = source_builder(target, ep, cluster, shared)
+                pipeline = es.pipeline
                 es.targets.update(
-                    {k: None if o is None else relabel(source(o)) for k, o in delta.items()}
+                    {k: None if o is None else pipeline(source(o)) for k, o in delta.items()}
                 )
                 self._finish(target, i, ep, es)
         return state.endpoints
@@ -175,7 +175,7 @@ class Resolver:
     ) -> _TargetState:
         endpoints = [
             _EndpointState(
-                Relabel(
+                CandidatePipeline(
                     target,
                     i,
                     ep,
@@ -205,8 +205,8 @@ class Resolver:
         made: dict[bytes, ScrapeTarget] | None = None
         if self._keep_discovered:  # the first made of equal targets, in source order
             made = {}
-            for outcome in es.targets.contributions():
-                for t in outcome.kept:
+            for contribution in es.targets.contributions():
+                for t in contribution.kept:
                     made.setdefault(t.line, t)
         es.result = EndpointTargets(target, index, endpoint, lines, made)
 
