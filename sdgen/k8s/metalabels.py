@@ -182,7 +182,7 @@ class SliceTarget:
 
 @lru_cache(maxsize=65536)
 def label_name(prefix: str, key: str) -> str:
-    """`prefix` + the sanitised key; cached, so 100k pods share one string per label name."""
+    """`prefix` + the sanitised key; cached, so all pods share one string per label name."""
     return prefix + _INVALID.sub("_", key)
 
 

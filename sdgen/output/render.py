@@ -89,7 +89,7 @@ class Renderer:
 
 def _file_sd(lines: Sequence[bytes]) -> bytes:
     """The targets file: the groups (sorted and unique already), one per line. Built by one
-    join (concatenating around it would copy the ~40 MB of a 100k-target file twice more)."""
+    join (concatenating around it would copy a large file's bytes twice more)."""
     if not lines:
         return b"[]\n"
     framed = list(lines)
@@ -210,7 +210,7 @@ def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
 
 
 _PURE_DUMPER = _dumper(yaml.SafeDumper)
-# libyaml's emitter when present: 10x faster, the same bytes, but no lone surrogates.
+# libyaml's emitter when present: much faster, the same bytes, but no lone surrogates.
 _FAST_DUMPER = _dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 

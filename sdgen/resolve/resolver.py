@@ -230,7 +230,7 @@ def resolve(
 def without_cycle_collection() -> Iterator[None]:
     """Resolving (and rendering and writing) allocates several small objects per target and
     makes no reference cycles; left on, the cycle collector would repeatedly walk every dict
-    and list in the informer caches meanwhile: a fifth of a 100k-target cycle. Nests."""
+    and list in the informer caches meanwhile, a large share of a big cycle. Nests."""
     enabled = gc.isenabled()
     gc.disable()
     try:
