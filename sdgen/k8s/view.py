@@ -67,7 +67,8 @@ class IdentityMemo(Generic[V]):
     __slots__ = ("_entries", "_limit")
 
     def __init__(self, limit: int = _MEMO_LIMIT) -> None:
-        self._entries: dict[tuple[int, int, int], tuple[object, object, object, V]] = {}
+        # Keyed by one id, or a tuple of three: one object, the most common key, hashes fastest.
+        self._entries: dict[int | tuple[int, int, int], tuple[object, object, object, V]] = {}
         self._limit = limit
 
     def __len__(self) -> int:
@@ -75,7 +76,10 @@ class IdentityMemo(Generic[V]):
 
     def get(self, first: object, second: object = None, third: object = None) -> V | None:
         """The value remembered for exactly these objects, or None."""
-        found = self._entries.get((id(first), id(second), id(third)))
+        if second is None and third is None:
+            found = self._entries.get(id(first))
+        else:
+            found = self._entries.get((id(first), id(second), id(third)))
         return None if found is None else found[3]
 
     def put(self, first: object, second: object = None, third: object = None, *, value: V) -> V:
@@ -83,7 +87,8 @@ class IdentityMemo(Generic[V]):
         entries = self._entries
         if len(entries) >= self._limit:
             entries.clear()
-        entries[(id(first), id(second), id(third))] = (first, second, third, value)
+        key = id(first) if second is None and third is None else (id(first), id(second), id(third))
+        entries[key] = (first, second, third, value)
         return value
 
     def clear(self) -> None:

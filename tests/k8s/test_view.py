@@ -106,7 +106,9 @@ def test_identity_memo_is_keyed_by_identity_of_each_key_object_not_by_equality()
     memo.put(a, b, a, value="a,b,a")
     assert (memo.get(a), memo.get(a, b), memo.get(a, b, a)) == ("a", "a,b", "a,b,a")
     assert memo.get(equal_to_a) is None and memo.get(b, a) is None and memo.get(b) is None
-    assert len(memo) == 3
+    memo.put(a, None, b, value="a,None,b")  # None is a key object like any other
+    assert (memo.get(a, None, b), memo.get(a), memo.get(a, b)) == ("a,None,b", "a", "a,b")
+    assert len(memo) == 4
     memo.clear()
     assert memo.get(a) is None and len(memo) == 0
 
