@@ -21,6 +21,7 @@ import urllib3
 from kubernetes import client, config
 
 from sdgen.cache.informer import Informer
+from sdgen.cache.interner import Interner
 from sdgen.cache.reflector import (
     ChangeHandler,
     Query,
@@ -31,7 +32,16 @@ from sdgen.cache.reflector import (
     api_error,
 )
 from sdgen.cache.store import NAMESPACE_INDEX, SERVICE_INDEX, IndexFunc, by_namespace, by_service
-from sdgen.k8s.records import ConfigMap, EndpointSlice, Namespace, Pod, Record, Secret, Service
+from sdgen.k8s.records import (
+    ConfigMap,
+    EndpointSlice,
+    Namespace,
+    Pod,
+    Record,
+    Resource,
+    Secret,
+    Service,
+)
 
 _READ_SIZE = 1 << 16
 
@@ -41,10 +51,10 @@ class NoClusterConfig(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Resource:
+class ApiResource:
     """Where a resource lives in the API and what it is cached as."""
 
-    name: str
+    resource: Resource
     api_prefix: str
     record_type: type[Record]
     namespaced: bool = True
@@ -52,26 +62,36 @@ class Resource:
 
     def path(self, namespace: str | None) -> str:
         if namespace and self.namespaced:
-            return f"{self.api_prefix}/namespaces/{quote(namespace, safe='')}/{self.name}"
-        return f"{self.api_prefix}/{self.name}"
+            return f"{self.api_prefix}/namespaces/{quote(namespace, safe='')}/{self.resource}"
+        return f"{self.api_prefix}/{self.resource}"
 
 
-RESOURCES = {
-    resource.name: resource
-    for resource in (
-        Resource("pods", "/api/v1", Pod),
-        Resource("services", "/api/v1", Service),
-        Resource("configmaps", "/api/v1", ConfigMap),
-        Resource("secrets", "/api/v1", Secret),  # only with --materialize-secrets
-        Resource("namespaces", "/api/v1", Namespace, namespaced=False, indexers=()),
-        Resource(
-            "endpointslices",
+RESOURCES: dict[Resource, ApiResource] = {
+    spec.resource: spec
+    for spec in (
+        ApiResource(Resource.PODS, "/api/v1", Pod),
+        ApiResource(Resource.SERVICES, "/api/v1", Service),
+        ApiResource(Resource.CONFIGMAPS, "/api/v1", ConfigMap),
+        ApiResource(Resource.SECRETS, "/api/v1", Secret),  # only with --materialize-secrets
+        ApiResource(Resource.NAMESPACES, "/api/v1", Namespace, namespaced=False, indexers=()),
+        ApiResource(
+            Resource.ENDPOINTSLICES,
             "/apis/discovery.k8s.io/v1",
             EndpointSlice,
             indexers=((NAMESPACE_INDEX, by_namespace), (SERVICE_INDEX, by_service)),
         ),
     )
 }
+
+
+def api_resource(resource: Resource | str) -> ApiResource:
+    """Where `resource` (a `Resource` or its API plural name) lives; a ValueError for a name
+    sdgen does not read."""
+    try:
+        return RESOURCES[Resource(resource)]
+    except ValueError:
+        known = sorted(r.value for r in RESOURCES)
+        raise ValueError(f"unknown resource {resource!r}; known: {known}") from None
 
 
 def load_api_client(kubeconfig: str | None = None) -> Any:
@@ -111,15 +131,13 @@ class KubeListerWatcher:
     def __init__(
         self,
         api_client: Any,
-        resource: str,
+        resource: Resource | str,
         namespace: str | None = None,
         *,
         connect_timeout: float = 10.0,
     ) -> None:
-        if resource not in RESOURCES:
-            raise ValueError(f"unknown resource {resource!r}; known: {sorted(RESOURCES)}")
         self._api = api_client
-        self._path = RESOURCES[resource].path(namespace)
+        self._path = api_resource(resource).path(namespace)
         self._connect_timeout = connect_timeout
 
     def list(self, query: Query, timeout: float) -> bytes:
@@ -231,7 +249,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def new_informer(
     api_client: Any,
-    resource: str,
+    resource: Resource | str,
     namespace: str | None = None,
     *,
     label_selector: str = "",
@@ -239,15 +257,18 @@ def new_informer(
     on_change: ChangeHandler[Any] | None = None,
     options: ReflectorOptions | None = None,
 ) -> Informer[Any]:
-    """An informer for a resource of `RESOURCES`, with that resource's record type and indexes."""
-    spec = RESOURCES[resource]
+    """An informer for a resource of `RESOURCES` (by name or `Resource`), named
+    `<resource>/<namespace or *>`, with that resource's record type and indexes, whose records
+    are shrunk by an interner of its own (equal parts shared) as they arrive."""
+    spec = api_resource(resource)
     return Informer(
-        f"{resource}/{namespace or '*'}",
+        f"{spec.resource.value}/{namespace or '*'}",
         spec.record_type,
-        KubeListerWatcher(api_client, resource, namespace),
+        KubeListerWatcher(api_client, spec.resource, namespace),
         label_selector=label_selector,
         field_selector=field_selector,
         indexers=dict(spec.indexers),
         on_change=on_change,
         options=options,
+        transform=Interner(),
     )

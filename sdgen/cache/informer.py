@@ -35,7 +35,10 @@ class Informer(Generic[R]):
         on_change: ChangeHandler[R] | None = None,
         options: ReflectorOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
+        transform: Callable[[R], R] | None = None,
     ) -> None:
+        """`transform`: what the reflector does to each record before storing it (see
+        `Reflector`); None stores records as decoded."""
         self.name = name
         self._clock = clock
         self.store: Store[R] = Store(
@@ -54,6 +57,7 @@ class Informer(Generic[R]):
             field_selector=field_selector,
             options=options,
             clock=clock,
+            transform=transform,
         )
         self._thread: threading.Thread | None = None
 
@@ -94,7 +98,7 @@ class Informer(Generic[R]):
     def last_error(self) -> Exception | None:
         return self.reflector.last_error
 
-    # What sdgen.metrics reads at scrape time.
+    # What sdgen.runtime.metrics reads at scrape time.
 
     def object_count(self) -> int:
         return len(self.store)

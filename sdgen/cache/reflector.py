@@ -9,7 +9,8 @@ back off exponentially with jitter, honouring Retry-After.
 It speaks to the server only through the `ListerWatcher` protocol (raw JSON bytes in, typed
 exceptions out) so it imports no Kubernetes client and is tested against fakes and the
 emulator alike. Time and sleeping are injected; sleeping is the stop Event's wait, so stop
-interrupts every pause.
+interrupts every pause. So is what happens to a record between decoding and storing, as
+client-go's SetTransform does it: the informer's maker passes the interner in.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Generic, Protocol
 
 import msgspec
 
-from sdgen.cache.interner import Interner
 from sdgen.cache.store import Change, R, Store
 from sdgen.k8s.records import ObjectList, ObjectMeta, key_of
 
@@ -184,10 +184,11 @@ class Reflector(Generic[R]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
-        shrink: Callable[[R], R] | None = None,
+        transform: Callable[[R], R] | None = None,
     ) -> None:
-        """`shrink`: applied to each decoded record before it is stored (default: an
-        `Interner`, which shares the parts records have in common)."""
+        """`transform`: applied to each decoded record before the store publishes it, while
+        the record is still private, so it may change the record in place (an `Interner`
+        does); None stores records as decoded."""
         self.name = name
         self._lw = lister_watcher
         self._store = store
@@ -201,7 +202,7 @@ class Reflector(Generic[R]):
         self._backoff = Backoff(self._options, clock, self._rng)
         self._list_decoder = msgspec.json.Decoder(ObjectList[record_type])  # type: ignore[valid-type]
         self._record_decoder = msgspec.json.Decoder(record_type)
-        self._shrink = shrink or Interner()
+        self._transform = transform
         self._synced = threading.Event()
         self._stream: WatchStream | None = None
         self.resource_version = ""
@@ -328,7 +329,8 @@ class Reflector(Generic[R]):
         while True:
             query = self._query(limit=str(self._options.page_size), **{"continue": token})
             page = self._list_decoder.decode(self._lw.list(query, self._options.list_timeout))
-            records.extend(map(self._shrink, page.items))
+            transform = self._transform
+            records.extend(page.items if transform is None else map(transform, page.items))
             token = page.metadata.continue_
             if not token:
                 return records, page.metadata.resource_version
@@ -341,7 +343,9 @@ class Reflector(Generic[R]):
         if event.type in ("ADDED", "MODIFIED"):
             record = self._record_decoder.decode(event.object)
             resource_version = record.metadata.resource_version
-            change = self._store.upsert(self._shrink(record))
+            if self._transform is not None:
+                record = self._transform(record)
+            change = self._store.upsert(record)
         elif event.type == "DELETED":
             meta = self._record_decoder.decode(event.object).metadata
             resource_version = meta.resource_version

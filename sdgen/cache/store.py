@@ -94,8 +94,8 @@ class _Index(Generic[R]):
 
 class Snapshot(Generic[R]):
     """The store's content at one version; immutable, so any thread may read it. The mappings
-    it hands out are the same objects for as long as the snapshot lives, so a reader that
-    kept one can tell "nothing changed" by identity (the store reuses a snapshot until a write)."""
+    it hands out are the same objects for as long as the snapshot lives, and the store reuses
+    a snapshot until a write: the identity contract of sdgen.k8s.view."""
 
     __slots__ = ("_by_index", "_indices", "_items", "_proxy", "version")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
-from sdgen.cache.informerset import Discovery as InformerDiscovery
+from sdgen.cache.informerset import InformerSet as InformerDiscovery
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import targets_report
 from sdgen.cli.settings import configmap_ref

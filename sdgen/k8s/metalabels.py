@@ -4,7 +4,7 @@ Relabel rules written for Prometheus must work unchanged on sdgen's targets, so 
 reproduces, label for label, what roles `pod` and `endpointslice` discover
 (discovery/kubernetes/pod.go and endpointslice.go). As in Prometheus, a `Group` carries labels
 shared by all its targets and each target's own labels, which win on a clash. Which of these
-targets a PodMonitor or ServiceMonitor keeps is decided in `targets`, not here.
+targets a PodMonitor or ServiceMonitor keeps is decided in sdgen.resolve, not here.
 
 Where Prometheus iterates Go maps (labels, annotations) the result can depend on map order
 when two keys sanitise to the same name; here keys are visited in sorted order, the last wins.
@@ -29,6 +29,7 @@ from sdgen.k8s.records import (
     Service,
     SliceEndpoint,
 )
+from sdgen.k8s.view import IdentityMemo
 
 META = "__meta_kubernetes_"
 ADDRESS = "__address__"
@@ -100,7 +101,7 @@ class LabelFilter(dict[str, bool]):
     def __init__(self) -> None:
         super().__init__()
         self.plans: dict[tuple[str, tuple[str, ...]], _MapPlan] = {}
-        self._mapped: dict[tuple[str, int], tuple[Mapping[str, str], dict[str, str]]] = {}
+        self._mapped: dict[str, IdentityMemo[dict[str, str]]] = {}  # per `named` prefix
         self._pod: _PodPlan | None = None
 
     def pod(self) -> _PodPlan:
@@ -129,21 +130,22 @@ class LabelFilter(dict[str, bool]):
         return found
 
     def mapped(self, named: str, present: str, values: Mapping[str, str]) -> dict[str, str]:
-        """The wanted labels (and twins) of one label map, remembered by the map's identity:
-        the reflector's interner gives a workload's pods one shared map. Do not change it."""
-        key = (named, id(values))
-        found = self._mapped.get(key)
-        if found is None or found[0] is not values:
-            if len(self._mapped) >= _PLANS_LIMIT:
-                self._mapped.clear()
+        """The wanted labels (and twins) of one label map, remembered by the map's identity
+        (sdgen.k8s.view's contract): the cache's interner gives a workload's pods one shared
+        map. The caller must not change the result. `present` follows from `named`."""
+        memo = self._mapped.get(named)
+        if memo is None:
+            memo = self._mapped[named] = IdentityMemo(_PLANS_LIMIT)
+        found = memo.get(values)
+        if found is None:
             out: dict[str, str] = {}
             for source, name, twin in self.plan(named, present, tuple(values)):
                 if name is not None:
                     out[name] = values[source]
                 if twin is not None:
                     out[twin] = "true"
-            found = self._mapped[key] = (values, out)  # holding `values` keeps its id its own
-        return found[1]
+            found = memo.put(values, value=out)
+        return found
 
     def _name(self, prefix: str, key: str) -> str | None:
         name = label_name(prefix, key)
@@ -180,7 +182,7 @@ class SliceTarget:
 
 @lru_cache(maxsize=65536)
 def label_name(prefix: str, key: str) -> str:
-    """`prefix` + the sanitised key; cached, so 100k pods share one string per label name."""
+    """`prefix` + the sanitised key; cached, so all pods share one string per label name."""
     return prefix + _INVALID.sub("_", key)
 
 

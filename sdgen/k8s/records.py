@@ -1,14 +1,15 @@
 """Slim typed records of the Kubernetes objects sdgen reads, decoded straight from raw JSON.
 
-The kubernetes client's generated models cost ~30 KB and ~1 ms per pod; these msgspec
+The kubernetes client's generated models are large and slow to build per pod; these msgspec
 structs keep only the fields target discovery needs (unknown fields such as `managedFields`
-are skipped by the decoder, never materialised), so a 100k-pod cache stays small and a list
-decodes at close to JSON speed. Records are frozen: the store hands them out to other threads.
-Adding a field (with a default) is cheap; every field here must be used by someone.
+are skipped by the decoder, never materialised), so a large cluster's cache stays small and
+a list decodes at close to JSON speed. Records are frozen: the store hands them out to other
+threads. Adding a field (with a default) is cheap; every field here must be used by someone.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 import msgspec
@@ -185,6 +186,18 @@ class ObjectList(_Record, Generic[T], frozen=True):
 
 
 Record = Pod | Service | EndpointSlice | Namespace | ConfigMap | Secret
+
+
+class Resource(StrEnum):
+    """The API resources sdgen reads, by the API's plural name: the name in their URLs, in
+    informer names (`pods/demo`) and in RBAC rules."""
+
+    PODS = "pods"
+    SERVICES = "services"
+    ENDPOINTSLICES = "endpointslices"
+    NAMESPACES = "namespaces"
+    SECRETS = "secrets"
+    CONFIGMAPS = "configmaps"
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -1,33 +1,98 @@
-"""The read-only cluster view target resolution reads, and which parts of it a config needs.
+"""The read-only cluster view target resolution reads, which parts of it a config needs, and
+the identity contract everything downstream of the caches relies on.
 
-Resolution reads pods, Services and EndpointSlices by key, per namespace or all of them (as
-mappings that stay the same object while unchanged), a Service's EndpointSlices and a pod by
-name (for an endpoint's targetRef); `--materialize-secrets` needs Secrets by name. The informer
-caches, a `kubectl get -o yaml` snapshot and the tests all offer that through the `Cluster`
-protocol, so resolution stays pure and testable.
+Resolution reads pods, Services and EndpointSlices by key, per namespace or all of them, a
+Service's EndpointSlices and a pod by name (for an endpoint's targetRef); `--materialize-secrets`
+needs Secrets by name. The informer caches, a `kubectl get -o yaml` snapshot and the tests all
+offer that through the `Cluster` protocol, so resolution stays pure and testable.
 `ClusterNeeds` says which informers to run (sdgen.resolve.scope works it out from a config).
+
+The identity contract: the same object means unchanged. Written down here once; the modules
+that rely on it point here.
+
+- Records are immutable. A changed object is a new record; the cache shrinks a record (the
+  reflector's transform) before it publishes it, and never touches it afterwards.
+- A store, and so a `Cluster`, hands out the same mapping object for as long as nothing in it
+  changed (sdgen.cache.store's snapshots, `StaticCluster`'s maps).
+- So a reader that kept the last mapping tells "nothing changed" by `is`, and otherwise
+  compares record by record by `is` (sdgen.resolve.selection), and whatever is worked out
+  from an object can be remembered by the object's identity (`IdentityMemo`, below).
+- The stages after that keep the contract going: an endpoint's target lines stay the same list
+  while unchanged (sdgen.resolve.targetset), so its targets file is the same bytes object
+  (sdgen.output.render), which the output directory recognises without comparing
+  (sdgen.output.outputdir).
+
+An identity is only good while its object lives: once an object is freed, `id()` may give a
+new object its number. Whatever remembers by identity therefore holds the object itself, as
+`IdentityMemo` does, or compares objects it holds with `is`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from enum import Enum
 from itertools import chain
-from typing import Any, Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from sdgen.k8s.records import (
     SERVICE_NAME_LABEL,
     EndpointSlice,
     Namespace,
     Pod,
+    Resource,
     Secret,
     Service,
     key_of,
 )
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+_MEMO_LIMIT = 1 << 20  # entries; more than one resolve of a large cluster remembers
+
+
+class IdentityMemo(Generic[V]):
+    """Values remembered by the identity of up to three objects (see the module docstring):
+    the same objects give the same value whatever they hold, so only objects that are never
+    changed make keys (records and their shared parts, frozen config values, functions).
+
+    Each entry holds its key objects, so no other object can take their ids while it is
+    remembered. At `limit` entries it forgets them all: that costs making values again, never
+    a wrong one. It sits on the per-object path of a resolve, so it is plain dict operations
+    and nothing more; `None` cannot be remembered (`get` says "not found" with it). Not
+    thread-safe: one per owner."""
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = _MEMO_LIMIT) -> None:
+        # Keyed by one id, or a tuple of three: one object, the most common key, hashes fastest.
+        self._entries: dict[int | tuple[int, int, int], tuple[object, object, object, V]] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, first: object, second: object = None, third: object = None) -> V | None:
+        """The value remembered for exactly these objects, or None."""
+        if second is None and third is None:
+            found = self._entries.get(id(first))
+        else:
+            found = self._entries.get((id(first), id(second), id(third)))
+        return None if found is None else found[3]
+
+    def put(self, first: object, second: object = None, third: object = None, *, value: V) -> V:
+        """Remember `value` for these objects (holding them) and return it."""
+        entries = self._entries
+        if len(entries) >= self._limit:
+            entries.clear()
+        key = id(first) if second is None and third is None else (id(first), id(second), id(third))
+        entries[key] = (first, second, third, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class Cluster(Protocol):
@@ -45,9 +110,8 @@ class Cluster(Protocol):
         """A Secret by name; only watched (in the default namespace) with --materialize-secrets."""
         ...
 
-    # By key (`namespace/name`), of one namespace or of all (None). While a cache is unchanged
-    # these return the very same mapping object, so a resolver that kept the last one can
-    # tell "nothing changed" by identity, and otherwise compare record by record by identity.
+    # By key (`namespace/name`), of one namespace or of all (None): the same mapping object
+    # while unchanged (the identity contract, in the module docstring).
 
     def pod_map(self, namespace: str | None) -> Mapping[str, Pod]: ...
 
@@ -59,17 +123,17 @@ class Cluster(Protocol):
 class MapsByKey:
     """Cluster's typed `*_map` methods over one `_map(resource, namespace)`."""
 
-    def _map(self, resource: str, namespace: str | None) -> Mapping[str, Any]:
+    def _map(self, resource: Resource, namespace: str | None) -> Mapping[str, Any]:
         raise NotImplementedError
 
     def pod_map(self, namespace: str | None) -> Mapping[str, Pod]:
-        return self._map("pods", namespace)
+        return self._map(Resource.PODS, namespace)
 
     def service_map(self, namespace: str | None) -> Mapping[str, Service]:
-        return self._map("services", namespace)
+        return self._map(Resource.SERVICES, namespace)
 
     def slice_map(self, namespace: str | None) -> Mapping[str, EndpointSlice]:
-        return self._map("endpointslices", namespace)
+        return self._map(Resource.ENDPOINTSLICES, namespace)
 
 
 class StaticCluster(MapsByKey):
@@ -86,11 +150,13 @@ class StaticCluster(MapsByKey):
         self._slices = slices
         self._namespaces = namespaces
         self._secrets = secrets or {}
+        self._pods = _by_key(_all(pods))
         self._maps = {
-            "pods": _by_key(_all(pods)),
-            "services": _by_key(_all(services)),
-            "endpointslices": _by_key(_all(slices)),
+            Resource.PODS: self._pods,
+            Resource.SERVICES: _by_key(_all(services)),
+            Resource.ENDPOINTSLICES: _by_key(_all(slices)),
         }
+        self._scoped: dict[tuple[Resource, str], Mapping[str, Any]] = {}
 
     @classmethod
     def from_objects(
@@ -123,21 +189,22 @@ class StaticCluster(MapsByKey):
         return self._slices.get((namespace, service), ())
 
     def pod(self, namespace: str, name: str) -> Pod | None:
-        found: Pod | None = self._maps["pods"].get(f"{namespace}/{name}")
+        found: Pod | None = self._pods.get(f"{namespace}/{name}")
         return found
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         return self._secrets.get((namespace, name))
 
-    def _map(self, kind: str, namespace: str | None) -> Mapping[str, Any]:
-        every = self._maps[kind]
+    def _map(self, resource: Resource, namespace: str | None) -> Mapping[str, Any]:
+        every = self._maps[resource]
         if namespace is None:
             return every
-        key = f"{kind}/{namespace}"
-        if key not in self._maps:  # built once: the same object on every call
+        found = self._scoped.get((resource, namespace))
+        if found is None:  # built once: the same object on every call
             prefix = f"{namespace}/"
-            self._maps[key] = {k: v for k, v in every.items() if k.startswith(prefix)}
-        return self._maps[key]
+            found = {k: v for k, v in every.items() if k.startswith(prefix)}
+            self._scoped[(resource, namespace)] = found
+        return found
 
 
 def _all(by_namespace: Mapping[Any, list[T]]) -> Iterable[T]:
@@ -161,10 +228,25 @@ Scope: TypeAlias = "frozenset[str] | Literal[Everywhere.ALL]"
 
 @dataclass(frozen=True, slots=True)
 class ClusterNeeds:
-    """Which informers the config needs (None: not at all) and the namespaces they watch."""
+    """Which informers the config needs (None: not at all) and the namespaces they watch.
+    Each field is named after its `Resource` (a misnamed one fails on import)."""
 
     pods: Scope | None = None
     services: Scope | None = None
-    endpoint_slices: Scope | None = None
+    endpointslices: Scope | None = None
     namespaces: Scope | None = None
     secrets: Scope | None = None  # only ever the default namespace
+
+    @classmethod
+    def from_scopes(cls, scopes: Mapping[Resource, Scope]) -> ClusterNeeds:
+        return cls(**{resource.value: scope for resource, scope in scopes.items()})
+
+    def wanted(self) -> Iterator[tuple[Resource, Scope]]:
+        """Each resource needed, with its scope, in field order."""
+        for resource in NEEDABLE:
+            scope: Scope | None = getattr(self, resource.value)
+            if scope is not None:
+                yield resource, scope
+
+
+NEEDABLE = tuple(Resource(f.name) for f in fields(ClusterNeeds))  # all but configmaps

@@ -81,7 +81,7 @@ class OutputDir:
         self._digests: dict[str, bytes] = {}  # relpath -> sha256 of the bytes on disk
         # relpath -> the bytes last known to be on disk (the renderer's own object, so no copy
         # is kept): a renderer hands back the same object for an unchanged file, and any
-        # other is compared with it, not hashed (hashing 40 MB at 100k targets: ~35 ms)
+        # other is compared with it, not hashed (hashing a large targets file is slow)
         self._synced: dict[str, bytes] = {}
         self._stamps: dict[str, tuple[int, int] | None] = {}  # directory -> (inode, mtime)
 

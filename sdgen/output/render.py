@@ -56,8 +56,9 @@ def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
 class Renderer:
     """`render` again and again, cheaply: per endpoint it remembers its targets file and the
     lines it was joined from. The resolver hands back the same `lines` object while an
-    endpoint's targets are unchanged, so that file is the same bytes object again (which
-    `files` then recognises without hashing); otherwise it is one join. Only what the last
+    endpoint's targets are unchanged (sdgen.k8s.view's identity contract), so that file is
+    the same bytes object again (which the output directory then recognises without hashing);
+    otherwise it is one join. Only what the last
     call used is kept."""
 
     def __init__(self) -> None:
@@ -88,7 +89,7 @@ class Renderer:
 
 def _file_sd(lines: Sequence[bytes]) -> bytes:
     """The targets file: the groups (sorted and unique already), one per line. Built by one
-    join (concatenating around it would copy the ~40 MB of a 100k-target file twice more)."""
+    join (concatenating around it would copy a large file's bytes twice more)."""
     if not lines:
         return b"[]\n"
     framed = list(lines)
@@ -209,7 +210,7 @@ def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
 
 
 _PURE_DUMPER = _dumper(yaml.SafeDumper)
-# libyaml's emitter when present: 10x faster, the same bytes, but no lone surrogates.
+# libyaml's emitter when present: much faster, the same bytes, but no lone surrogates.
 _FAST_DUMPER = _dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 

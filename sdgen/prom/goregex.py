@@ -22,7 +22,7 @@ _OPTIONS.log_errors = False  # errors are reported as RegexError, not on stderr
 # RE2's default 8 MiB budget rejects programs Go compiles (e.g. `\pL{1000}`); Go's own cap
 # is ~3M instructions. Memory beyond the program is only taken as a regex needs it.
 _OPTIONS.max_mem = 64 << 20
-_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED  # the public wrapper costs ~4x per match
+_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED  # the public wrapper costs several times more
 
 # RE2's error texts → Go regexp/syntax's, so messages read like promtool's.
 _GO_ERROR = {

@@ -5,7 +5,7 @@ A PodMonitor reads role pod's targets, a ServiceMonitor role endpointslice's (bo
 `meta`), StaticEndpoints its addresses. The operator expresses the port choice and the
 `namespace`/`pod`/`container`/`service`/`endpoint`/`node` labels as relabel rules; here they
 are plain lookups, so a config costs no regex per target before its own rules run. Which
-objects a target selects, and which of them changed, is `sdgen.selection`'s.
+objects a target selects, and which of them changed, is sdgen.resolve.selection's.
 
 Deliberate difference to Prometheus's role pod: pods without an IP and Failed/Succeeded pods
 yield nothing (the operator's default `filterRunning` relabeling drops the latter as well).
@@ -28,7 +28,7 @@ from sdgen.k8s.records import (
     Pod,
     Service,
 )
-from sdgen.k8s.view import Cluster
+from sdgen.k8s.view import Cluster, IdentityMemo
 from sdgen.resolve.scope import selected_namespaces
 from sdgen.resolve.selection import (
     FINISHED,
@@ -46,13 +46,13 @@ class TargetError(Exception):
     """This target cannot be resolved; the message is shown as the target's error."""
 
 
-class Candidate(NamedTuple):  # a tuple: made per candidate, ~3x cheaper than a frozen dataclass
+class Candidate(NamedTuple):  # a tuple: made per candidate, far cheaper than a dataclass
     """One discovered target: its address, standard labels, whether the port it was chosen
     by is named https, and `meta()`, which builds its meta labels as a new dict (merged as
     Prometheus merges a group's and a target's labels). They are built on demand, not kept:
-    relabeling reads them once, `sdgen targets` perhaps later, and holding 100k targets'
-    meta labels would cost about half a gigabyte. `meta(wanted)` builds only the wanted
-    labels (relabeling needs few), `meta(None)` all."""
+    relabeling reads them once, `sdgen targets` perhaps later, and every target's meta
+    labels held at once would outweigh the rest of the cache. `meta(wanted)` builds only the
+    wanted labels (relabeling needs few), `meta(None)` all."""
 
     address: str
     standard: dict[str, str]
@@ -73,18 +73,15 @@ _Port: TypeAlias = tuple[Container, ContainerPort | None, bool]  # (container, p
 
 @dataclass(slots=True)
 class SharedParts:
-    """What one resolve builds once and many targets share: object-level meta labels (a
-    pod's, a slice's group) per object and wanted set; `slices`: a slice's group labels and
-    targets, which the endpoints of a ServiceMonitor share; `matching`: the ports a workload's
-    containers offer an endpoint. Entries hold the objects whose ids key them."""
+    """What one resolve builds once and many targets share, remembered by the identity of
+    what it was built from (sdgen.k8s.view's contract): `labels`, object-level meta labels
+    (a pod's, a slice's group) per object and wanted set; `slices`, a slice's group labels
+    and targets, which the endpoints of a ServiceMonitor share; `matching`, the ports a
+    workload's containers offer an endpoint."""
 
-    cache: dict[tuple[int, int], tuple[object, Wanted, dict[str, str]]] = field(
-        default_factory=dict
-    )
-    slices: dict[int, tuple[EndpointSlice, _BuiltSlice]] = field(default_factory=dict)
-    matching: dict[tuple[int, int, int], tuple[object, object, object, list[_Port]]] = field(
-        default_factory=dict
-    )
+    labels: IdentityMemo[dict[str, str]] = field(default_factory=IdentityMemo)
+    slices: IdentityMemo[_BuiltSlice] = field(default_factory=IdentityMemo)
+    matching: IdentityMemo[list[_Port]] = field(default_factory=IdentityMemo)
 
     def __call__(self, pod: Pod, wanted: Wanted) -> dict[str, str]:
         return self.shared(pod, wanted, partial(metalabels.pod_labels, pod, wanted))
@@ -92,26 +89,23 @@ class SharedParts:
     def shared(
         self, obj: object, wanted: Wanted, build: Callable[[], dict[str, str]]
     ) -> dict[str, str]:
-        key = (id(obj), id(wanted))
-        found = self.cache.get(key)
+        found = self.labels.get(obj, wanted)
         if found is None:
-            found = self.cache[key] = (obj, wanted, build())
-        return found[2]
+            found = self.labels.put(obj, wanted, value=build())
+        return found
 
     def ports(self, pod: Pod, matches: Callable[[ContainerPort | None], bool]) -> list[_Port]:
         """The pod's (container, port, is-init) that `matches` picks; pods of a workload share
-        their containers (see sdgen.interner), so this is worked out once per workload. An
-        entry holds what its ids are of."""
+        their containers (sdgen.cache.interner), so this is worked out once per workload."""
         spec = pod.spec
-        key = (id(spec.containers), id(spec.init_containers), id(matches))
-        found = self.matching.get(key)
+        found = self.matching.get(spec.containers, spec.init_containers, matches)
         if found is None:
             picked = [port for port in metalabels.pod_ports(pod) if matches(port[1])]
-            found = self.matching[key] = (spec.containers, spec.init_containers, matches, picked)
-        return found[3]
+            found = self.matching.put(spec.containers, spec.init_containers, matches, value=picked)
+        return found
 
     def clear(self) -> None:
-        self.cache.clear()
+        self.labels.clear()
         self.slices.clear()
         self.matching.clear()
 
@@ -140,7 +134,7 @@ def new_selection(target: Target, namespaces: tuple[str | None, ...]) -> Selecti
 
 
 def source_builder(
-    target: Target, endpoint: Endpoint, cluster: Cluster | None, pod_labels: SharedParts
+    target: Target, endpoint: Endpoint, cluster: Cluster | None, shared: SharedParts
 ) -> Callable[[Objects], Source]:
     """The source of one endpoint made of a selection's objects."""
     if target.type is TargetType.STATIC_ENDPOINTS or cluster is None:
@@ -148,13 +142,13 @@ def source_builder(
     if target.type is TargetType.POD_MONITOR:
         matches = _container_port_matcher(endpoint.port)
         return lambda objects: Source(
-            partial(_pod_candidates, objects[0], endpoint, matches, pod_labels)
+            partial(_pod_candidates, objects[0], endpoint, matches, shared)
         )
 
     def slice_source(objects: Objects) -> Source:
         service, eps = objects[0], objects[1]
-        build = partial(_built_slice, pod_labels.slices, service, eps, cluster)
-        return Source(partial(_slice_candidates, service, endpoint, build, pod_labels))
+        build = partial(_built_slice, shared.slices, service, eps, cluster)
+        return Source(partial(_slice_candidates, service, endpoint, build, shared))
 
     return slice_source
 
@@ -172,21 +166,21 @@ def _pod_candidates(
     pod: Pod,
     endpoint: Endpoint,
     matches: Callable[[ContainerPort | None], bool],
-    pod_labels: SharedParts,
+    shared: SharedParts,
 ) -> Iterator[Candidate]:
     ip = pod.status.pod_ip
-    for container, port, is_init in pod_labels.ports(pod, matches):
+    for container, port, is_init in shared.ports(pod, matches):
         address = ip if port is None else metalabels.join_host_port(ip, port.container_port)
         yield Candidate(
             address,
             _pod_standard(pod, container.name, endpoint),
             port is not None and port.name == "https",
-            partial(_pod_meta, pod_labels, pod, container, port, is_init),
+            partial(_pod_meta, shared, pod, container, port, is_init),
         )
 
 
 def _pod_meta(
-    pod_labels: SharedParts,
+    shared: SharedParts,
     pod: Pod,
     container: Container,
     port: ContainerPort | None,
@@ -194,7 +188,7 @@ def _pod_meta(
     wanted: Wanted,
 ) -> dict[str, str]:
     # few labels are wanted, quickly built: a per-pod cache would cost more than it saves
-    labels = dict(pod_labels(pod, None)) if wanted is None else metalabels.pod_labels(pod, wanted)
+    labels = dict(shared(pod, None)) if wanted is None else metalabels.pod_labels(pod, wanted)
     if wanted is None or wanted[metalabels.NAMESPACE]:
         labels[metalabels.NAMESPACE] = pod.metadata.namespace
     labels.update(metalabels.pod_target(pod, container, port, init, wanted))
@@ -228,23 +222,20 @@ _BuiltSlice: TypeAlias = tuple[dict[str, str], list[metalabels.SliceTarget]]
 
 
 def _built_slice(
-    built: dict[int, tuple[EndpointSlice, _BuiltSlice]],
-    service: Service,
-    eps: EndpointSlice,
-    cluster: Cluster,
+    built: IdentityMemo[_BuiltSlice], service: Service, eps: EndpointSlice, cluster: Cluster
 ) -> _BuiltSlice:
-    found = built.get(id(eps))
+    found = built.get(eps)
     if found is None:
         made = (metalabels.endpointslice_labels(eps, service), _running(eps, cluster))
-        found = built[id(eps)] = (eps, made)  # holding eps keeps its id its own
-    return found[1]
+        found = built.put(eps, value=made)
+    return found
 
 
 def _slice_candidates(
     service: Service,
     endpoint: Endpoint,
     build: Callable[[], _BuiltSlice],
-    pod_labels: SharedParts,
+    shared: SharedParts,
 ) -> Iterator[Candidate]:
     group, slice_targets = build()
     matches = _slice_port_matcher(endpoint, service)
@@ -259,18 +250,18 @@ def _slice_candidates(
             target.labels[metalabels.ADDRESS],
             _slice_standard(service, group, target, endpoint),
             "https" in names,
-            partial(_slice_meta, pod_labels, group, target),
+            partial(_slice_meta, shared, group, target),
         )
 
 
 def _slice_meta(
-    pod_labels: SharedParts, group: dict[str, str], target: metalabels.SliceTarget, wanted: Wanted
+    shared: SharedParts, group: dict[str, str], target: metalabels.SliceTarget, wanted: Wanted
 ) -> dict[str, str]:
-    pod = pod_labels(target.pod, wanted) if target.pod is not None else {}
+    pod = shared(target.pod, wanted) if target.pod is not None else {}
     if wanted is None:
         return {**group, **pod, **target.labels}
-    shared = pod_labels.shared(group, wanted, partial(metalabels.only, group, wanted))
-    return {**shared, **pod, **metalabels.only(target.labels, wanted)}
+    wanted_group = shared.shared(group, wanted, partial(metalabels.only, group, wanted))
+    return {**wanted_group, **pod, **metalabels.only(target.labels, wanted)}
 
 
 def _running(eps: EndpointSlice, cluster: Cluster) -> list[metalabels.SliceTarget]:

@@ -1,10 +1,11 @@
 """One endpoint's discovered candidates → the scrape targets Prometheus would create.
 
-The second half of resolving (`sdgen.targets` does the first: which objects, which rules,
-what is reused): the special labels from the scrape settings, the relabeling, `instance`
-defaulting to the address, internal labels stripped, Prometheus's own target validity checks,
-and this shard's filter. Its own module because it is the per-candidate hot path and knows
-nothing of configs at large, the cluster or the incremental memo.
+The second half of resolving (`resolver`, `selection` and `candidates` do the first: which
+objects, which rules, what is reused): the special labels from the scrape settings, the
+relabeling, `instance` defaulting to the address, internal labels stripped, Prometheus's own
+target validity checks, and this shard's filter. Its own module because it is the
+per-candidate hot path and knows nothing of configs at large, the cluster or the
+incremental memo.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sdgen.prom.duration import DurationError, format_duration, parse_duration
 from sdgen.prom.relabel import CompiledRule, Observed, relabel_in_place
 from sdgen.resolve.candidates import Candidate, Source
 
-__all__ = ["Outcome", "Relabel", "ScrapeTarget", "encode_group"]
+__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "encode_group"]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -79,10 +80,11 @@ _ENCODE = msgspec.json.Encoder().encode
 _GROUP = msgspec.json.Decoder(_Group)
 
 
-class Outcome(NamedTuple):  # a tuple: made per source, ~3x cheaper than a frozen dataclass
-    """What one source's candidates became for one endpoint: the encoded groups (`lines`)
-    of the targets it kept, and those targets themselves only when discovered labels are
-    kept (a sidecar keeps just the lines: they are what it writes)."""
+class SourceTargets(NamedTuple):  # a tuple: made per source, far cheaper than a dataclass
+    """What one source's candidates became for one endpoint, its contribution to the
+    endpoint's `TargetSet`: the encoded groups (`lines`) of the targets it kept, and those
+    targets themselves only when discovered labels are kept (a sidecar keeps just the lines:
+    they are what it writes)."""
 
     lines: tuple[bytes, ...]
     kept: tuple[ScrapeTarget, ...]
@@ -90,8 +92,10 @@ class Outcome(NamedTuple):  # a tuple: made per source, ~3x cheaper than a froze
     warnings: tuple[str, ...]
 
 
-class Relabel:
-    """One endpoint's candidates → scrape targets, per source: the relabeling itself."""
+class CandidatePipeline:
+    """One endpoint's candidates → scrape targets, per source: special labels, the rules
+    (sdgen.prom.relabel does the relabeling), `instance`, internal labels stripped,
+    validity, this shard's filter."""
 
     def __init__(
         self,
@@ -117,7 +121,7 @@ class Relabel:
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
 
-    def __call__(self, source: Source) -> Outcome:
+    def __call__(self, source: Source) -> SourceTargets:
         lines: list[bytes] = []
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
@@ -140,7 +144,7 @@ class Relabel:
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                     kept.append(ScrapeTarget(address, labels, found))
-        return Outcome(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
+        return SourceTargets(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:

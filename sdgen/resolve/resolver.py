@@ -1,13 +1,13 @@
 """Config targets + cluster objects → the scrape targets sdgen writes, as Prometheus would.
 
 Per (target, endpoint), in the Prometheus Operator's order: candidates with kubernetes_sd meta
-labels and the standard labels (`monitors`), the scrape settings as special labels, `job`;
+labels and the standard labels (`candidates`), the scrape settings as special labels, `job`;
 then the target's relabel rules, then the endpoint's; `instance` defaults to the address;
 internal labels are stripped; last, only this shard's targets stay. Pure: the cluster is a
 read-only `Cluster` view and the result plain values, sorted so the output is stable.
-This module ties the parts together and keeps them between calls: `sdgen.selection` says which
-objects changed, `sdgen.monitors` makes their candidates, `sdgen.scrapetarget` turns each into
-an encoded file_sd group, and `sdgen.targetset` keeps an endpoint's groups sorted and unique.
+This module ties the parts together and keeps them between calls: `selection` says which
+objects changed, `candidates` makes their candidates, `pipeline` turns each into an encoded
+file_sd group, and `targetset` keeps an endpoint's groups sorted and unique.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sdgen.resolve.candidates import (
     new_selection,
     source_builder,
 )
-from sdgen.resolve.pipeline import Outcome, Relabel, ScrapeTarget
+from sdgen.resolve.pipeline import CandidatePipeline, ScrapeTarget, SourceTargets
 from sdgen.resolve.scope import active_targets
 from sdgen.resolve.selection import Diffs, Selection
 from sdgen.resolve.sharding import Shard
@@ -75,8 +75,8 @@ class Resolution:
 
 @dataclass(slots=True)
 class _EndpointState:
-    relabel: Relabel
-    targets: TargetSet[Outcome] = field(default_factory=TargetSet)
+    pipeline: CandidatePipeline
+    targets: TargetSet[SourceTargets] = field(default_factory=TargetSet)
     result: EndpointTargets | None = None
     warnings: tuple[str, ...] = ()
 
@@ -95,8 +95,8 @@ _States = dict[tuple[Target, tuple[str | None, ...]], _TargetState]
 class Resolver:
     """`resolve` again and again, cheaply. Per target (and the namespaces it reads) it keeps
     a selection of objects and, per endpoint, each source's encoded targets; a call asks the
-    selection what changed since the last (by record identity: records are immutable, a
-    changed object is a new record) and relabels only that. Config values are frozen, so an
+    selection what changed since the last (by identity, as sdgen.k8s.view lays down) and
+    relabels only that. Config values are frozen, so an
     equal target is the same state; only the states the last call used are kept.
 
     `keep_discovered=False`: targets' `discovered` labels are not kept (nor the targets:
@@ -123,12 +123,12 @@ class Resolver:
         errors: dict[str, str] = {}
         warnings: dict[str, None] = {}  # an ordered set
         used: _States = {}
-        pod_labels, diffs = SharedParts(), Diffs()
+        shared, diffs = SharedParts(), Diffs()
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
                     try:
-                        found = self._resolve_target(target, cluster, used, pod_labels, diffs)
+                        found = self._resolve_target(target, cluster, used, shared, diffs)
                     except TargetError as err:
                         errors[target.name] = str(err)
                         continue
@@ -140,7 +140,7 @@ class Resolver:
             self._states = {}  # a state may be half updated: start afresh next time
             raise
         finally:
-            pod_labels.clear()
+            shared.clear()
         self._states = used
         return Resolution(tuple(endpoints), errors, tuple(warnings))
 
@@ -149,7 +149,7 @@ class Resolver:
         target: Target,
         cluster: Cluster | None,
         used: _States,
-        pod_labels: SharedParts,
+        shared: SharedParts,
         diffs: Diffs,
     ) -> list[_EndpointState]:
         rules = _rules(target)
@@ -159,10 +159,10 @@ class Resolver:
         delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:
-                source = source_builder(target, ep, cluster, pod_labels)
-                relabel = es.relabel
+                source = source_builder(target, ep, cluster, shared)
+                pipeline = es.pipeline
                 es.targets.update(
-                    {k: None if o is None else relabel(source(o)) for k, o in delta.items()}
+                    {k: None if o is None else pipeline(source(o)) for k, o in delta.items()}
                 )
                 self._finish(target, i, ep, es)
         return state.endpoints
@@ -175,7 +175,7 @@ class Resolver:
     ) -> _TargetState:
         endpoints = [
             _EndpointState(
-                Relabel(
+                CandidatePipeline(
                     target,
                     i,
                     ep,
@@ -205,8 +205,8 @@ class Resolver:
         made: dict[bytes, ScrapeTarget] | None = None
         if self._keep_discovered:  # the first made of equal targets, in source order
             made = {}
-            for outcome in es.targets.contributions():
-                for t in outcome.kept:
+            for contribution in es.targets.contributions():
+                for t in contribution.kept:
                     made.setdefault(t.line, t)
         es.result = EndpointTargets(target, index, endpoint, lines, made)
 
@@ -230,7 +230,7 @@ def resolve(
 def without_cycle_collection() -> Iterator[None]:
     """Resolving (and rendering and writing) allocates several small objects per target and
     makes no reference cycles; left on, the cycle collector would repeatedly walk every dict
-    and list in the informer caches meanwhile: a fifth of a 100k-target cycle. Nests."""
+    and list in the informer caches meanwhile, a large share of a big cycle. Nests."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from sdgen.config.model import Config, Target, TargetType, secret_refs
 from sdgen.k8s.labelselector import NamespaceSelector
+from sdgen.k8s.records import Resource
 from sdgen.k8s.view import ALL, Cluster, ClusterNeeds, Scope
 
 
@@ -18,25 +19,28 @@ def active_targets(config: Config) -> Iterator[Target]:
     return (t for t in config.targets if t.enabled) if config.enabled else iter(())
 
 
+# What each kind of target reads; a ServiceMonitor reads pods too, for its endpoints' pods.
+_READS: dict[TargetType, tuple[Resource, ...]] = {
+    TargetType.POD_MONITOR: (Resource.PODS,),
+    TargetType.SERVICE_MONITOR: (Resource.SERVICES, Resource.ENDPOINTSLICES, Resource.PODS),
+    TargetType.STATIC_ENDPOINTS: (),
+}
+
+
 def needs(config: Config, default_namespace: str) -> ClusterNeeds:
-    scopes: dict[str, Scope | None] = dict.fromkeys(
-        ("pods", "services", "endpoint_slices", "namespaces", "secrets")
-    )
+    scopes: dict[Resource, Scope] = {}
     for target in active_targets(config):
         if any(secret_refs(endpoint) for endpoint in target.endpoints):
-            scopes["secrets"] = frozenset({default_namespace})
+            scopes[Resource.SECRETS] = frozenset({default_namespace})
         if target.type is TargetType.STATIC_ENDPOINTS:
             continue
         scope = _scope(target.namespace_selector, default_namespace)
-        kinds: tuple[str, ...] = ("pods",)
-        if target.type is TargetType.SERVICE_MONITOR:
-            kinds = ("services", "endpoint_slices", "pods")  # pods: the endpoints' pod labels
-        for kind in kinds:
-            scopes[kind] = _union(scopes[kind], scope)
+        for resource in _READS[target.type]:
+            scopes[resource] = _union(scopes.get(resource), scope)
         selector = target.namespace_selector
         if selector is not None and selector.needs_namespace_labels:
-            scopes["namespaces"] = ALL
-    return ClusterNeeds(**scopes)
+            scopes[Resource.NAMESPACES] = ALL
+    return ClusterNeeds.from_scopes(scopes)
 
 
 def _own_namespace(selector: NamespaceSelector | None) -> bool:

@@ -1,10 +1,10 @@
 """One endpoint's scrape targets, kept current source by source instead of rebuilt.
 
-A cycle at 100k pods usually changes a handful of them. Each source (a pod, an EndpointSlice)
-contributes encoded file_sd groups ("lines"); the endpoint's file is all of them, without
-repeats, sorted. Here the sorted, deduplicated lines are kept and patched by binary search
-when one source's contribution changes, so a cycle costs what changed, not what exists; many
-changes at once (a first resolve, a relist) rebuild with one sort instead.
+A cycle in a large cluster usually changes a handful of its pods. Each source (a pod, an
+EndpointSlice) contributes encoded file_sd groups ("lines"); the endpoint's file is all of
+them, without repeats, sorted. Here the sorted, deduplicated lines are kept and patched by
+binary search when one source's contribution changes, so a cycle costs what changed, not
+what exists; many changes at once (a first resolve, a relist) rebuild with one sort instead.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ C = TypeVar("C", bound=Contribution)
 
 class TargetSet(Generic[C]):
     """Sources' contributions by key; `lines` is their union, sorted, each line once. A
-    `lines` handed out is never changed: a change makes a new list, so readers may keep one
-    and tell "unchanged" by identity."""
+    `lines` handed out is never changed: a change makes a new list (the identity contract of
+    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`."""
 
     def __init__(self) -> None:
         self._by_source: dict[str, C] = {}
@@ -123,6 +123,6 @@ class TargetSet(Generic[C]):
             del self._own()[bisect_left(self._lines, line)]
 
     def _own(self) -> list[bytes]:
-        if self._shared:  # copying 100k references: ~1 ms
+        if self._shared:  # handed out, so never changed: copy once, then patch the copy
             self._lines, self._shared = self._lines.copy(), False
         return self._lines

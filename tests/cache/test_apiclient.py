@@ -12,7 +12,7 @@ import pytest
 
 from sdgen.cache import apiclient
 from sdgen.cache.reflector import ApiError, Expired, ReadTimeout, TransportError
-from sdgen.k8s.records import ObjectList, Pod
+from sdgen.k8s.records import ObjectList, Pod, Resource
 from tests.fakeapi import FakeAPI
 
 
@@ -96,12 +96,26 @@ def test_in_cluster_config_comes_first_and_refreshes_its_token(
     ],
 )
 def test_resource_paths(resource: str, namespace: str | None, path: str) -> None:
-    assert apiclient.RESOURCES[resource].path(namespace) == path
+    assert apiclient.api_resource(resource).path(namespace) == path
+    assert apiclient.RESOURCES[Resource(resource)].path(namespace) == path
+
+
+def test_every_resource_has_its_place_in_the_api() -> None:
+    assert set(apiclient.RESOURCES) == set(Resource)
+    assert all(spec.resource is r for r, spec in apiclient.RESOURCES.items())
 
 
 def test_an_unknown_resource_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown resource"):
+    known = "['configmaps', 'endpointslices', 'namespaces', 'pods', 'secrets', 'services']"
+    with pytest.raises(ValueError) as caught:
         apiclient.KubeListerWatcher(None, "deployments")
+    assert str(caught.value) == f"unknown resource 'deployments'; known: {known}"
+
+
+@pytest.mark.parametrize("resource", [Resource.ENDPOINTSLICES, "endpointslices"])
+def test_informers_are_named_resource_slash_namespace(resource: Resource | str) -> None:
+    assert apiclient.new_informer(None, resource, "demo").name == "endpointslices/demo"
+    assert apiclient.new_informer(None, resource).name == "endpointslices/*"
 
 
 # --- list and watch -----------------------------------------------------------------------
@@ -231,3 +245,22 @@ def test_a_server_that_is_gone_is_a_transport_error(api: FakeAPI, client: Any) -
     api.stop()
     with pytest.raises(TransportError):
         apiclient.KubeListerWatcher(client, "pods", "default", connect_timeout=1).list({}, 1)
+
+
+# --- the informers it makes -----------------------------------------------------------------
+
+
+def test_its_informers_share_equal_parts_of_their_records(api: FakeAPI, client: Any) -> None:
+    api.create(pod("a", app="web"))
+    api.create(pod("b", app="web"))
+    informer = apiclient.new_informer(client, "pods", "default")
+    informer.start()
+    try:
+        assert informer.wait_synced(5)
+        a, b = (informer.store.get(f"default/{name}") for name in "ab")
+        assert a is not None and b is not None
+        assert a.metadata.labels == {"app": "web"}
+        assert a.metadata.labels is b.metadata.labels  # the interner is its transform
+        assert informer.name == "pods/default"
+    finally:
+        assert informer.stop()

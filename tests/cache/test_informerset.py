@@ -1,4 +1,4 @@
-"""Discovery keeps exactly the informers the config needs, over real HTTP to the emulator,
+"""InformerSet keeps exactly the informers the config needs, over real HTTP to the emulator,
 and shows their caches as one Cluster whether they are cluster-wide or per namespace."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sdgen.cache import apiclient
-from sdgen.cache.informerset import Discovery, scopes
+from sdgen.cache.informerset import InformerSet, scopes
+from sdgen.k8s.records import Resource
 from sdgen.k8s.view import ALL, ClusterNeeds
 from tests.support.helpers import wait_for
 
@@ -33,7 +34,7 @@ def pod(namespace: str, name: str, ip: str, app: str = "web") -> dict[str, Any]:
         (ClusterNeeds(pods=ALL, namespaces=ALL), {("pods", None), ("namespaces", None)}),
         (
             ClusterNeeds(
-                services=frozenset({"a"}), endpoint_slices=frozenset({"a"}), pods=frozenset({"a"})
+                services=frozenset({"a"}), endpointslices=frozenset({"a"}), pods=frozenset({"a"})
             ),
             {("services", "a"), ("endpointslices", "a"), ("pods", "a")},
         ),
@@ -42,64 +43,82 @@ def pod(namespace: str, name: str, ip: str, app: str = "web") -> dict[str, Any]:
     ],
 )
 def test_scopes(needs: ClusterNeeds, expected: set[tuple[str, str | None]]) -> None:
-    assert scopes(needs) == expected
+    found = scopes(needs)
+    assert found == expected
+    assert all(isinstance(resource, Resource) for resource, _ in found)
 
 
 @pytest.fixture
-def discovery(fakeapi: Any, kubeconfig: Path) -> Iterator[Discovery]:
+def informer_set(fakeapi: Any, kubeconfig: Path) -> Iterator[InformerSet]:
     client = apiclient.load_api_client(str(kubeconfig))
-    found = Discovery(lambda resource, ns: apiclient.new_informer(client, resource, ns))
+    found = InformerSet(lambda resource, ns: apiclient.new_informer(client, resource, ns))
     yield found
     found.stop()
 
 
 def test_informers_follow_the_config_and_the_view_reads_them(
-    fakeapi: Any, discovery: Discovery
+    fakeapi: Any, informer_set: InformerSet
 ) -> None:
     for ns, name, ip in (("a", "p1", "10.0.0.1"), ("b", "p2", "10.0.0.2"), ("c", "p3", "10.0.0.3")):
         fakeapi.create(pod(ns, name, ip))
 
-    discovery.ensure(ClusterNeeds(pods=frozenset({"a"})))
-    wait_for(discovery.synced)
-    assert [i.name for i in discovery.informers()] == ["pods/a"]
-    assert [p.metadata.name for p in discovery.cluster().pod_map("a").values()] == ["p1"]
-    assert list(discovery.cluster().pod_map("b").values()) == []
-    first = discovery.informers()[0]
+    informer_set.ensure(ClusterNeeds(pods=frozenset({"a"})))
+    wait_for(informer_set.synced)
+    assert [i.name for i in informer_set.informers()] == ["pods/a"]
+    assert [p.metadata.name for p in informer_set.cluster().pod_map("a").values()] == ["p1"]
+    assert list(informer_set.cluster().pod_map("b").values()) == []
+    first = informer_set.informers()[0]
 
     # Re-scoped: a is kept (same informer), b is added; nothing is listed twice.
-    discovery.ensure(ClusterNeeds(pods=frozenset({"a", "b"})))
-    wait_for(discovery.synced)
-    assert sorted(i.name for i in discovery.informers()) == ["pods/a", "pods/b"]
-    assert first in discovery.informers()
-    assert sorted(p.metadata.name for p in discovery.cluster().pod_map(None).values()) == [
+    informer_set.ensure(ClusterNeeds(pods=frozenset({"a", "b"})))
+    wait_for(informer_set.synced)
+    assert sorted(i.name for i in informer_set.informers()) == ["pods/a", "pods/b"]
+    assert first in informer_set.informers()
+    assert sorted(p.metadata.name for p in informer_set.cluster().pod_map(None).values()) == [
         "p1",
         "p2",
     ]
-    assert sorted(discovery.cluster().pod_map(None)) == ["a/p1", "b/p2"]
-    assert list(discovery.cluster().pod_map("b")) == ["b/p2"]
-    assert dict(discovery.cluster().pod_map("c")) == {}
+    assert sorted(informer_set.cluster().pod_map(None)) == ["a/p1", "b/p2"]
+    assert list(informer_set.cluster().pod_map("b")) == ["b/p2"]
+    assert dict(informer_set.cluster().pod_map("c")) == {}
 
     # Cluster-wide replaces the per-namespace informers, which are stopped.
-    discovery.ensure(ClusterNeeds(pods=ALL))
-    wait_for(discovery.synced)
-    assert [i.name for i in discovery.informers()] == ["pods/*"]
+    informer_set.ensure(ClusterNeeds(pods=ALL))
+    wait_for(informer_set.synced)
+    assert [i.name for i in informer_set.informers()] == ["pods/*"]
     assert first.join(2), "the replaced per-namespace informer has stopped"
-    cluster = discovery.cluster()
+    cluster = informer_set.cluster()
     assert sorted(p.metadata.name for p in cluster.pod_map(None).values()) == ["p1", "p2", "p3"]
     assert [p.metadata.name for p in cluster.pod_map("c").values()] == ["p3"]
     assert cluster.pod("b", "p2") is not None
     assert sorted(cluster.pod_map(None)) == ["a/p1", "b/p2", "c/p3"]
     assert list(cluster.pod_map("c")) == ["c/p3"]
-    assert discovery.cluster().pod_map(None) is cluster.pod_map(None)  # nothing changed
+    assert informer_set.cluster().pod_map(None) is cluster.pod_map(None)  # nothing changed
 
-    version = discovery.version()
+    version = informer_set.version()
     fakeapi.create(pod("c", "p4", "10.0.0.4"))
-    wait_for(lambda: discovery.version() != version)
-    assert sorted(p.metadata.name for p in discovery.cluster().pod_map("c").values()) == [
+    wait_for(lambda: informer_set.version() != version)
+    assert sorted(p.metadata.name for p in informer_set.cluster().pod_map("c").values()) == [
         "p3",
         "p4",
     ]
-    assert discovery.cluster().pod_map(None) is not cluster.pod_map(None)
+    assert informer_set.cluster().pod_map(None) is not cluster.pod_map(None)
 
-    discovery.ensure(ClusterNeeds())
-    assert discovery.informers() == []
+    informer_set.ensure(ClusterNeeds())
+    assert informer_set.informers() == []
+
+
+def test_a_replaced_informer_never_repeats_an_earlier_version(
+    fakeapi: Any, informer_set: InformerSet
+) -> None:
+    # A new informer's store counts its versions from zero again: with the same objects it
+    # reaches the same store version as the one it replaces, yet the set has changed.
+    fakeapi.create(pod("a", "p1", "10.0.0.1"))
+    informer_set.ensure(ClusterNeeds(pods=frozenset({"a"})))
+    wait_for(informer_set.synced)
+    seen = [informer_set.version()]
+    informer_set.ensure(ClusterNeeds())
+    seen.append(informer_set.version())
+    informer_set.ensure(ClusterNeeds(pods=frozenset({"a"})))
+    wait_for(informer_set.synced)
+    assert informer_set.version() not in seen

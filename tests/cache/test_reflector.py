@@ -8,8 +8,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import pytest
 
+from sdgen.cache.interner import Interner
 from sdgen.cache.reflector import (
     ApiError,
     Backoff,
@@ -20,7 +22,7 @@ from sdgen.cache.reflector import (
     api_error,
 )
 from sdgen.cache.store import Change, ChangeType, Store
-from sdgen.k8s.records import ObjectMeta, Pod
+from sdgen.k8s.records import ObjectMeta, Pod, PodSpec
 from tests.support.scripted import (
     ScriptedLW,
     Step,
@@ -369,27 +371,49 @@ def test_records_decode_without_managed_fields() -> None:
     assert record == Pod(metadata=ObjectMeta(name="a", namespace="default", resource_version="1"))
 
 
-def test_listed_and_watched_records_are_stored_with_equal_parts_shared() -> None:
+def _stored_abc(**kwargs: Any) -> tuple[Pod, Pod, Pod]:
+    """Pods a and b listed, c watched, all with the same labels, as the store holds them."""
     labels = {"app": "web", "pod-template-hash": "abc"}
     listed = [pod_json("a", "1", **labels), pod_json("b", "2", **labels)]
     watched = [event("ADDED", pod_json("c", "3", **labels))]
-    reflector, _, store, *_ = make([page(listed, "2")], [watched])
+    reflector, _, store, *_ = make([page(listed, "2")], [watched], **kwargs)
     reflector.list_once()
     reflector.watch_once()
     a, b, c = (store.get(f"default/{name}") for name in "abc")
     assert a is not None and b is not None and c is not None
-    assert a.metadata.labels == labels
-    assert a.metadata.labels is b.metadata.labels is c.metadata.labels
+    assert a.metadata.labels == b.metadata.labels == c.metadata.labels == labels
     assert [p.metadata.resource_version for p in (a, b, c)] == ["1", "2", "3"]
+    return a, b, c
 
 
-def test_a_given_shrink_replaces_the_interner() -> None:
+def test_without_a_transform_records_are_stored_as_decoded() -> None:
+    a, b, c = _stored_abc()
+    assert a.metadata.labels is not b.metadata.labels  # each decoded map its own object
+    assert b.metadata.labels is not c.metadata.labels
+
+
+def test_an_interner_as_transform_shares_equal_parts_of_listed_and_watched_records() -> None:
+    a, b, c = _stored_abc(transform=Interner())
+    assert a.metadata.labels is b.metadata.labels is c.metadata.labels
+
+
+def test_the_transform_sees_every_record_and_its_result_is_what_is_stored() -> None:
     seen: list[str] = []
 
-    def shrink(pod: Pod) -> Pod:
+    def transform(pod: Pod) -> Pod:
         seen.append(pod.metadata.name)
-        return pod
+        return msgspec.structs.replace(pod, spec=PodSpec(node_name="transformed"))
 
-    reflector, _, store, *_ = make([page([pod_json("a", "1")], "1")], [], shrink=shrink)
+    reflector, _, store, *_ = make(
+        [page([pod_json("a", "1")], "1")],
+        [[event("MODIFIED", pod_json("a", "2"))]],
+        transform=transform,
+    )
     reflector.list_once()
-    assert seen == ["a"] and store.get("default/a") is not None
+    listed = store.get("default/a")
+    reflector.watch_once()
+    watched = store.get("default/a")
+    assert seen == ["a", "a"]
+    assert listed is not None and listed.spec.node_name == "transformed"
+    assert watched is not None and watched.spec.node_name == "transformed"
+    assert watched.metadata.resource_version == "2"

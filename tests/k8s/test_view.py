@@ -1,7 +1,10 @@
-"""StaticCluster's indexes, the namespaces a target reads, and which informers a config needs."""
+"""StaticCluster's indexes, the identity memo, the namespaces a target reads, and which
+informers a config needs."""
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import fields
 from typing import Any, TypeVar
 
 import msgspec
@@ -9,8 +12,8 @@ import pytest
 
 from sdgen.config.model import Config, Endpoint, Target, TargetType
 from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
-from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
-from sdgen.k8s.view import ALL, ClusterNeeds, Scope, StaticCluster
+from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Resource, Service
+from sdgen.k8s.view import ALL, NEEDABLE, ClusterNeeds, IdentityMemo, Scope, StaticCluster
 from sdgen.resolve.scope import needs, selected_namespaces
 
 R = TypeVar("R", Pod, Service, EndpointSlice, Namespace)
@@ -71,6 +74,56 @@ def test_static_cluster_can_be_empty() -> None:
     assert dict(cluster.pod_map(None)) == {} and dict(cluster.namespaces()) == {}
 
 
+class _Key:
+    """A plain object: freed by reference counting the moment its last reference goes."""
+
+
+def test_a_freed_objects_id_goes_to_the_next_object() -> None:
+    # The hazard the memo guards against, shown: without a reference, an id is soon reused.
+    key = _Key()
+    dead = id(key)
+    del key
+    assert id(_Key()) == dead
+
+
+def test_identity_memo_holds_its_keys_so_no_new_object_takes_a_remembered_id() -> None:
+    memo: IdentityMemo[str] = IdentityMemo()
+    key = _Key()
+    memo.put(key, value="remembered")
+    alive = weakref.ref(key)
+    del key
+    assert alive() is not None  # the memo keeps it
+    newcomers = [_Key() for _ in range(100)]  # would reuse the id, had the key been freed
+    assert [memo.get(new) for new in newcomers] == [None] * 100
+    assert memo.get(alive()) == "remembered"
+
+
+def test_identity_memo_is_keyed_by_identity_of_each_key_object_not_by_equality() -> None:
+    memo: IdentityMemo[str] = IdentityMemo()
+    a, b, equal_to_a = {"k": "v"}, {"k": "w"}, {"k": "v"}
+    assert memo.put(a, value="a") == "a"
+    memo.put(a, b, value="a,b")
+    memo.put(a, b, a, value="a,b,a")
+    assert (memo.get(a), memo.get(a, b), memo.get(a, b, a)) == ("a", "a,b", "a,b,a")
+    assert memo.get(equal_to_a) is None and memo.get(b, a) is None and memo.get(b) is None
+    memo.put(a, None, b, value="a,None,b")  # None is a key object like any other
+    assert (memo.get(a, None, b), memo.get(a), memo.get(a, b)) == ("a,None,b", "a", "a,b")
+    assert len(memo) == 4
+    memo.clear()
+    assert memo.get(a) is None and len(memo) == 0
+
+
+def test_identity_memo_forgets_everything_at_its_limit() -> None:
+    memo: IdentityMemo[int] = IdentityMemo(limit=2)
+    keys = [_Key() for _ in range(3)]
+    for n, key in enumerate(keys):
+        memo.put(key, value=n)
+    assert [memo.get(key) for key in keys] == [None, None, 2]
+    alive = weakref.ref(keys[0])
+    del keys
+    assert alive() is None  # forgotten keys are let go
+
+
 @pytest.mark.parametrize(
     ("selector", "expected"),
     [
@@ -114,7 +167,7 @@ def _scopes(*names: str) -> Scope:
 
 
 ANY = NamespaceSelector(any=True)
-SLICE_SCOPES = {"services": _scopes("a"), "endpoint_slices": _scopes("a")}
+SLICE_SCOPES = {"services": _scopes("a"), "endpointslices": _scopes("a")}
 NEEDS = [
     pytest.param([], ClusterNeeds(), id="nothing"),
     pytest.param([_target(STATIC)], ClusterNeeds(), id="static only"),
@@ -152,3 +205,32 @@ def test_needs_scopes_informers_to_the_fewest_namespaces(
 def test_a_disabled_config_needs_nothing() -> None:
     config = Config(enabled=False, targets=(_target(POD, NamespaceSelector(any=True)),))
     assert needs(config, "own") == ClusterNeeds()
+
+
+def test_resources_are_named_by_their_api_plural() -> None:
+    assert [r.value for r in Resource] == [
+        "pods",
+        "services",
+        "endpointslices",
+        "namespaces",
+        "secrets",
+        "configmaps",
+    ]
+    assert Resource("endpointslices") is Resource.ENDPOINTSLICES
+    assert f"{Resource.ENDPOINTSLICES}/demo" == "endpointslices/demo"  # as informer names read
+
+
+def test_cluster_needs_has_a_field_per_resource_of_the_view() -> None:
+    assert [f.name for f in fields(ClusterNeeds)] == [r.value for r in NEEDABLE]
+    assert set(Resource) - set(NEEDABLE) == {Resource.CONFIGMAPS}  # the config's own source
+
+
+def test_cluster_needs_by_resource() -> None:
+    scopes: dict[Resource, Scope] = {Resource.ENDPOINTSLICES: _scopes("a"), Resource.PODS: ALL}
+    needed = ClusterNeeds.from_scopes(scopes)
+    assert needed == ClusterNeeds(pods=ALL, endpointslices=_scopes("a"))
+    assert list(needed.wanted()) == [
+        (Resource.PODS, ALL),
+        (Resource.ENDPOINTSLICES, _scopes("a")),
+    ]
+    assert list(ClusterNeeds().wanted()) == []

@@ -1,4 +1,4 @@
-"""Tests for sdgen.relabel: Prometheus's own relabel tables as data, plus sdgen's edge cases.
+"""Tests for sdgen.prom.relabel: Prometheus's own relabel tables as data, plus sdgen's edge cases.
 
 The YAML tables in tests/data/relabel/ say where each case comes from. The relabel cases are
 also run through a real Prometheus (differential test at the end); the validation messages
@@ -7,6 +7,7 @@ are the ones `promtool check config` printed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,8 +16,8 @@ import pytest
 import yaml
 
 from sdgen.prom.relabel import (
-    ACTIONS,
     CompiledRule,
+    RelabelAction,
     RelabelError,
     RelabelRule,
     apply,
@@ -104,11 +105,35 @@ MINIMAL_RULES = {
 }
 
 
-def test_actions_lists_all_eleven_prometheus_actions() -> None:
-    assert sorted(ACTIONS) == sorted(MINIMAL_RULES)
+def test_relabel_action_lists_all_eleven_prometheus_actions() -> None:
+    assert sorted(RelabelAction) == sorted(MINIMAL_RULES)
     compiled = compile_rules(MINIMAL_RULES.values())
-    assert [c.action for c in compiled] == list(MINIMAL_RULES)
+    assert [c.action for c in compiled] == [RelabelAction(a) for a in MINIMAL_RULES]
     assert all(isinstance(c, CompiledRule) for c in compiled)
+
+
+@pytest.mark.parametrize(
+    "written", [*MINIMAL_RULES, *(a.upper() for a in MINIMAL_RULES), "LabelMap"]
+)
+def test_every_action_string_round_trips(written: str) -> None:
+    # Any case is accepted; the rule keeps the string as written (it is printed back as
+    # such), the compiled rule has the action, which reads and formats as its plain name.
+    rule = replace(MINIMAL_RULES[written.lower()], action=written)
+    compiled = compile_rule(rule)
+    assert compiled.rule.action == written
+    assert compiled.action is RelabelAction(written.lower())
+    assert compiled.action == written.lower() == str(compiled.action) == f"{compiled.action}"
+
+
+def test_action_names_in_messages_read_as_written_in_prometheus() -> None:
+    with pytest.raises(RelabelError) as caught:
+        compile_rule(RelabelRule(action="HashMod", target_label="t"))
+    assert caught.value.message == "relabel configuration for hashmod requires non-zero modulus"
+    with pytest.raises(RelabelError) as caught:
+        compile_rule(RelabelRule(action="Lowercase"))
+    assert caught.value.message == (
+        "relabel configuration for lowercase action requires 'target_label' value"
+    )
 
 
 def test_apply_leaves_its_input_alone() -> None:

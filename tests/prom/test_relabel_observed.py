@@ -1,4 +1,4 @@
-"""Tests for sdgen.relabel.Observed: which input labels a rule list can observe.
+"""Tests for sdgen.prom.relabel.Observed: which input labels a rule list can observe.
 
 Scrape targets are relabelled from only the meta labels their rules observe (the others are
 stripped from the output anyway), so each case checks the names the analysis must report
