@@ -1,13 +1,15 @@
-"""Wiring: turn parsed flags into a running App (source, discovery, output, ops server).
+"""Wiring: turn parsed flags into a running sidecar (sources, cycle, board, ops server).
 
 `sdgen run`, `sdgen once` and `sdgen targets` share this assembly and differ only in how long
-they run and what they print. Everything that touches the process (signals, exit codes) is
-here, so `app` stays a loop that tests can drive directly.
+they run and what they print: `run` is the scheduler around a cycle and the board, `once` and
+`targets` run cycles directly. Everything that touches the process (signals, exit codes) is
+here, so the runtime stays pieces that tests can drive directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import socket
@@ -19,7 +21,7 @@ from typing import Any
 
 from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
-from sdgen.cache.informerset import InformerSet as InformerDiscovery
+from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import targets_report
 from sdgen.cli.settings import configmap_ref
@@ -27,22 +29,59 @@ from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
+from sdgen.runtime.board import Board
+from sdgen.runtime.cycle import ClusterSource, Cycle, CycleResult, OnMissingConfig, Options, Reading
+from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
-from sdgen.runtime.loop import App, Discovery, Options
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.opsserver import OpsServer
 from sdgen.runtime.reload import Reloader
+from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
+from sdgen.runtime.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
+
+Command = Callable[[argparse.Namespace], int]
+
+SETTLE_TIMEOUT = 60.0  # how long `once` and `targets` wait for the config and the caches
 
 
 class UsageError(Exception):
     """A flag combination or environment that cannot work; exit code 2 with the message."""
 
 
-class SnapshotDiscovery:
-    """Discovery from a fixed dump: always synced, never changes."""
+class GaveUp(Exception):
+    """`once` or `targets` waited their whole timeout for the config or the caches."""
+
+
+# The one place a command's exceptions become exit codes: the message is logged as one line.
+# Anything else is a bug and ends the process with its traceback.
+EXIT_CODES: dict[type[Exception], int] = {
+    UsageError: 2,
+    OutputError: 2,  # output dir missing, not writable, or held by another sdgen
+    SnapshotError: 2,  # --snapshot unreadable or not a dump
+    GaveUp: 1,
+}
+
+
+def exit_codes(command: Command) -> Command:
+    """`command`, with the exceptions of EXIT_CODES logged and turned into their codes."""
+
+    @functools.wraps(command)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except tuple(EXIT_CODES) as err:
+            logs.setup(args.log_format, args.log_level)
+            log.error("%s", err)
+            return next(code for kind, code in EXIT_CODES.items() if isinstance(err, kind))
+
+    return guarded
+
+
+class SnapshotClusterSource:
+    """Clusters from a fixed dump: always synced, never changes."""
 
     def __init__(self, cluster: StaticCluster) -> None:
         self._cluster = cluster
@@ -62,20 +101,19 @@ class SnapshotDiscovery:
     def stalled(self) -> list[str]:
         return []
 
-    def informers(self) -> list[Informer[Any]]:
-        return []
-
     def stop(self) -> None:
         pass
 
 
 @dataclass
 class Sidecar:
-    """An assembled App plus what must be started and stopped around it."""
+    """An assembled cycle, board and scheduler, plus what is started and stopped around them."""
 
-    app: App
+    cycle: Cycle
+    board: Board
+    scheduler: Scheduler
     source: ConfigSource
-    discovery: Discovery | None
+    clusters: ClusterSource | None
     stop: threading.Event = field(default_factory=threading.Event)
     server: OpsServer | None = None
     reloader: Reloader | None = None
@@ -87,17 +125,25 @@ class Sidecar:
         if self.server is not None:
             self.server.start()
 
+    def step(self) -> CycleResult:
+        """One cycle, reported on the board; Prometheus asked to reload when it must."""
+        result = self.cycle.run()
+        self.board.record(result)
+        if self.reloader is not None and result.fragments_changed:
+            self.reloader.request()
+        return result
+
+    def tick(self) -> bool:
+        """A cycle for the scheduler, which debounces changes once something was rendered."""
+        self.step()
+        return self.board.rendered_once
+
     def shutdown(self) -> None:
         """Stop every thread within one 2 s budget: informers are signalled together."""
         self.stop.set()
-        informers: list[Informer[Any]] = []
-        if isinstance(self.source, ConfigMapSource):
-            informers.append(self.source.informer)
-        else:
+        if not isinstance(self.source, ConfigMapSource):
             self.source.stop()
-        if isinstance(self.discovery, InformerDiscovery):
-            informers.extend(self.discovery.informers())
-        if not stop_all(informers, timeout=1.5):
+        if not stop_all(_all_informers(self.source, self.clusters), timeout=1.5):
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
             self.reloader.join(0.2)
@@ -123,10 +169,18 @@ def shard_of(args: argparse.Namespace) -> Shard | None:
     return Shard(args.shards, index)
 
 
+def on_missing_config(value: str) -> OnMissingConfig:
+    try:
+        return OnMissingConfig(value)
+    except ValueError:
+        choices = ", ".join(OnMissingConfig)
+        raise UsageError(f"--on-missing-config {value!r}: expected one of {choices}") from None
+
+
 def build(
     args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
 ) -> Sidecar:
-    """Assemble an App from flags; raises UsageError or OutputError with a clear message.
+    """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
     `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves)."""
     logs.setup(args.log_format, args.log_level)
     try:
@@ -140,82 +194,90 @@ def build(
         default_namespace=namespace,
         keep_meta_labels=args.keep_meta_labels,
         shard=shard_of(args),
-        on_missing_config=args.on_missing_config,
+        on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
     )
-    poke: Callable[..., None] = lambda *_: None  # noqa: E731 - rebound once the App exists
-    on_change: Callable[..., None] = lambda *_: poke()  # noqa: E731
-
+    wakeup = Wakeup()  # first: every watcher below notifies it
     api_client = _api_client(args)
-    discovery: Discovery | None = None
-    if args.snapshot:
-        try:
-            discovery = SnapshotDiscovery(load_snapshot(args.snapshot))
-        except SnapshotError as err:
-            raise UsageError(str(err)) from None
-    elif api_client is not None:
-        discovery = InformerDiscovery(
-            lambda resource, ns: apiclient.new_informer(
-                api_client, resource, ns, on_change=on_change
-            ),
-            progress_window=args.health_window,
-        )
-
-    source: ConfigSource
-    if args.config_file:
-        source = FileSource(args.config_file, on_change)
-    elif api_client is None:
-        raise UsageError(
-            "no Kubernetes API: pass --kubeconfig, run in a pod, or use --config-file for a "
-            "local config"
-        )
-    else:
-        informer = apiclient.new_informer(
-            api_client,
-            "configmaps",
-            namespace,
-            field_selector=f"metadata.name={name}",
-            on_change=on_change,
-        )
-        source = ConfigMapSource(informer, namespace, name, args.key)
-
-    metrics = Metrics(lambda: _all_informers(source, discovery))
+    clusters = _cluster_source(args, api_client, wakeup)
+    source = _config_source(args, api_client, wakeup, namespace, name)
+    metrics = Metrics(lambda: _all_informers(source, clusters))
     stop = threading.Event()
-    reloader = None
-    if args.reload_url:
-        try:
-            reloader = Reloader(
-                args.reload_url,
-                stop,
-                on_result=lambda result: metrics.reload_requests.labels(result).inc(),
-            )
-        except ValueError as err:
-            raise UsageError(f"--reload-url: {err}") from None
-    app = App(source, discovery, output, options, metrics=metrics, reloader=reloader)
-    poke = app.poke
-    sidecar = Sidecar(app, source, discovery, stop=stop, reloader=reloader)
+    reloader = _reloader(args, stop, metrics)
+    sidecar = Sidecar(
+        Cycle(source, clusters, output, options),
+        Board(metrics),
+        Scheduler(wakeup, stop, args.interval, args.debounce),
+        source,
+        clusters,
+        stop=stop,
+        reloader=reloader,
+    )
     if serve and args.listen:
-        interval, window, since = args.interval, args.health_window, time.monotonic()
+        board = sidecar.board
         sidecar.server = OpsServer(
             args.listen,
             metrics.registry,
-            healthy=lambda: _healthy(app, source, interval, window, since),
-            ready=app.ready,
-            status=lambda: {**app.status(), "watches": _watches(source, discovery)},
+            healthy=Liveness(
+                lambda: sidecar.scheduler.last_cycle,
+                source,
+                clusters,
+                interval=args.interval,
+                window=args.health_window,
+            ),
+            ready=board.ready,
+            status=lambda: {**board.status(), "watches": _watches(source, clusters)},
         )
     return sidecar
 
 
-def _healthy(
-    app: App, source: ConfigSource, interval: float, window: float, since: float
-) -> tuple[bool, str]:
-    """App liveness plus the ConfigMap watch, which is not one of discovery's informers."""
-    ok, detail = app.healthy(interval)
-    config_watch = source.informer if isinstance(source, ConfigMapSource) else None
-    if ok and config_watch and time.monotonic() - (config_watch.last_progress or since) > window:
-        return False, f"no watch progress: {config_watch.name}"
-    return ok, detail
+def _cluster_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup
+) -> ClusterSource | None:
+    if args.snapshot:
+        return SnapshotClusterSource(load_snapshot(args.snapshot))
+    if api_client is None:
+        return None
+    return InformerSet(
+        lambda resource, ns: apiclient.new_informer(
+            api_client, resource, ns, on_change=wakeup.notify
+        ),
+        progress_window=args.health_window,
+    )
+
+
+def _config_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
+) -> ConfigSource:
+    if args.config_file:
+        return FileSource(args.config_file, wakeup.notify)
+    if api_client is None:
+        raise UsageError(
+            "no Kubernetes API: pass --kubeconfig, run in a pod, or use --config-file for a "
+            "local config"
+        )
+    informer = apiclient.new_informer(
+        api_client,
+        "configmaps",
+        namespace,
+        field_selector=f"metadata.name={name}",
+        on_change=wakeup.notify,
+    )
+    return ConfigMapSource(informer, namespace, name, args.key)
+
+
+def _reloader(args: argparse.Namespace, stop: threading.Event, metrics: Metrics) -> Reloader | None:
+    if not args.reload_url:
+        return None
+    try:
+        return Reloader(
+            args.reload_url,
+            stop,
+            on_result=lambda result: metrics.reload_requests.labels(result).inc(),
+        )
+    except ValueError as err:
+        raise UsageError(f"--reload-url: {err}") from None
 
 
 def _api_client(args: argparse.Namespace) -> Any:
@@ -230,16 +292,16 @@ def _api_client(args: argparse.Namespace) -> Any:
         raise UsageError(str(err)) from None
 
 
-def _all_informers(source: ConfigSource, discovery: Discovery | None) -> list[Informer[Any]]:
+def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list[Informer[Any]]:
     found: list[Informer[Any]] = []
     if isinstance(source, ConfigMapSource):
         found.append(source.informer)
-    if isinstance(discovery, InformerDiscovery):
-        found.extend(discovery.informers())
+    if isinstance(clusters, InformerSet):
+        found.extend(clusters.informers())
     return found
 
 
-def _watches(source: ConfigSource, discovery: Discovery | None) -> dict[str, dict[str, Any]]:
+def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, dict[str, Any]]:
     """/status per informer: synced, and its last error while it lasts, so an unreachable
     API server shows there and not only in the logs."""
     return {
@@ -247,7 +309,7 @@ def _watches(source: ConfigSource, discovery: Discovery | None) -> dict[str, dic
             "synced": informer.has_synced(),
             "last_error": str(informer.last_error or ""),
         }
-        for informer in _all_informers(source, discovery)
+        for informer in _all_informers(source, clusters)
     }
 
 
@@ -270,77 +332,64 @@ def _stop_on_signals(stop: threading.Event) -> None:
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
 
+@exit_codes
 def run(args: argparse.Namespace) -> int:
     """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
     # Before any thread exists, so every thread inherits the mask; see _stop_on_signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    sidecar = _build_or_exit(args, serve=True)
-    if sidecar is None:
-        return 2
+    sidecar = build(args, serve=True)
     _stop_on_signals(sidecar.stop)
     sidecar.start()
     log.info("sdgen started", extra={"output_dir": args.output_dir})
     try:
-        sidecar.app.run(sidecar.stop, args.interval, args.debounce)
+        sidecar.scheduler.run(sidecar.tick)
     finally:
         sidecar.shutdown()
     log.info("sdgen stopped")
     return 0
 
 
-def once(args: argparse.Namespace, timeout: float = 60.0) -> int:
+@exit_codes
+def once(args: argparse.Namespace) -> int:
     """`sdgen once`: render once when everything has synced, then exit (1 on any error)."""
-    sidecar = _build_or_exit(args, serve=False)
-    if sidecar is None:
-        return 2
+    sidecar = build(args, serve=False)
     sidecar.start()
     try:
-        deadline = time.monotonic() + timeout
-        state = sidecar.app.state
-        while (result := sidecar.app.run_once()) is None:
-            if sidecar.source.synced() and not state.config_valid and state.config_issues:
-                return 1  # invalid or missing config: nothing will change by waiting
-            if time.monotonic() > deadline:
-                log.error("gave up: %s", state.waiting_for)
-                return 1
-            sidecar.stop.wait(0.05)
-        errors = result.errors or any(t.error for t in state.targets.values())
-        return 1 if errors or not state.config_valid else 0
+        _settle(lambda: sidecar.step().reading, sidecar)
     finally:
         sidecar.shutdown()
+    board = sidecar.board
+    errors = board.write_errors or any(t.error for t in board.targets.values())
+    return 1 if errors or not board.config.valid else 0
 
 
-def _build_or_exit(
-    args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
-) -> Sidecar | None:
-    try:
-        return build(args, serve=serve, write=write, discovered=discovered)
-    except (UsageError, OutputError) as err:
-        logs.setup(args.log_format, args.log_level)
-        log.error("%s", err)
-        return None
-
-
-def targets(args: argparse.Namespace, timeout: float = 60.0) -> int:
+@exit_codes
+def targets(args: argparse.Namespace) -> int:
     """`sdgen targets`: what would be discovered, with discovered and final labels."""
-    sidecar = _build_or_exit(args, serve=False, write=False, discovered=True)
-    if sidecar is None:
-        return 2
+    sidecar = build(args, serve=False, write=False, discovered=True)
     sidecar.start()
+    cycle = sidecar.cycle
     try:
-        app, deadline = sidecar.app, time.monotonic() + timeout
-        while (config := app.current_config()) is None:
-            if app.state.config_issues and not app.state.config_valid and sidecar.source.synced():
-                break
-            if time.monotonic() > deadline:
-                log.error("gave up: %s", app.state.waiting_for)
-                return 1
-            sidecar.stop.wait(0.05)
+        reading = _settle(cycle.read, sidecar)
         # Secrets are read (to report a missing one) but never printed.
-        resolution = app.with_secrets(app.resolve(config))[0] if config is not None else None
+        config = reading.config
+        resolution = cycle.with_secrets(cycle.resolve(config))[0] if config is not None else None
     finally:
         sidecar.shutdown()
-    issues = app.state.config_issues
+    issues = reading.status.issues
     errors = dict(resolution.errors) if resolution else {}
     print(targets_report(resolution, issues, errors, as_json=args.json, discovered=args.discovered))
-    return 1 if errors or not app.state.config_valid else 0
+    return 1 if errors or not reading.status.valid else 0
+
+
+def _settle(attempt: Callable[[], Reading], sidecar: Sidecar) -> Reading:
+    """Repeat `attempt` until its config can be rendered, or is missing or unusable (waiting
+    would not change that); GaveUp after SETTLE_TIMEOUT of caches that do not sync."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        reading = attempt()
+        if reading.config is not None or (reading.rejected and sidecar.source.synced()):
+            return reading
+        if time.monotonic() > deadline:
+            raise GaveUp(f"gave up: {reading.waiting_for}")
+        sidecar.stop.wait(0.05)

@@ -1,8 +1,8 @@
 """The `sdgen` command line: one subcommand per job.
 
-This module only builds the argument parser and dispatches; `check` lives in `sdgen.check`,
-and `run`, `once` and `targets` share the assembly in `sdgen.sidecar`. Every flag has an
-`SDGEN_*` environment variable (see `sdgen.settings`).
+This module only builds the argument parser and dispatches; `check` lives in `sdgen.cli.check`,
+and `run`, `once` and `targets` share the assembly in `sdgen.cli.commands`. Every flag has an
+`SDGEN_*` environment variable (see `sdgen.cli.settings`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _runtime_parser(
         add_flags(parser, "loop", LOOP)
         add_flags(parser, "operations", OPS)
     # Flags a command does not offer still have their defaults, so the shared assembly in
-    # sdgen.sidecar reads one namespace shape whatever the command.
+    # sdgen.cli.commands reads one namespace shape whatever the command.
     offered = {action.dest for action in parser._actions}
     parser.set_defaults(
         **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered}

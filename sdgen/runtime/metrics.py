@@ -1,6 +1,6 @@
 """sdgen's own Prometheus metrics: what an operator alerts on.
 
-Each App owns a CollectorRegistry (so several can live in one test process). Informer state
+Each sidecar owns a CollectorRegistry (so several can live in one test process). Informer state
 is collected at scrape time from the informers themselves, so the watch loop does no metrics
 bookkeeping beyond the counters it already keeps.
 """
@@ -18,7 +18,7 @@ from sdgen import __version__
 
 
 class InformerStats(Protocol):
-    """What the metrics need from an informer (see sdgen.informer)."""
+    """What the metrics need from an informer (see sdgen.cache.informer)."""
 
     @property
     def name(self) -> str: ...
@@ -65,7 +65,7 @@ class _InformerCollector(Collector):
 
 
 class Metrics:
-    """The app-level metrics, registered in one registry."""
+    """The sidecar's metrics, registered in one registry; the board updates them."""
 
     def __init__(self, informers: Callable[[], Iterable[InformerStats]] = tuple) -> None:
         self.registry = CollectorRegistry()

@@ -1,7 +1,8 @@
 """The ops HTTP endpoint: /metrics, /healthz, /readyz and /status on --listen.
 
-A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the app
-for its state through three callables and never blocks the render loop.
+A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
+liveness check, the board and the informers for their state through three callables and never
+blocks the render loop.
 """
 
 from __future__ import annotations

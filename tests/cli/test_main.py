@@ -29,8 +29,10 @@ def snapshot(tmp_path: Path) -> Path:
     return path
 
 
-def sdgen(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(tmp / "no-such-kubeconfig")}
+def sdgen(
+    *args: str, tmp: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(tmp / "no-such-kubeconfig"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sdgen", *args],
         capture_output=True,
@@ -183,3 +185,24 @@ def test_missing_output_dir_is_a_clear_error(tmp_path: Path) -> None:
     done = sdgen("once", "--config-file", str(config), "--output-dir", str(missing), tmp=tmp_path)
     assert done.returncode == 2
     assert str(missing) in done.stderr
+
+
+def test_an_unreadable_snapshot_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("targets: []\n")
+    dump = tmp_path / "dump.yaml"
+    dump.write_text("{{ not yaml")
+    done = sdgen("targets", "--config-file", str(config), "--snapshot", str(dump), tmp=tmp_path)
+    assert done.returncode == 2
+    assert f"{dump}: not a YAML dump" in done.stderr
+
+
+def test_an_unknown_on_missing_config_from_the_environment_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("targets: []\n")
+    env = {"SDGEN_ON_MISSING_CONFIG": "wipe"}
+    done = sdgen("targets", "--config-file", str(config), tmp=tmp_path, env=env)
+    assert done.returncode == 2
+    assert "--on-missing-config 'wipe': expected one of keep, clear" in done.stderr

@@ -1,0 +1,112 @@
+"""The status board: what /status, /readyz, sdgen's metrics and its state log lines report.
+
+Updated only from cycle results (`record`), so the cycle stays a function of its inputs and
+every report reads one place. Liveness (/healthz) is judged from the threads, not from here:
+see `liveness`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sdgen.output.outputdir import SyncResult
+from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
+from sdgen.runtime.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MAX_LOGGED_FILES = 12  # "files updated" names the files while they fit on a line
+
+
+class Board:
+    def __init__(self, metrics: Metrics | None = None, wall: Callable[[], float] = time.time):
+        self.metrics = metrics or Metrics()
+        self._wall = wall
+        self.config = ConfigStatus()
+        self.last_render = 0.0  # wall clock of the last completed render
+        self.rendered_once = False
+        self.waiting_for = ""
+        self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
+        self.targets: Mapping[str, TargetStatus] = {}
+
+    def record(self, result: CycleResult) -> None:
+        """Take in what a cycle did."""
+        self._record_config(result)
+        if result.outcome in (Outcome.WAITING, Outcome.CLEARED):
+            self._not_rendering(result.reading.waiting_for)
+        if result.sync is not None:
+            self._record_sync(result.sync)
+            self.targets = result.targets
+            self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
+        if result.outcome is Outcome.RENDERED:
+            self.metrics.render_duration.observe(result.duration)
+            self.last_render = self._wall()
+            self.rendered_once = True
+            self.waiting_for = ""
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.rendered_once:
+            return False, self.waiting_for or "no render yet"
+        return True, "rendered"
+
+    def status(self) -> dict[str, Any]:
+        """The /status document (without "watches", which the informers report)."""
+        return {
+            "config": {
+                "origin": self.config.origin,
+                "version": self.config.version,
+                "valid": self.config.valid,
+                "issues": list(self.config.issues),
+            },
+            "last_render": self.last_render,
+            "waiting_for": self.waiting_for,
+            "write_errors": list(self.write_errors),
+            "targets": {
+                name: {
+                    "endpoints": t.endpoints,
+                    "targets": t.targets,
+                    "last_error": t.error,
+                    "files": list(t.files),
+                }
+                for name, t in sorted(self.targets.items())
+            },
+        }
+
+    def _record_config(self, result: CycleResult) -> None:
+        self.config = result.reading.status
+        self.metrics.config_valid.set(1 if self.config.valid else 0)
+        loaded = result.reading.loaded
+        if loaded is None:
+            return
+        if loaded.usable:
+            self.metrics.config_last_success.set_to_current_time()
+        else:
+            self.metrics.config_errors.inc()
+
+    def _not_rendering(self, why: str) -> None:
+        if why != self.waiting_for:
+            log.info("not rendering: %s", why)
+        self.waiting_for = why
+
+    def _record_sync(self, result: SyncResult) -> None:
+        self.metrics.file_writes.inc(len(result.written))
+        self.metrics.file_writes_skipped.inc(result.unchanged)
+        self.metrics.file_removals.inc(len(result.removed))
+        self.metrics.file_errors.inc(len(result.errors))
+        self.write_errors = tuple(result.errors)
+        for error in result.errors:
+            log.error("write failed: %s", error)
+        if result.written or result.removed:
+            changed = [*result.written, *(f"-{p}" for p in result.removed)]
+            log.info(
+                "files updated",
+                extra={
+                    "written": len(result.written),
+                    "removed": len(result.removed),
+                    # names only while they fit on a line; counts tell the rest
+                    "files": ",".join(changed) if len(changed) <= MAX_LOGGED_FILES else "...",
+                },
+            )

@@ -1,0 +1,280 @@
+"""One cycle: read the config → ensure the informers it needs → resolve → render → write.
+
+A cycle returns what it did as a `CycleResult` and leaves reporting it (status, metrics, the
+log lines about state) to the board; `sdgen once` and `sdgen targets` run cycles directly,
+`sdgen run` under the scheduler. It logs only what it reads as it reads it (a new config
+version, resolution warnings), so those lines come before the informers the config starts.
+
+A cycle never replaces good output because of a problem: while the config is missing or
+unusable, or an informer has not synced, the files on disk stay as they are. Rejected targets
+(invalid, or failing to resolve) keep their own last good files while the others update
+(README, "Behaviour on bad input and failures").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Protocol
+
+from sdgen.config.document import parse_config
+from sdgen.config.model import Config, Severity
+from sdgen.k8s.view import Cluster, ClusterNeeds
+from sdgen.output import naming, render
+from sdgen.output.outputdir import OutputDir, SyncResult
+from sdgen.output.secretfiles import materialize
+from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
+from sdgen.resolve.scope import needs
+from sdgen.resolve.sharding import Shard
+from sdgen.runtime.source import ConfigSource, ConfigText
+
+log = logging.getLogger(__name__)
+
+
+class ClusterSource(Protocol):
+    """Where a cycle's Cluster view comes from: informers (sdgen.cache.informerset) or a
+    snapshot. `ensure` starts what a config needs; `version` changes with any cache."""
+
+    def ensure(self, needed: ClusterNeeds) -> None: ...
+    def synced(self) -> bool: ...
+    def cluster(self) -> Cluster: ...
+    def version(self) -> object: ...
+    def stalled(self) -> list[str]: ...
+    def stop(self) -> None: ...
+
+
+class OnMissingConfig(StrEnum):
+    """`--on-missing-config`: what a synced source without a config does to the output."""
+
+    KEEP = "keep"  # keep the last good files
+    CLEAR = "clear"  # remove the files sdgen wrote
+
+
+@dataclass(frozen=True)
+class Options:
+    default_namespace: str
+    keep_meta_labels: bool = False
+    shard: Shard | None = None
+    on_missing_config: OnMissingConfig = OnMissingConfig.KEEP
+    materialize_secrets: bool = False  # accept Secret references, write them under secrets/
+    keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
+
+
+@dataclass(frozen=True)
+class ConfigStatus:
+    """What /status says about the config: the last version parsed, or why there is none."""
+
+    origin: str = ""
+    version: str = ""
+    valid: bool = False
+    issues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a cycle found in the config source, and whether it may render it now."""
+
+    status: ConfigStatus
+    config: Config | None = None  # usable, its informers synced: render it; None: change nothing
+    waiting_for: str = ""  # when `config` is None: why
+    loaded: Config | None = None  # a config version parsed by this cycle (not seen before)
+    missing: bool = False  # the source synced and holds no config
+
+    @property
+    def rejected(self) -> bool:
+        """The config itself is missing or unusable: waiting for the caches changes nothing."""
+        return self.config is None and bool(self.status.issues) and not self.status.valid
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    endpoints: int = 0
+    targets: int = 0
+    error: str = ""
+    files: tuple[str, ...] = ()
+
+
+class Outcome(StrEnum):
+    RENDERED = "rendered"  # resolved, rendered and written
+    UNCHANGED = "unchanged"  # config and caches as last rendered, output intact: nothing done
+    CLEARED = "cleared"  # no config and --on-missing-config=clear: sdgen's files removed
+    WAITING = "waiting"  # nothing written; the reading says why
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    outcome: Outcome
+    reading: Reading
+    sync: SyncResult | None = None  # RENDERED, CLEARED: what the write did
+    targets: Mapping[str, TargetStatus] = field(default_factory=dict)  # RENDERED, CLEARED
+    duration: float = 0.0  # RENDERED: seconds to resolve, render and write
+
+    @property
+    def fragments_changed(self) -> bool:
+        """A scrape/ fragment was written or removed: Prometheus reads those only on reload."""
+        if self.sync is None:
+            return False
+        return any(p.startswith("scrape/") for p in (*self.sync.written, *self.sync.removed))
+
+
+class Cycle:
+    """Runs cycles over long-lived state: the parsed config, what was last rendered, and a
+    Resolver/Renderer that redo only the objects that changed since the last cycle."""
+
+    def __init__(
+        self,
+        source: ConfigSource,
+        clusters: ClusterSource | None,
+        output: OutputDir,
+        options: Options,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.clusters = clusters
+        self.output = output
+        self.options = options
+        self._clock = clock
+        self._status = ConfigStatus()
+        self._parsed: tuple[str, Config] | None = None
+        self._rendered_key: object = None
+        self._resolver = Resolver(
+            default_namespace=options.default_namespace,
+            keep_meta_labels=options.keep_meta_labels,
+            shard=options.shard,
+            keep_discovered=options.keep_discovered,
+        )
+        self._renderer = render.Renderer()
+
+    def run(self) -> CycleResult:
+        """Read, resolve, render and write once, unless nothing changed since the last time."""
+        reading = self.read()
+        if reading.config is None:
+            if reading.missing and self.options.on_missing_config is OnMissingConfig.CLEAR:
+                return CycleResult(Outcome.CLEARED, reading, self.output.sync({}))
+            return CycleResult(Outcome.WAITING, reading)
+        key = (reading.status.version, self.clusters.version() if self.clusters else None)
+        if key == self._rendered_key and not self.output.tampered():
+            return CycleResult(Outcome.UNCHANGED, reading)
+        started = self._clock()
+        with without_cycle_collection():  # the cycle's garbage is freed by reference counting
+            sync, targets = self._write(reading.config, self.resolve(reading.config))
+        if not sync.errors:
+            self._rendered_key = key
+        return CycleResult(Outcome.RENDERED, reading, sync, targets, self._clock() - started)
+
+    def read(self) -> Reading:
+        """The config to render now, with the informers it needs started and synced, or why
+        this cycle must change nothing."""
+        self.source.ensure_alive()
+        text = self.source.read()
+        self._status = replace(self._status, origin=text.origin)
+        if text.text is None:
+            return self._without_config(text)
+        config, loaded = self._parse(text)
+        if not config.usable:
+            why = f"config invalid: {self._status.issues[0]}"
+            return Reading(self._status, waiting_for=why, loaded=loaded)
+        if self.clusters is not None and config.enabled:
+            self.clusters.ensure(needs(config, self.options.default_namespace))
+            if not self.clusters.synced():
+                return Reading(self._status, waiting_for="informers not synced yet", loaded=loaded)
+        return Reading(self._status, config=config, loaded=loaded)
+
+    def resolve(self, config: Config) -> Resolution:
+        if not config.enabled:
+            return Resolution((), {}, ())
+        resolution = self._resolver(config, self.clusters.cluster() if self.clusters else None)
+        for warning in resolution.warnings:
+            log.warning("%s", warning)
+        return resolution
+
+    def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
+        """The files under secrets/, and the resolution with the targets whose Secrets cannot
+        be read moved to its errors."""
+        cluster = self.clusters.cluster() if self.clusters else None
+        return materialize(resolution, cluster, self.options.default_namespace)
+
+    def _write(
+        self, config: Config, resolution: Resolution
+    ) -> tuple[SyncResult, dict[str, TargetStatus]]:
+        resolution, secrets = self.with_secrets(resolution)
+        desired = self._renderer.render(resolution.endpoints) | secrets
+        held = {naming.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
+        sync = self.output.sync(desired, keep=lambda path: naming.prefix_of(path) in held)
+        return sync, target_statuses(config, resolution, desired)
+
+    def _without_config(self, text: ConfigText) -> Reading:
+        if not self.source.synced():
+            return Reading(self._status, waiting_for="config source not synced yet")
+        # Parse and render again once a config is back, even if it is the same text.
+        self._parsed = None
+        self._rendered_key = None
+        self._status = replace(self._status, valid=False, issues=(text.problem,))
+        if self.options.on_missing_config is OnMissingConfig.CLEAR:
+            why = f"{text.problem}; removing the files sdgen wrote (--on-missing-config=clear)"
+        else:
+            why = f"{text.problem}; keeping the last good files"
+        return Reading(self._status, waiting_for=why, missing=True)
+
+    def _parse(self, text: ConfigText) -> tuple[Config, Config | None]:
+        """The config of this text, and the same again when this cycle parsed it first."""
+        assert text.text is not None
+        if self._parsed is not None and self._parsed[0] == text.version:
+            return self._parsed[1], None
+        config = parse_config(
+            text.text, source=text.origin, allow_secrets=self.options.materialize_secrets
+        )
+        self._parsed = (text.version, config)
+        self._status = ConfigStatus(
+            origin=text.origin,
+            version=text.version,
+            valid=config.usable and not config.errors,
+            issues=tuple(issue.format(text.origin) for issue in config.issues),
+        )
+        _log_loaded(text, config, self._status.issues)
+        return config, config
+
+
+def _log_loaded(text: ConfigText, config: Config, issues: tuple[str, ...]) -> None:
+    for line in issues:
+        log.warning("config: %s", line)
+    if not config.usable:
+        log.error("config rejected, keeping the last good files", extra={"origin": text.origin})
+        return
+    log.info(
+        "config loaded",
+        extra={
+            "origin": text.origin,
+            "version": text.version,
+            "targets": len(config.targets),
+            "rejected": len(config.rejected),
+        },
+    )
+
+
+def target_statuses(
+    config: Config, resolution: Resolution, desired: Mapping[str, bytes]
+) -> dict[str, TargetStatus]:
+    """Each target's outcome: its endpoints, targets and files, or the error that held it."""
+    files_by_prefix: dict[str, list[str]] = {}
+    for path in sorted(desired):
+        files_by_prefix.setdefault(naming.prefix_of(path), []).append(path)
+    counts: dict[str, tuple[int, int]] = {}
+    for et in resolution.endpoints:
+        endpoints, targets = counts.get(et.target.name, (0, 0))
+        counts[et.target.name] = (endpoints + 1, targets + len(et.lines))
+    errors = {
+        issue.target: issue.message
+        for issue in config.issues
+        if issue.target and issue.severity == Severity.ERROR
+    }
+    errors.update(resolution.errors)
+    statuses: dict[str, TargetStatus] = {}
+    for name in (*counts, *errors):
+        endpoints, targets = counts.get(name, (0, 0))
+        files = files_by_prefix.get(naming.target_prefix(name), []) if name in counts else []
+        statuses[name] = TargetStatus(endpoints, targets, errors.get(name, ""), tuple(files))
+    return statuses

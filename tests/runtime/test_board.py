@@ -1,0 +1,142 @@
+"""The status board: /status, /readyz, metrics and the state log lines, from cycle results."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from sdgen.config.document import parse_config
+from sdgen.output.outputdir import SyncResult
+from sdgen.runtime.board import Board
+from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
+
+GOOD = parse_config("targets: []\n")
+UNUSABLE = parse_config("targets: [\n")
+VALID = ConfigStatus("cm", "v1", True, ())
+INVALID = ConfigStatus("cm", "v2", False, ("cm:1: targets: boom",))
+WEB = TargetStatus(2, 5, "", ("relabel/web.yml", "targets/web.json"))
+
+
+def rendered(sync: SyncResult, **targets: TargetStatus) -> CycleResult:
+    reading = Reading(VALID, config=GOOD, loaded=GOOD)
+    return CycleResult(Outcome.RENDERED, reading, sync, targets, duration=0.25)
+
+
+def waiting(why: str, status: ConfigStatus = INVALID) -> CycleResult:
+    return CycleResult(Outcome.WAITING, Reading(status, waiting_for=why))
+
+
+def sample(board: Board, name: str, **labels: str) -> float | None:
+    return board.metrics.registry.get_sample_value(name, labels)
+
+
+def test_status_is_the_json_document_of_the_last_results() -> None:
+    board = Board(wall=lambda: 1700000000.5)
+    broken = TargetStatus(error="bad regex")
+    board.record(rendered(SyncResult(["targets/web.json"], 1, [], ["x: full"]), web=WEB, b=broken))
+    assert board.status() == {
+        "config": {"origin": "cm", "version": "v1", "valid": True, "issues": []},
+        "last_render": 1700000000.5,
+        "waiting_for": "",
+        "write_errors": ["x: full"],
+        "targets": {
+            "b": {"endpoints": 0, "targets": 0, "last_error": "bad regex", "files": []},
+            "web": {
+                "endpoints": 2,
+                "targets": 5,
+                "last_error": "",
+                "files": ["relabel/web.yml", "targets/web.json"],
+            },
+        },
+    }
+    assert list(board.status()["targets"]) == ["b", "web"]
+    board.record(waiting("config invalid: cm:1: targets: boom"))
+    status = board.status()
+    assert status["config"] == {
+        "origin": "cm",
+        "version": "v2",
+        "valid": False,
+        "issues": ["cm:1: targets: boom"],
+    }
+    assert status["waiting_for"] == "config invalid: cm:1: targets: boom"
+    assert status["targets"]["web"]["targets"] == 5, "waiting leaves the last render's report"
+    assert status["last_render"] == 1700000000.5
+
+
+def test_ready_after_the_first_render_and_until_then_says_why() -> None:
+    board = Board()
+    assert board.ready() == (False, "no render yet")
+    board.record(waiting("informers not synced yet", VALID))
+    assert board.ready() == (False, "informers not synced yet")
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
+    assert board.ready() == (True, "rendered")
+    board.record(waiting("config invalid: x"))
+    assert board.ready() == (True, "rendered"), "the last good files are still served"
+
+
+def test_not_rendering_is_logged_when_the_reason_changes(caplog: pytest.LogCaptureFixture) -> None:
+    board = Board()
+    with caplog.at_level(logging.INFO, logger="sdgen.runtime.board"):
+        for why in ("informers not synced yet", "informers not synced yet", "config invalid: x"):
+            board.record(waiting(why))
+        board.record(rendered(SyncResult()))
+        board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    assert [r.getMessage() for r in caplog.records] == [
+        "not rendering: informers not synced yet",
+        "not rendering: config invalid: x",
+    ]
+    assert board.waiting_for == ""
+
+
+def test_an_unchanged_cycle_leaves_the_report_as_it_was() -> None:
+    board = Board(wall=iter([1.0, 2.0]).__next__)
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
+    board.record(waiting("config invalid: x"))
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    assert board.last_render == 1.0
+    assert board.waiting_for == "config invalid: x"
+    assert board.targets == {"web": WEB}
+    assert board.config == VALID
+    assert sample(board, "sdgen_render_duration_seconds_count") == 1
+
+
+def test_a_cleared_output_reports_no_targets(caplog: pytest.LogCaptureFixture) -> None:
+    board = Board()
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
+    missing = ConfigStatus("cm", "v1", False, ("ConfigMap m/c not found",))
+    why = "ConfigMap m/c not found; removing the files sdgen wrote (--on-missing-config=clear)"
+    reading = Reading(missing, waiting_for=why, missing=True)
+    with caplog.at_level(logging.INFO, logger="sdgen.runtime.board"):
+        board.record(
+            CycleResult(Outcome.CLEARED, reading, SyncResult(removed=["targets/web.json"]))
+        )
+    assert [r.getMessage() for r in caplog.records] == [f"not rendering: {why}", "files updated"]
+    assert caplog.records[1].files == "-targets/web.json"  # type: ignore[attr-defined]
+    assert board.targets == {} and board.waiting_for == why
+    assert sample(board, "sdgen_targets", target="web") is None
+    assert sample(board, "sdgen_file_removals_total") == 1
+    assert sample(board, "sdgen_config_valid") == 0
+
+
+def test_metrics_follow_the_results() -> None:
+    board = Board()
+    assert sample(board, "sdgen_config_valid") == 0
+    board.record(rendered(SyncResult(["targets/web.json", "scrape/web.yml"], 3, [], ["x: full"])))
+    assert sample(board, "sdgen_config_valid") == 1
+    assert (sample(board, "sdgen_config_last_reload_success_timestamp_seconds") or 0) > 0
+    assert sample(board, "sdgen_file_writes_total") == 2
+    assert sample(board, "sdgen_file_writes_skipped_total") == 3
+    assert sample(board, "sdgen_file_write_errors_total") == 1
+    assert sample(board, "sdgen_render_duration_seconds_sum") == 0.25
+
+    board.record(rendered(SyncResult(), web=WEB))
+    assert sample(board, "sdgen_targets", target="web") == 5
+    assert board.write_errors == ()
+
+    unusable = Reading(INVALID, waiting_for="config invalid: x", loaded=UNUSABLE)
+    board.record(CycleResult(Outcome.WAITING, unusable))
+    board.record(waiting("config invalid: x"))  # the same version again: counted once
+    assert sample(board, "sdgen_config_errors_total") == 1
+    assert sample(board, "sdgen_config_valid") == 0
+    assert sample(board, "sdgen_targets", target="web") == 5, "kept while nothing is written"

@@ -1,0 +1,174 @@
+"""One cycle on a real config file and output directory: what it returns, and that it never
+replaces good output on a problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sdgen.output.outputdir import OutputDir, SyncResult
+from sdgen.runtime.cycle import (
+    ConfigStatus,
+    Cycle,
+    CycleResult,
+    OnMissingConfig,
+    Options,
+    Outcome,
+    Reading,
+)
+from sdgen.runtime.localfile import FileSource
+
+STATIC = """\
+targets:
+  - targetName: static
+    type: StaticEndpoints
+    endpoints:
+      - addresses: ["192.0.2.1:9100", "192.0.2.2:9100"]
+"""
+BROKEN = """\
+  - targetName: broken
+    type: StaticEndpoints
+    endpoints:
+      - address: "192.0.2.3:9100"
+        relabelings: [{regex: "(unclosed", action: keep}]
+"""
+
+
+@dataclass
+class Setup:
+    config: Path
+    out: Path
+    source: FileSource
+
+    def cycle(self, on_missing: OnMissingConfig = OnMissingConfig.KEEP) -> Cycle:
+        output = OutputDir(self.out)
+        output.prepare()
+        options = Options(default_namespace="default", on_missing_config=on_missing)
+        return Cycle(self.source, None, output, options)
+
+    def files(self) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(self.out)): p.read_bytes()
+            for p in sorted(self.out.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")
+        }
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(STATIC)
+    (tmp_path / "out").mkdir()
+    source = FileSource(config, lambda: None)
+    yield Setup(config, tmp_path / "out", source)
+    source.stop()
+
+
+def test_a_cycle_renders_then_leaves_unchanged_output_alone(setup: Setup) -> None:
+    cycle = setup.cycle()
+    first = cycle.run()
+    assert first.outcome is Outcome.RENDERED
+    assert first.sync is not None and first.sync.written and not first.sync.errors
+    assert first.reading.loaded is not None and first.reading.waiting_for == ""
+    status = first.reading.status
+    assert (status.origin, status.valid, status.issues) == (str(setup.config), True, ())
+    assert status.version
+    [target] = first.targets.values()
+    assert (target.endpoints, target.targets, target.error) == (1, 2, "")
+    assert list(target.files) == sorted(first.sync.written)
+    written = setup.files()
+    assert list(written) == sorted(first.sync.written)
+
+    again = cycle.run()
+    assert again.outcome is Outcome.UNCHANGED and again.sync is None
+    assert again.reading.loaded is None, "a config version is parsed (and logged) once"
+    assert again.reading.status == status
+
+    (setup.out / first.sync.written[0]).unlink()  # tampered with: look at the disk again
+    repaired = cycle.run()
+    assert repaired.outcome is Outcome.RENDERED
+    assert repaired.sync is not None and repaired.sync.written == [first.sync.written[0]]
+    assert setup.files() == written
+
+
+def test_an_unusable_config_changes_nothing(setup: Setup) -> None:
+    cycle = setup.cycle()
+    cycle.run()
+    before = setup.files()
+    setup.config.write_text("targets: [\n")
+    result = cycle.run()
+    assert result.outcome is Outcome.WAITING and result.sync is None
+    assert result.reading.waiting_for.startswith("config invalid: ")
+    assert result.reading.loaded is not None and not result.reading.loaded.usable
+    assert not result.reading.status.valid and result.reading.rejected
+    assert result.reading.status.issues[0] in result.reading.waiting_for
+    assert cycle.run().reading.loaded is None
+    assert setup.files() == before
+
+
+def test_a_rejected_target_keeps_its_files_while_the_others_update(setup: Setup) -> None:
+    setup.config.write_text(STATIC + BROKEN.replace("(unclosed", ".*"))
+    cycle = setup.cycle()
+    cycle.run()
+    kept = {k: v for k, v in setup.files().items() if "broken" in k}
+    assert kept
+    setup.config.write_text(STATIC.replace("192.0.2.2", "192.0.2.9") + BROKEN)
+    result = cycle.run()
+    assert result.outcome is Outcome.RENDERED
+    assert not result.reading.status.valid, "a rejected target makes the config invalid"
+    assert result.reading.config is not None and not result.reading.rejected
+    broken = result.targets["broken"]
+    assert "missing closing )" in broken.error and broken.files == ()
+    assert result.targets["static"].error == ""
+    files = setup.files()
+    assert {k: v for k, v in files.items() if "broken" in k} == kept
+    assert any(b"192.0.2.9" in v for v in files.values())
+
+
+@pytest.mark.parametrize("mode", list(OnMissingConfig))
+def test_a_missing_config_keeps_or_clears_the_files(setup: Setup, mode: OnMissingConfig) -> None:
+    cycle = setup.cycle(mode)
+    rendered = cycle.run()
+    before = setup.files()
+    setup.config.unlink()
+    result = cycle.run()
+    reading = result.reading
+    assert reading.missing and reading.rejected and reading.config is None
+    assert reading.status == ConfigStatus(
+        str(setup.config),
+        rendered.reading.status.version,  # the last version read stays in /status
+        False,
+        (f"config file {setup.config} does not exist",),
+    )
+    if mode is OnMissingConfig.KEEP:
+        assert result.outcome is Outcome.WAITING and result.sync is None
+        assert reading.waiting_for.endswith("; keeping the last good files")
+        assert setup.files() == before
+    else:
+        assert result.outcome is Outcome.CLEARED and result.targets == {}
+        assert result.sync is not None and sorted(result.sync.removed) == sorted(before)
+        assert reading.waiting_for.endswith(
+            "; removing the files sdgen wrote (--on-missing-config=clear)"
+        )
+        assert setup.files() == {}
+
+    setup.config.write_text(STATIC)  # the same text again: parsed and rendered again
+    back = cycle.run()
+    assert back.outcome is Outcome.RENDERED and back.reading.loaded is not None
+    assert setup.files() == before
+
+
+def test_only_a_changed_scrape_fragment_asks_for_a_reload() -> None:
+    reading = Reading(ConfigStatus())
+
+    def result(sync: SyncResult | None) -> CycleResult:
+        return CycleResult(Outcome.RENDERED, reading, sync)
+
+    assert result(SyncResult(written=["scrape/a.yml"])).fragments_changed
+    assert result(SyncResult(removed=["scrape/a.yml"])).fragments_changed
+    assert not result(SyncResult(written=["targets/a.json", "relabel/a.yml"])).fragments_changed
+    assert not result(SyncResult(unchanged=3)).fragments_changed
+    assert not result(None).fragments_changed
