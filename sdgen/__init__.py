@@ -6,3 +6,9 @@ Subpackages follow the data flow, and imports only point down (tests/test_layers
 """
 
 __version__ = "0.1.0"
+
+
+class SdgenError(Exception):
+    """The base of every error sdgen raises on purpose: its message says what is wrong and,
+    where the user can act, what to do. Each command maps these to its exit codes in one
+    place (sdgen.cli.commands.EXIT_CODES; `check` has its own, on purpose)."""

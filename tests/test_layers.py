@@ -116,3 +116,34 @@ def test_the_check_finds_an_upward_import(
     (root / package / "planted.py").write_text(source)
     found = [p.split(": ", 1)[1].removesuffix(" (upward)") for p in layer_violations(root)]
     assert found == expected
+
+
+def public_classes() -> dict[str, list[str]]:
+    """Public top-level class name → the modules defining it."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(SDGEN.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                found.setdefault(node.name, []).append(str(path.relative_to(SDGEN)))
+    return found
+
+
+def test_no_two_public_classes_share_a_name() -> None:
+    assert {name: where for name, where in public_classes().items() if len(where) > 1} == {}
+
+
+def test_every_error_sdgen_raises_derives_from_one_base() -> None:
+    import importlib
+
+    from sdgen import SdgenError
+
+    errors = [
+        (name, where[0])
+        for name, where in public_classes().items()
+        if (name.endswith("Error") and name != "SdgenError")
+        or name in {"Expired", "ReadTimeout", "NoClusterConfig", "GaveUp"}
+    ]
+    assert len(errors) >= 10
+    for name, where in errors:
+        module = importlib.import_module("sdgen." + where.removesuffix(".py").replace("/", "."))
+        assert issubclass(getattr(module, name), SdgenError), f"{where}: {name}"

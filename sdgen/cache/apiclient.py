@@ -20,6 +20,7 @@ import msgspec
 import urllib3
 from kubernetes import client, config
 
+from sdgen import SdgenError
 from sdgen.cache.informer import Informer
 from sdgen.cache.interner import Interner
 from sdgen.cache.reflector import (
@@ -46,7 +47,7 @@ from sdgen.k8s.records import (
 _READ_SIZE = 1 << 16
 
 
-class NoClusterConfig(Exception):
+class NoClusterConfig(SdgenError):
     """Neither in-cluster config nor a kubeconfig is available."""
 
 

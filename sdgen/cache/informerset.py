@@ -1,6 +1,7 @@
 """The informers the current config needs, kept running, and their caches seen as a Cluster.
 
-The config decides what to watch: `targets.needs()` says which resources in which namespaces.
+The config decides what to watch: `sdgen.resolve.scope.needs()` says which resources in which
+namespaces.
 `ensure()` starts the informers that are missing and stops the ones no longer needed, so a
 config that names two namespaces watches two namespaces, and a config without Pod or
 ServiceMonitor targets watches nothing. Informers are built by a factory the shell passes in,

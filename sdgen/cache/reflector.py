@@ -26,6 +26,7 @@ from typing import Generic, Protocol
 
 import msgspec
 
+from sdgen import SdgenError
 from sdgen.cache.store import Change, R, Store
 from sdgen.k8s.records import ObjectList, ObjectMeta, key_of
 
@@ -35,7 +36,7 @@ Query = Mapping[str, str]
 ChangeHandler = Callable[[Sequence[Change[R]]], None]
 
 
-class ApiError(Exception):
+class ApiError(SdgenError):
     """The server answered with an error status, over HTTP or as an in-stream ERROR event."""
 
     def __init__(self, status: int, message: str = "", retry_after: float | None = None) -> None:
@@ -49,7 +50,7 @@ class Expired(ApiError):
     """410 Gone: the resourceVersion or continue token is older than the server's history."""
 
 
-class TransportError(Exception):
+class TransportError(SdgenError):
     """No usable answer: connection refused or cut, TLS failure, a stream ended mid-event."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from sdgen import SdgenError
 from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.k8s.view import StaticCluster
 
@@ -35,7 +36,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-class SnapshotError(Exception):
+class SnapshotError(SdgenError):
     """A dump that cannot be read; the message names the file and the object."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdgen import SdgenError
 from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
@@ -47,11 +48,11 @@ Command = Callable[[argparse.Namespace], int]
 SETTLE_TIMEOUT = 60.0  # how long `once` and `targets` wait for the config and the caches
 
 
-class UsageError(Exception):
+class UsageError(SdgenError):
     """A flag combination or environment that cannot work; exit code 2 with the message."""
 
 
-class GaveUp(Exception):
+class GaveUp(SdgenError):
     """`once` or `targets` waited their whole timeout for the config or the caches."""
 
 

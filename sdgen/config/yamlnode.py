@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sdgen import SdgenError
+
 MAX_ALIAS_NODES = 100_000
 TAG = "tag:yaml.org,2002:"
 TEXT_TAGS = frozenset(TAG + t for t in ("str", "int", "float", "timestamp"))
@@ -72,7 +74,7 @@ def yaml_error(exc: yaml.YAMLError, text: str = "") -> tuple[int | None, str]:
     return None, f"invalid YAML: {exc}"
 
 
-class ComposeError(Exception):
+class ComposeError(SdgenError):
     """A document that cannot be read as a config at all, with the line to blame if any."""
 
     def __init__(self, line: int | None, message: str) -> None:

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sdgen import SdgenError
+
 log = logging.getLogger(__name__)
 
 MANIFEST = ".sdgen-owned.json"
@@ -49,7 +51,7 @@ SECRET_FILE_MODE = 0o600
 _TEMP_NAME = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]+$")
 
 
-class OutputError(Exception):
+class OutputError(SdgenError):
     """The output directory cannot be used; the message names the path and the fix."""
 
 

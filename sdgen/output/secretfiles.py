@@ -14,13 +14,14 @@ import base64
 import binascii
 from dataclasses import replace
 
+from sdgen import SdgenError
 from sdgen.config.model import SecretRef, secret_refs
 from sdgen.k8s.view import Cluster
 from sdgen.output.naming import secret_path, slug
 from sdgen.resolve.resolver import EndpointTargets, Resolution
 
 
-class SecretError(Exception):
+class SecretError(SdgenError):
     """A Secret reference that cannot be read; the message names the Secret, never a value."""
 
 

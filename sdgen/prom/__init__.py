@@ -2,5 +2,6 @@
 on RE2, Go's case mapping, and relabeling (`RelabelRule`, validation, the actions, hashmod).
 
 Owns: what Prometheus would compute for a label set or a duration. Pure, no I/O.
-May import: nothing else from sdgen (it is the bottom layer). See docs/architecture.md.
+May import: no other sdgen package (it is the bottom layer), only the top-level `sdgen`
+(its `SdgenError`). See docs/architecture.md.
 """

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from sdgen import SdgenError
+
 _MS = 1
 _S = 1000 * _MS
 _M = 60 * _S
@@ -54,7 +56,7 @@ _GO_ESCAPES = {
 }
 
 
-class DurationError(ValueError):
+class DurationError(SdgenError, ValueError):
     """A string that is not a Prometheus duration."""
 
 

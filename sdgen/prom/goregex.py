@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import re2
 
+from sdgen import SdgenError
+
 Groups = tuple[str | None, ...]  # group 0 (the whole match), then each capture group
 
 _OPTIONS = re2.Options()
@@ -37,7 +39,7 @@ _GO_ERROR = {
 }
 
 
-class RegexError(ValueError):
+class RegexError(SdgenError, ValueError):
     """A pattern Go's regexp.Compile rejects; the message is Go's."""
 
 

@@ -30,6 +30,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import TypeAlias
 
+from sdgen import SdgenError
 from sdgen.prom.duration import go_quote
 from sdgen.prom.gocase import go_lower, go_upper
 from sdgen.prom.goregex import GoRegexp, Groups, RegexError, Template
@@ -81,7 +82,7 @@ _MEMO_LIMIT = 1024  # label names and many values repeat across targets; bound t
 Warn = Callable[[int, str], None]  # (rule index, message)
 
 
-class RelabelError(ValueError):
+class RelabelError(SdgenError, ValueError):
     """One rule failed validation; `message` is Prometheus's wording, `field` the key."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple, TypeAlias
 
+from sdgen import SdgenError
 from sdgen.config.model import Endpoint, Target, TargetType
 from sdgen.k8s import metalabels
 from sdgen.k8s.metalabels import Wanted
@@ -42,7 +43,7 @@ from sdgen.resolve.selection import (
 Matcher: TypeAlias = Callable[[Mapping[str, str]], bool]
 
 
-class TargetError(Exception):
+class TargetError(SdgenError):
     """This target cannot be resolved; the message is shown as the target's error."""
 
 
