@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sdgen import SdgenError
@@ -27,11 +28,20 @@ from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
-from sdgen.output.outputdir import OutputDir, OutputError
+from sdgen.output import naming, render
+from sdgen.output.outputdir import OutputDir, OutputError, SyncResult
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
 from sdgen.runtime.board import Board
-from sdgen.runtime.cycle import ClusterSource, Cycle, CycleResult, OnMissingConfig, Options, Reading
+from sdgen.runtime.cycle import (
+    ClusterSource,
+    Cycle,
+    CycleResult,
+    OnMissingConfig,
+    Options,
+    Outcome,
+    Reading,
+)
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
@@ -55,6 +65,11 @@ class UsageError(SdgenError):
 class GaveUp(SdgenError):
     """`once` or `targets` waited their whole timeout for the config or the caches."""
 
+
+# After Prometheus reloaded the new layout's fragments, how long the old files stay: its
+# discovery hands a new job's targets to scraping at most every 5 s, and until then the old
+# jobs are the only ones scraping.
+MIGRATION_GRACE = 10.0
 
 # The one place a command's exceptions become exit codes: the message is logged as one line.
 # Anything else is a bug and ends the process with its traceback.
@@ -118,6 +133,9 @@ class Sidecar:
     stop: threading.Event = field(default_factory=threading.Event)
     server: OpsServer | None = None
     reloader: Reloader | None = None
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    _legacy_ticket: int | None = None  # the reload that confirms the new layout is loaded
+    _legacy_loaded_at: float | None = None  # when that reload was seen to have succeeded
 
     def start(self) -> None:
         self.source.start()
@@ -128,11 +146,42 @@ class Sidecar:
 
     def step(self) -> CycleResult:
         """One cycle, reported on the board; Prometheus asked to reload when it must."""
+        self._release_legacy_files()
         result = self.cycle.run()
         self.board.record(result)
+        ticket = None
         if self.reloader is not None and result.fragments_changed:
-            self.reloader.request()
+            ticket = self.reloader.request()
+        if self.cycle.legacy.pending and result.outcome is Outcome.RENDERED and result.sync:
+            self._note_new_layout_written(result.sync, ticket)
         return result
+
+    def _note_new_layout_written(self, sync: SyncResult, ticket: int | None) -> None:
+        """Old-layout files are held until Prometheus has loaded the new layout
+        (sdgen.output.migration): remember the reload that will tell."""
+        if sync.errors:
+            return
+        if self.reloader is None:
+            self._legacy_ticket = 0  # nothing can confirm a load: release them next cycle
+        elif ticket is not None or self._legacy_ticket is None:
+            self._legacy_ticket = ticket if ticket is not None else self.reloader.request()
+
+    def _release_legacy_files(self) -> None:
+        ticket = self._legacy_ticket
+        if not self.cycle.legacy.pending or ticket is None:
+            return
+        if self.reloader is not None:
+            if not self.reloader.loaded(ticket):
+                return
+            if self._legacy_loaded_at is None:  # a reload made after the new files succeeded
+                self._legacy_loaded_at = time.monotonic()
+                wake = threading.Timer(MIGRATION_GRACE, self.wakeup.notify)
+                wake.daemon = True
+                wake.start()
+            if time.monotonic() - self._legacy_loaded_at < MIGRATION_GRACE:
+                return
+        log.info("Prometheus loaded the new output layout; removing the old files")
+        self.cycle.legacy.release()
 
     def tick(self) -> bool:
         """A cycle for the scheduler, which debounces changes once something was rendered."""
@@ -198,6 +247,7 @@ def build(
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
+        part_size=args.part_size,
     )
     wakeup = Wakeup()  # first: every watcher below notifies it
     api_client = _api_client(args)
@@ -205,7 +255,7 @@ def build(
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
     stop = threading.Event()
-    reloader = _reloader(args, stop, metrics)
+    reloader = _reloader(args, stop, metrics, wakeup)
     sidecar = Sidecar(
         Cycle(source, clusters, output, options),
         Board(metrics),
@@ -214,6 +264,7 @@ def build(
         clusters,
         stop=stop,
         reloader=reloader,
+        wakeup=wakeup,
     )
     if serve and args.listen:
         board = sidecar.board
@@ -268,7 +319,9 @@ def _config_source(
     return ConfigMapSource(informer, namespace, name, args.key)
 
 
-def _reloader(args: argparse.Namespace, stop: threading.Event, metrics: Metrics) -> Reloader | None:
+def _reloader(
+    args: argparse.Namespace, stop: threading.Event, metrics: Metrics, wakeup: Wakeup
+) -> Reloader | None:
     if not args.reload_url:
         return None
     try:
@@ -276,6 +329,7 @@ def _reloader(args: argparse.Namespace, stop: threading.Event, metrics: Metrics)
             args.reload_url,
             stop,
             on_result=lambda result: metrics.reload_requests.labels(result).inc(),
+            on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left
         )
     except ValueError as err:
         raise UsageError(f"--reload-url: {err}") from None
@@ -379,7 +433,20 @@ def targets(args: argparse.Namespace) -> int:
         sidecar.shutdown()
     issues = reading.status.issues
     errors = dict(resolution.errors) if resolution else {}
-    print(targets_report(resolution, issues, errors, as_json=args.json, discovered=args.discovered))
+    # Split as the sidecar writing to --output-dir splits it: from the parts there now.
+    out = Path(args.output_dir)
+    written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
+    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written))
+    renderer.render(resolution.endpoints if resolution else ())
+    report = targets_report(
+        resolution,
+        issues,
+        errors,
+        as_json=args.json,
+        discovered=args.discovered,
+        file_of=renderer.file_of,
+    )
+    print(report)
     return 1 if errors or not reading.status.valid else 0
 
 

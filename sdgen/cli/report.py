@@ -8,7 +8,7 @@ so a pull-request preview shows exactly what would change and why a target is mi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sdgen.resolve.pipeline import ScrapeTarget
 from sdgen.resolve.resolver import Resolution
@@ -25,7 +25,10 @@ def targets_report(
     *,
     as_json: bool = False,
     discovered: bool = False,
+    file_of: Callable[[str, int, bytes], str] | None = None,
 ) -> str:
+    """`file_of(target name, endpoint index, encoded target)`: the targets file that holds
+    a target (its part of the endpoint), shown as `file`."""
     rows: list[tuple[str, int, ScrapeTarget]] = [
         (et.target.name, et.index, st)
         for et in (resolution.endpoints if resolution else ())
@@ -40,6 +43,7 @@ def targets_report(
                     "address": st.address,
                     "labels": dict(st.labels),
                     "discovered": dict(st.discovered),
+                    **({"file": file_of(name, index, st.line)} if file_of else {}),
                 }
                 for name, index, st in rows
             ],
@@ -57,6 +61,9 @@ def targets_report(
         lines.append(f"{cells}  {_labels(rows[i - 1][2].labels) if i else 'LABELS'}")
         if discovered and i:
             lines.append("    discovered: " + _labels(rows[i - 1][2].discovered))
+        if file_of and i:
+            name, index, st = rows[i - 1]
+            lines.append("    file: " + file_of(name, index, st.line))
     lines.append(f"{len(rows)} targets")
     lines += [f"error: {name}: {message}" for name, message in sorted(errors.items())]
     lines += [f"config: {issue}" for issue in issues]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdgen.config.model import DEFAULT_KEY
+from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.prom.duration import DurationError, parse_duration
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -31,6 +32,13 @@ def _seconds(text: str) -> float:
         return parse_duration(text) / 1000
     except DurationError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _at_least_one(text: str) -> int:
+    value = _positive_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
 
 
 def _file_mode(text: str) -> int:
@@ -111,7 +119,7 @@ MATERIALIZE_SECRETS = Flag(
 OUTPUT = (
     Flag(
         "output-dir",
-        "where targets/, relabel/ and scrape/ are written",
+        "where targets/, relabel/ and scrape/ are written (and .staging/, for temp files)",
         default="./out",
         metavar="DIR",
     ),
@@ -121,6 +129,14 @@ OUTPUT = (
         type=_file_mode,
         default=0o644,
         metavar="MODE",
+    ),
+    Flag(
+        "part-size",
+        "split an endpoint into scrape jobs of about N targets each (a power of two of them, "
+        "by address), so a change makes Prometheus re-read one part, not the whole endpoint",
+        type=_at_least_one,
+        default=DEFAULT_PART_SIZE,
+        metavar="N",
     ),
     Flag(
         "keep-meta-labels",

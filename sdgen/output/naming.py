@@ -1,18 +1,28 @@
-"""File names: the slug of each (target, endpoint), and the prefix all of a target's files share.
+"""File names: the slug of each (target, endpoint), the directory of each scrape job, and the
+prefix all of a target's files share (docs/architecture.md, "Output").
 
 Names are derived from user text (target names), so they are built to be safe by construction:
-only `[A-Za-z0-9_.-]`, never a leading dot or `..`, bounded length, distinct for distinct
-(name, index) pairs, so nothing sdgen writes lands outside the output directory.
+only `[A-Za-z0-9_.-]`, never a leading dot or `..`, bounded length (well within a file system's
+255 bytes), and distinct for distinct (name, index, part): the hash is 128 bits of sha256, so
+nobody can search for two names that collide. Nothing sdgen writes lands outside the output
+directory.
+
+Per endpoint, with `<slug>` = `slug(target name, endpoint index)` and one scrape job per part:
+`targets/<slug>.p<part>/targets.json` (a directory per job: Prometheus's file_sd re-reads
+every file of a watched directory on any event in it), `relabel/<slug>.yml` and
+`scrape/<slug>.yml`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _READABLE_MAX = 64
-_HASH_HEX = 10
+_HASH_HEX = 32  # 128 bits
+TARGETS_FILE = "targets.json"
 
 
 def target_prefix(target_name: str) -> str:
@@ -31,16 +41,18 @@ def target_prefix(target_name: str) -> str:
 
 
 def prefix_of(relpath: str) -> str:
-    """The target prefix a written file belongs to (see target_prefix), "" if none."""
-    readable, dot, rest = relpath.rpartition("/")[2].partition(".")
+    """The target prefix a written file belongs to (see target_prefix), "" if none: the name
+    below the kind's directory (`scrape/<slug>.yml`, `targets/<slug>.p0/targets.json`)."""
+    _, _, below = relpath.partition("/")
+    readable, dot, rest = below.partition("/")[0].partition(".")
     digest, dot2, _ = rest.partition(".")
-    return f"{readable}.{digest}." if dot and dot2 else ""
+    return f"{readable}.{digest}." if dot and dot2 and len(digest) == _HASH_HEX else ""
 
 
 def slug(target_name: str, index: int) -> str:
-    """The file stem (and job name) of endpoint `index` of a target, e.g. `node.3f0a9c12be.0`.
+    """The file stem of endpoint `index` of a target, e.g. `node.3f0a…9c12.0`.
 
-    Only `[A-Za-z0-9_.-]`, never a leading dot or `..`, at most 100 characters for any
+    Only `[A-Za-z0-9_.-]`, never a leading dot or `..`, at most 120 characters for any
     realistic index, deterministic, and distinct for distinct (name, index) pairs.
     """
     if index < 0:
@@ -51,3 +63,41 @@ def slug(target_name: str, index: int) -> str:
 def secret_path(stem: str, field: str) -> str:
     """Where a Secret reference's value is written (`field` as in `model.secret_refs`)."""
     return f"secrets/{stem}.{field}"
+
+
+def job_name(stem: str, part: int) -> str:
+    """The scrape job (and its directory under targets/) of one part of an endpoint."""
+    return f"{stem}.p{part}"
+
+
+def targets_path(stem: str, part: int) -> str:
+    return f"targets/{job_name(stem, part)}/{TARGETS_FILE}"
+
+
+def relabel_path(stem: str) -> str:
+    return f"relabel/{stem}.yml"
+
+
+def scrape_path(stem: str) -> str:
+    return f"scrape/{stem}.yml"
+
+
+def parts_on_disk(relpaths: Iterable[str]) -> dict[str, int]:
+    """Per slug, how many parts its endpoint has in these written files (so a restart keeps
+    the number of parts, and with it the fragments, as they were)."""
+    parts: dict[str, int] = {}
+    for rel in relpaths:
+        kind, _, below = rel.partition("/")
+        job, _, file = below.partition("/")
+        stem, dot, part = job.rpartition(".p")
+        if kind == "targets" and file == TARGETS_FILE and dot and part.isdigit():
+            parts[stem] = max(parts.get(stem, 0), int(part) + 1)
+    return parts
+
+
+def is_legacy(relpath: str) -> bool:
+    """Whether sdgen wrote this file in the layout before per-job directories (its slugs had
+    a 40-bit hash, and targets files lay side by side in targets/): what a first run after
+    an upgrade migrates."""
+    kind = relpath.partition("/")[0]
+    return kind in ("targets", "relabel", "scrape", "secrets") and not prefix_of(relpath)

@@ -2,10 +2,14 @@
 
 Prometheus re-reads file_sd files the moment they change and reloads fragments on request, so
 a reader must only ever see a complete old file or a complete new one. Every write therefore
-goes to a hidden temp file in the same directory (`.<name>.tmp-<pid>-<hex>`, matched by no
-`*.json`/`*.yml` glob), is fsynced, given its mode and renamed over the target; the directory
-is fsynced once per sync after all renames and removals. A failed write removes its temp file
-and leaves the old file as it was; `prepare()` removes temp files a crash left behind.
+goes to a temp file in `.staging/` (`.<name>.tmp-<pid>-<hex>`), on the same file system but in
+no directory anyone watches, is fsynced, given its mode and renamed over the target in one
+`os.replace`: a watcher of the target's directory sees one event per written file, where a
+temp file beside the target would cost three (create, write, rename), and Prometheus's file_sd
+re-reads a whole directory's files on each. Both directories are fsynced once per sync after
+all renames and removals. A failed write removes its temp file and leaves the old file as it
+was; `prepare()` removes temp files a crash left behind (in `.staging/`, and beside the files,
+where versions before `.staging/` wrote them).
 
 Ownership. sdgen removes only files it wrote, recorded in a manifest, `.sdgen-owned.json` in
 the root (hidden, so no glob matches it), itself written atomically. A manifest is exact where
@@ -26,6 +30,7 @@ second process gets an error naming the holder's pid.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 MANIFEST = ".sdgen-owned.json"
 _Change = tuple[str, bytes]  # (relpath, content)
 SUBDIRS = ("targets", "relabel", "scrape")
+STAGING = ".staging"  # temp files: same file system, watched by nobody
 # Secret material (--materialize-secrets): created on first use, owner-only whatever --file-mode.
 SECRETS = "secrets"
 SECRET_FILE_MODE = 0o600
@@ -99,17 +105,24 @@ class OutputDir:
             self._real_root = os.path.realpath(self.root)
             if self.exclusive:
                 _lock(self.root, self._real_root)
-            for sub in SUBDIRS:
+            for sub in (STAGING, *SUBDIRS):
                 (self.root / sub).mkdir(exist_ok=True)
                 if not self._within(self.root / sub):
                     raise OutputError(
                         f"{self.root / sub} resolves outside the output dir "
                         "— make it a real directory, not a symlink"
                     )
+                if os.stat(self.root / sub).st_dev != os.stat(self.root / STAGING).st_dev:
+                    raise OutputError(
+                        f"{self.root / sub} is on another file system than {STAGING}/, so a "
+                        "file written there cannot be renamed into place — mount one volume "
+                        "at the output dir, not one per subdirectory"
+                    )
             self._owned = self._load_manifest()
             for directory in self._dirs(self._owned):
                 _remove_temp_files(directory)
-                _probe_writable(directory)
+            for sub in ("", STAGING, *SUBDIRS):
+                _probe_writable(self.root / sub)
         except OSError as e:
             raise OutputError(
                 f"output dir {self.root} is not writable: {e.strerror or e} "
@@ -136,8 +149,14 @@ class OutputDir:
         result = SyncResult()
         changes = self._claim(self._changes(desired, result), result)
         touched = {rel.rpartition("/")[0] for rel in self._write_all(changes, result)}
+        if touched:
+            touched.add(STAGING)  # the renames took the temp files' entries from it
         gone = sorted(rel for rel in self._owned - desired.keys() if not keep(rel))
-        touched |= {rel.rpartition("/")[0] for rel in self._remove_all(gone, result)}
+        for rel in self._remove_all(gone, result):
+            directory = rel.rpartition("/")[0]
+            # a job's directory removed with its file: its parent holds the change
+            exists = (self.root / directory).is_dir()
+            touched.add(directory if exists else directory.rpartition("/")[0])
         for directory in sorted(touched):
             self._fsync_dir(directory, result)
         if result.removed:
@@ -222,7 +241,16 @@ class OutputDir:
             self._digests.pop(rel, None)
             self._synced.pop(rel, None)
             result.removed.append(rel)
+            self._remove_job_dir(rel)
         return result.removed
+
+    def _remove_job_dir(self, rel: str) -> None:
+        """A scrape job's directory under targets/ goes with its file, when nothing else (a
+        user's file) is left in it."""
+        directory = rel.rpartition("/")[0]
+        if directory.count("/") == 1 and directory.startswith("targets/"):
+            with contextlib.suppress(OSError):
+                (self.root / directory).rmdir()
 
     # Files ------------------------------------------------------------------------------
 
@@ -242,7 +270,7 @@ class OutputDir:
         path = self._inside(rel)
         secret = rel.startswith(SECRETS + "/")
         path.parent.mkdir(mode=0o700 if secret else 0o777, parents=True, exist_ok=True)
-        temp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        temp = self.root / STAGING / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
@@ -275,7 +303,7 @@ class OutputDir:
             return None  # gone, or not ours to read: forget it
 
     def _dirs(self, relpaths: Iterable[str]) -> list[Path]:
-        names = {"", *SUBDIRS, *(rel.rpartition("/")[0] for rel in relpaths)}
+        names = {"", STAGING, *SUBDIRS, *(rel.rpartition("/")[0] for rel in relpaths)}
         dirs = (self.root / name for name in sorted(names))
         return [d for d in dirs if d.is_dir() and self._within(d)]
 

@@ -1,20 +1,24 @@
-"""Resolved targets → the exact bytes of the three files sdgen writes per (target, endpoint).
+"""Resolved targets → the exact bytes of the files sdgen writes per (target, endpoint).
 
 Rendering is pure and canonical — same input, same bytes — because `files` writes only when
 bytes change: any nondeterminism (dict order, float formatting, line folding) would turn the
 steady state into a stream of writes and Prometheus reloads.
 
-Per endpoint, with `<slug>` from `slug(target name, endpoint index)`:
+Per endpoint, with `<slug>` from `slug(target name, endpoint index)` and the endpoint split
+into parts (sdgen.output.parts), one scrape job `<slug>.p<part>` each:
 
-* `targets/<slug>.json`: file_sd, one group per scrape target and one group per line (compact
-  UTF-8 JSON, `{"targets":[..],"labels":{..}}` with labels sorted; greppable, and diffs show
-  whole targets), groups sorted as bytes (so by address first), newline-terminated. The
-  groups are encoded where targets are made (`scrapetarget.encode_group`).
+* `targets/<slug>.p<part>/targets.json`: file_sd, one group per scrape target and one group
+  per line (compact UTF-8 JSON, `{"targets":[..],"labels":{..}}` with labels sorted;
+  greppable, and diffs show whole targets), groups sorted as bytes (so by address first),
+  newline-terminated. The groups are encoded where targets are made
+  (`sdgen.resolve.pipeline.encode_group`). Each job's file has a directory of its own, so a
+  change wakes only that job's file_sd.
 * `relabel/<slug>.yml`: `metric_relabel_configs:` of the endpoint in Prometheus's snake_case.
-* `scrape/<slug>.yml`: `scrape_configs:` with one job named `<slug>` whose `file_sd_configs`
-  points at `../targets/<slug>.json` (Prometheus resolves it against the fragment's directory),
-  and whose credential files for Secret references are `../secrets/<slug>.<field>` (written by
-  sdgen.secretfiles, not here: rendering reads no Secret).
+* `scrape/<slug>.yml`: `scrape_configs:` with one job per part, named `<slug>.p<part>`, whose
+  `file_sd_configs` points at `../targets/<slug>.p<part>/targets.json` (Prometheus resolves it
+  against the fragment's directory), and whose credential files for Secret references are
+  `../secrets/<slug>.<field>` (written by sdgen.output.secretfiles, not here: rendering reads
+  no Secret). Every part has the endpoint's settings; the `job` label is the target name.
 
 YAML strings from the user are always quoted: single quotes for printable ASCII (readable
 regexes, no backslash doubling), double quotes with escapes otherwise, and no line folding, so
@@ -29,13 +33,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
 import yaml
 
 from sdgen.config.model import Endpoint, secret_refs
-from sdgen.output.naming import secret_path, slug
+from sdgen.output.naming import (
+    job_name,
+    relabel_path,
+    scrape_path,
+    secret_path,
+    slug,
+    targets_path,
+)
+from sdgen.output.parts import DEFAULT_PART_SIZE, address_hash, part_count, split
 from sdgen.prom.duration import format_duration
 from sdgen.prom.relabel import RelabelRule
 from sdgen.resolve.resolver import EndpointTargets
@@ -44,47 +57,91 @@ _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _DEFAULT_RULE = RelabelRule()
 
 
-def render(endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
+def render(
+    endpoints: Iterable[EndpointTargets], part_size: int = DEFAULT_PART_SIZE
+) -> dict[str, bytes]:
     """All files for all endpoints, keyed by path relative to the output directory."""
-    return Renderer().render(endpoints)
+    return Renderer(part_size).render(endpoints)
 
 
-def render_endpoint(et: EndpointTargets) -> dict[str, bytes]:
-    return Renderer().render((et,))
+def render_endpoint(et: EndpointTargets, part_size: int = DEFAULT_PART_SIZE) -> dict[str, bytes]:
+    return Renderer(part_size).render((et,))
+
+
+@dataclass(frozen=True, slots=True)
+class _Parted:
+    """One endpoint's targets files, and what they were made from."""
+
+    lines: Sequence[bytes]  # the resolver's object (compared by identity)
+    part_lines: list[list[bytes]]
+    files: list[bytes]
 
 
 class Renderer:
-    """`render` again and again, cheaply: per endpoint it remembers its targets file and the
-    lines it was joined from. The resolver hands back the same `lines` object while an
-    endpoint's targets are unchanged (sdgen.k8s.view's identity contract), so that file is
-    the same bytes object again (which the output directory then recognises without hashing);
-    otherwise it is one join. Only what the last
-    call used is kept."""
+    """`render` again and again, cheaply, with each endpoint split into parts of about
+    `part_size` targets (sdgen.output.parts). Per endpoint it remembers its parts and the
+    files joined from them. The resolver hands back the same `lines` object while an
+    endpoint's targets are unchanged (sdgen.k8s.view's identity contract), so its files are
+    the same bytes objects again (which the output directory then recognises without
+    hashing); otherwise only the parts whose lines changed are joined anew, so only their
+    files change and only their jobs re-read. Only what the last call used is kept.
 
-    def __init__(self) -> None:
-        self._sd: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
+    `parts_hint`: the number of parts each slug had on disk before a restart, so the
+    fragments, and Prometheus's jobs, stay as they were; each is used by the first render of
+    its endpoint."""
+
+    def __init__(
+        self, part_size: int = DEFAULT_PART_SIZE, parts_hint: Mapping[str, int] | None = None
+    ) -> None:
+        if part_size < 1:
+            raise ValueError(f"part size must be at least 1, got {part_size}")
+        self.part_size = part_size
+        self._hint = dict(parts_hint or {})
+        self._sd: dict[tuple[str, int], _Parted] = {}
+
+    def parts(self, target_name: str, index: int) -> int:
+        """How many parts (scrape jobs) the endpoint had in the last render; 0 if none."""
+        parted = self._sd.get((target_name, index))
+        return len(parted.files) if parted else 0
+
+    def file_of(self, target_name: str, index: int, line: bytes) -> str:
+        """The targets file (so the part, and the scrape job) holding this encoded target, as
+        the last render split its endpoint."""
+        parts = max(1, self.parts(target_name, index))
+        return targets_path(slug(target_name, index), address_hash(line) & (parts - 1))
 
     def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
-        used: dict[tuple[str, int], tuple[Sequence[bytes], bytes]] = {}
+        used: dict[tuple[str, int], _Parted] = {}
         for et in endpoints:
             key = (et.target.name, et.index)
-            previous = self._sd.get(key)
-            if previous is None or previous[0] is not et.lines:
-                previous = (et.lines, _file_sd(et.lines))
-            used[key] = previous
             stem = slug(et.target.name, et.index)
-            relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint)
-            rendered = {
-                f"targets/{stem}.json": previous[1],
-                f"relabel/{stem}.yml": relabel,
-                f"scrape/{stem}.yml": scrape,
-            }
+            parted = self._sd.get(key)
+            if parted is None or parted.lines is not et.lines:
+                parted = self._split(et.lines, parted, self._hint.pop(stem, 1))
+            used[key] = parted
+            relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint, len(parted.files))
+            rendered = {targets_path(stem, i): data for i, data in enumerate(parted.files)}
+            rendered[relabel_path(stem)] = relabel
+            rendered[scrape_path(stem)] = scrape
             if clash := rendered.keys() & files.keys():
                 raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
             files.update(rendered)
         self._sd = used
         return files
+
+    def _split(self, lines: Sequence[bytes], last: _Parted | None, hint: int) -> _Parted:
+        hashes = [address_hash(line) for line in lines]
+        count = part_count(hashes, len(last.files) if last else hint, self.part_size)
+        groups = split(lines, hashes, count)
+        same_parts = last is not None and len(last.files) == count
+        files = [
+            last.files[i]
+            if same_parts and last and last.part_lines[i] == group
+            else _file_sd(group)
+            for i, group in enumerate(groups)
+        ]
+        return _Parted(lines, groups, files)
 
 
 def _file_sd(lines: Sequence[bytes]) -> bytes:
@@ -99,13 +156,14 @@ def _file_sd(lines: Sequence[bytes]) -> bytes:
 
 
 @lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
-def _yaml_files(name: str, index: int, ep: Endpoint) -> tuple[bytes, bytes]:
+def _yaml_files(name: str, index: int, ep: Endpoint, parts: int) -> tuple[bytes, bytes]:
     stem = slug(name, index)
     header = _header(name, index)
     relabels = [_relabel_rule(rule) for rule in ep.metric_relabelings]
+    jobs = [_job(stem, part, ep) for part in range(parts)]
     return (
         header + _yaml({"metric_relabel_configs": relabels}),
-        header + _yaml({"scrape_configs": [_job(stem, ep)]}),
+        header + _yaml({"scrape_configs": jobs}),
     )
 
 
@@ -117,8 +175,11 @@ def _header(name: str, index: int) -> bytes:
     ).encode("ascii")
 
 
-def _job(stem: str, ep: Endpoint) -> dict[str, Any]:
-    job: dict[str, Any] = {"job_name": stem, "scrape_interval": format_duration(ep.interval_ms)}
+def _job(stem: str, part: int, ep: Endpoint) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "job_name": job_name(stem, part),
+        "scrape_interval": format_duration(ep.interval_ms),
+    }
     if ep.timeout_ms is not None:
         job["scrape_timeout"] = format_duration(ep.timeout_ms)
     job["metrics_path"] = ep.path
@@ -131,7 +192,7 @@ def _job(stem: str, ep: Endpoint) -> dict[str, Any]:
     if ep.sample_limit is not None:
         job["sample_limit"] = ep.sample_limit
     job.update(_http_client(stem, ep))
-    job["file_sd_configs"] = [{"files": [f"../targets/{stem}.json"]}]
+    job["file_sd_configs"] = [{"files": [f"../{targets_path(stem, part)}"]}]
     if ep.metric_relabelings:
         job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
     return job

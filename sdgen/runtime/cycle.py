@@ -24,7 +24,9 @@ from sdgen.config.document import parse_config
 from sdgen.config.model import Config, Severity
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
+from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
+from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
@@ -61,6 +63,7 @@ class Options:
     on_missing_config: OnMissingConfig = OnMissingConfig.KEEP
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
+    part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,9 @@ class Cycle:
             shard=options.shard,
             keep_discovered=options.keep_discovered,
         )
-        self._renderer = render.Renderer()
+        owned = output.owned()
+        self._renderer = render.Renderer(options.part_size, naming.parts_on_disk(owned))
+        self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
 
     def run(self) -> CycleResult:
         """Read, resolve, render and write once, unless nothing changed since the last time."""
@@ -155,7 +160,11 @@ class Cycle:
             if reading.missing and self.options.on_missing_config is OnMissingConfig.CLEAR:
                 return CycleResult(Outcome.CLEARED, reading, self.output.sync({}))
             return CycleResult(Outcome.WAITING, reading)
-        key = (reading.status.version, self.clusters.version() if self.clusters else None)
+        key = (
+            reading.status.version,
+            self.clusters.version() if self.clusters else None,
+            self.legacy.pending,
+        )
         if key == self._rendered_key and not self.output.tampered():
             return CycleResult(Outcome.UNCHANGED, reading)
         started = self._clock()
@@ -203,7 +212,9 @@ class Cycle:
         resolution, secrets = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
         held = {naming.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
-        sync = self.output.sync(desired, keep=lambda path: naming.prefix_of(path) in held)
+        sync = self.output.sync(
+            desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)
+        )
         return sync, target_statuses(config, resolution, desired)
 
     def _without_config(self, text: ConfigText) -> Reading:

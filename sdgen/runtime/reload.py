@@ -34,10 +34,12 @@ class Reloader:
         timeout: float = 10.0,
         on_result: Callable[[str], None] | None = None,
         *,
+        on_loaded: Callable[[], None] | None = None,
         initial_delay: float = 0.5,
         max_delay: float = 30.0,
     ) -> None:
-        """`on_result("success" | "failure")` is called after every POST (for metrics).
+        """`on_result("success" | "failure")` is called after every POST (for metrics), and
+        `on_loaded()` after each that succeeded, once `loaded` tells so.
 
         Raises ValueError for a URL that is not http(s)://host…, so a typo fails at start."""
         parts = urllib.parse.urlsplit(url)
@@ -49,19 +51,29 @@ class Reloader:
         self.timeout = timeout
         self._stop = stop
         self._on_result = on_result
+        self._on_loaded = on_loaded
         self._initial_delay = initial_delay
         self._max_delay = max_delay
         self._wanted = False  # a reload was requested and no POST has started since
+        self._requested = 0  # requests so far: the ticket of the latest
+        self._loaded = 0  # the latest ticket a successful POST started after
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def request(self) -> None:
-        """Ask for a reload; returns at once."""
+    def request(self) -> int:
+        """Ask for a reload; returns at once, with a ticket for `loaded`."""
+        self._requested += 1
         self._wanted = True
         self._wake.set()
+        return self._requested
+
+    def loaded(self, ticket: int) -> bool:
+        """Whether a POST made after request `ticket` succeeded: Prometheus has read every
+        fragment as it was when that request was made."""
+        return self._loaded >= ticket
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the thread to end after `stop` was set."""
@@ -83,7 +95,10 @@ class Reloader:
         attempt = 1
         while True:
             self._wanted = False  # this POST serves every request made until now
+            serves = self._requested
             if self._post(attempt):
+                self._loaded = max(self._loaded, serves)
+                self._report_loaded()
                 return
             if self._stop.wait(delay * random.uniform(0.8, 1.2)):
                 return
@@ -108,6 +123,14 @@ class Reloader:
                 "reload POST to %s failed (attempt %d): %s; retrying", self.url, attempt, problem
             )
         return ok
+
+    def _report_loaded(self) -> None:
+        if self._on_loaded is None:
+            return
+        try:
+            self._on_loaded()
+        except Exception:  # a hook must not end the reloader
+            log.exception("reload callback failed")
 
     def _report(self, result: str) -> None:
         if self._on_result is None:

@@ -43,9 +43,20 @@ def sdgen(
     )
 
 
+def targets_files(out: Path) -> list[Path]:
+    """The targets file of every scrape job: `targets/<job>/targets.json`, nothing else."""
+    assert list((out / "targets").glob("*.json")) == [], "no file lies in targets/ itself"
+    return sorted((out / "targets").glob("*/targets.json"))
+
+
+def target_names(out: Path) -> list[str]:
+    """The target each targets file belongs to: its job name up to the first dot."""
+    return [path.parent.name.split(".")[0] for path in targets_files(out)]
+
+
 def target_set(out: Path) -> set[tuple[str, str]]:
     found = set()
-    for path in (out / "targets").glob("*.json"):
+    for path in targets_files(out):
         for group in json.loads(path.read_text()):
             for address in group["targets"]:
                 found.add((address, json.dumps(group["labels"], sort_keys=True)))
@@ -155,7 +166,7 @@ def test_a_broken_target_is_reported_and_the_others_still_render(
         tmp=tmp_path,
     )
     assert once.returncode == 1
-    assert [p.name.split(".")[0] for p in (out / "targets").glob("*.json")] == ["good"]
+    assert target_names(out) == ["good"]
     assert "targets[1].endpoints[0].relabelings[0].regex" in once.stderr
 
 
@@ -172,7 +183,7 @@ def test_without_a_cluster_static_targets_work_and_monitors_report_no_cluster(
     out.mkdir()
     once = sdgen("once", "--config-file", str(config), "--output-dir", str(out), tmp=tmp_path)
     assert once.returncode == 1
-    assert [p.name.split(".")[0] for p in (out / "targets").glob("*.json")] == ["static"]
+    assert target_names(out) == ["static"]
     listing = sdgen("targets", "--config-file", str(config), "--json", tmp=tmp_path)
     errors = json.loads(listing.stdout)["errors"]
     assert list(errors) == ["pods"] and errors["pods"].startswith("no cluster")
@@ -206,3 +217,24 @@ def test_an_unknown_on_missing_config_from_the_environment_is_a_clear_error(
     done = sdgen("targets", "--config-file", str(config), tmp=tmp_path, env=env)
     assert done.returncode == 2
     assert "--on-missing-config 'wipe': expected one of keep, clear" in done.stderr
+
+
+def test_targets_names_the_file_of_each_targets_part(tmp_path: Path) -> None:
+    """`sdgen targets --json` says which part (file, scrape job) holds each target, as the
+    sidecar over the same output dir splits the endpoints."""
+    out, config = tmp_path / "out", tmp_path / "scrape_config.yaml"
+    out.mkdir()
+    addresses = [f"10.0.0.{i}:9100" for i in range(12)]
+    endpoint = {"addresses": addresses}
+    config.write_text(
+        json.dumps(
+            {"targets": [{"targetName": "web", "type": "StaticEndpoints", "endpoints": [endpoint]}]}
+        )
+    )
+    common = ["--config-file", str(config), "--output-dir", str(out), "--part-size", "2"]
+    assert sdgen("once", *common, tmp=tmp_path).returncode == 0
+    found = json.loads(sdgen("targets", "--json", *common, tmp=tmp_path).stdout)["targets"]
+    assert len(found) == 12 and len({t["file"] for t in found}) == len(targets_files(out)) > 1
+    for target in found:
+        groups = json.loads((out / target["file"]).read_text())
+        assert any(target["address"] in group["targets"] for group in groups), target

@@ -57,7 +57,7 @@ def test_a_second_sdgen_on_the_same_output_dir_exits_2_and_changes_nothing(
     out.mkdir()
     first = sdgen("run", out, static_config(tmp_path), tmp_path / "first.log")
     try:
-        wait_for(lambda: list((out / "targets").glob("*.json")), 20, message="first render")
+        wait_for(lambda: list((out / "targets").glob("*/targets.json")), 20, message="first render")
         before = snapshot(out)
         # The intruder's config differs, so any write it made would show.
         (tmp_path / "other").mkdir()
@@ -81,13 +81,13 @@ def test_the_lock_dies_with_a_killed_sdgen(tmp_path: Path) -> None:
     out.mkdir()
     config = static_config(tmp_path)
     first = sdgen("run", out, config, tmp_path / "first.log")
-    wait_for(lambda: list((out / "targets").glob("*.json")), 20, message="first render")
+    wait_for(lambda: list((out / "targets").glob("*/targets.json")), 20, message="first render")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     config = static_config(tmp_path, "198.51.100.9:9100")
     log = tmp_path / "once.log"
     assert sdgen("once", out, config, log).wait(30) == 0, log.read_text()
-    (target,) = (out / "targets").glob("*.json")
+    (target,) = (out / "targets").glob("*/targets.json")
     assert "198.51.100.9:9100" in target.read_text()
 
 
@@ -97,7 +97,7 @@ def test_targets_does_not_take_the_lock(tmp_path: Path) -> None:
     config = static_config(tmp_path)
     first = sdgen("run", out, config, tmp_path / "first.log")
     try:
-        wait_for(lambda: list((out / "targets").glob("*.json")), 20, message="first render")
+        wait_for(lambda: list((out / "targets").glob("*/targets.json")), 20, message="first render")
         shown = subprocess.run(
             [sys.executable, "-m", "sdgen", "targets", "--config-file", str(config)],
             capture_output=True,

@@ -20,11 +20,12 @@ import yaml
 
 from sdgen.config.model import Endpoint, Target, TargetType
 from sdgen.output import render
-from sdgen.output.outputdir import MANIFEST, OutputDir, OutputError
+from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir, OutputError
 from sdgen.resolve.resolver import EndpointTargets
 from tests.support.helpers import tmpfs
 
 DEADLINE = 60.0
+JOB_FILE = "targets/a.p0/targets.json"  # a scrape job's targets file, in a directory of its own
 
 
 def prepared(root: Path, **kwargs: object) -> OutputDir:
@@ -34,7 +35,15 @@ def prepared(root: Path, **kwargs: object) -> OutputDir:
 
 
 def hidden_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob(".*") if p.name != MANIFEST)
+    """Temp files and anything else hidden, wherever they are (in `.staging/` or beside the
+    files); not the manifest, nor the `.staging/` directory itself."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if (p.name.startswith(".") or p.parent == root / STAGING)
+        and p.name != MANIFEST
+        and p != root / STAGING
+    )
 
 
 # Writing, change detection, modes -----------------------------------------------------
@@ -42,14 +51,23 @@ def hidden_files(root: Path) -> list[str]:
 
 def test_prepare_creates_the_layout_and_sync_writes_files_with_the_mode(tmp_path: Path) -> None:
     out = prepared(tmp_path / "out", file_mode=0o640)
-    result = out.sync({"targets/a.json": b"[]\n", "scrape/a.yml": b"scrape_configs: []\n"})
     root = tmp_path / "out"
-    assert sorted(p.name for p in root.iterdir()) == [MANIFEST, "relabel", "scrape", "targets"]
-    assert result.written == ["scrape/a.yml", "targets/a.json"]
-    assert (root / "targets/a.json").read_bytes() == b"[]\n"
-    assert (root / "targets/a.json").stat().st_mode & 0o777 == 0o640
-    assert out.owned() == {"scrape/a.yml", "targets/a.json"}
+    assert sorted(p.name for p in root.iterdir()) == [STAGING, "relabel", "scrape", "targets"]
+    assert all((root / p).is_dir() for p in (STAGING, "relabel", "scrape", "targets"))
+    result = out.sync({JOB_FILE: b"[]\n", "scrape/a.yml": b"scrape_configs: []\n"})
+    assert sorted(p.name for p in root.iterdir()) == [
+        MANIFEST,
+        STAGING,
+        "relabel",
+        "scrape",
+        "targets",
+    ]
+    assert result.written == ["scrape/a.yml", JOB_FILE]
+    assert (root / JOB_FILE).read_bytes() == b"[]\n"
+    assert (root / JOB_FILE).stat().st_mode & 0o777 == 0o640
+    assert out.owned() == {"scrape/a.yml", JOB_FILE}
     assert hidden_files(root) == []
+    assert list((root / STAGING).iterdir()) == []
 
 
 def test_default_mode_is_0644_whatever_the_umask(tmp_path: Path) -> None:
@@ -114,6 +132,125 @@ def test_sync_before_prepare_is_a_programming_error(tmp_path: Path) -> None:
         OutputDir(tmp_path).sync({})
 
 
+# .staging/, job directories, directory fsyncs --------------------------------------------
+
+
+def test_a_write_adds_nothing_to_the_files_directory_but_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temp files are made in .staging/, so a watcher of a job's directory (Prometheus's
+    file_sd re-reads all of it on any event) sees the one rename and nothing else."""
+    renames: list[tuple[Path, Path, list[str]]] = []
+    replace = os.replace
+
+    def watching_replace(src: str | Path, dst: str | Path) -> None:
+        beside = sorted(p.name for p in Path(dst).parent.iterdir())  # just before the rename
+        renames.append((Path(src).parent, Path(dst), beside))
+        replace(src, dst)
+
+    out = prepared(tmp_path)
+    monkeypatch.setattr("sdgen.output.outputdir.os.replace", watching_replace)
+    for content in (b"[1]\n", b"[2]\n"):
+        assert out.sync({JOB_FILE: content}).written == [JOB_FILE]
+    assert {src for src, _, _ in renames} == {tmp_path / STAGING}  # the manifest's too
+    job = [(dst, beside) for _, dst, beside in renames if dst == tmp_path / JOB_FILE]
+    assert [beside for _, beside in job] == [[], ["targets.json"]]
+    assert sorted(p.name for p in (tmp_path / "targets/a.p0").iterdir()) == ["targets.json"]
+    assert list((tmp_path / STAGING).iterdir()) == []
+
+
+def directory_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The directories sdgen fsyncs from now on, in order."""
+    synced: list[Path] = []
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.is_dir():
+            synced.append(path)
+        fsync(fd)
+
+    monkeypatch.setattr("sdgen.output.outputdir.os.fsync", recording_fsync)
+    return synced
+
+
+def test_a_write_fsyncs_the_files_directory_and_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path.resolve()
+    out = prepared(root)
+    synced = directory_fsyncs(monkeypatch)
+    for content in (b"[1]\n", b"[2]\n"):  # a new file, then a changed one
+        synced.clear()
+        result = out.sync({JOB_FILE: content, "scrape/a.yml": content})
+        assert result.errors == [] and len(result.written) == 2
+        assert {root / "targets/a.p0", root / "scrape", root / STAGING} <= set(synced)
+        assert len(synced) == len(set(synced))  # once each per sync
+    synced.clear()
+    assert out.sync({JOB_FILE: b"[2]\n", "scrape/a.yml": b"[2]\n"}).unchanged == 2
+    assert synced == []  # nothing written, nothing to fsync
+
+
+def test_removing_a_jobs_file_removes_its_directory_unless_a_user_file_is_in_it(
+    tmp_path: Path,
+) -> None:
+    out = prepared(tmp_path)
+    a, b = JOB_FILE, "targets/b.p0/targets.json"
+    flat = ("targets/flat.json", "relabel/a.yml")
+    out.sync({a: b"[]\n", b: b"[]\n", **dict.fromkeys(flat, b"x\n")})
+    (tmp_path / "targets/b.p0/notes.txt").write_text("mine")
+    result = out.sync({})
+    assert sorted(result.removed) == sorted([a, b, *flat])
+    assert sorted(p.name for p in (tmp_path / "targets").iterdir()) == ["b.p0"]
+    assert [p.name for p in (tmp_path / "targets/b.p0").iterdir()] == ["notes.txt"]
+    assert (tmp_path / "relabel").is_dir()  # a kind's directory stays, empty or not
+    assert out.owned() == set()
+    assert out.sync({a: b"[1]\n"}).written == [a]  # and the job's directory comes back
+    assert (tmp_path / a).read_bytes() == b"[1]\n"
+
+
+def test_removing_a_file_from_a_directory_that_stays_fsyncs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path.resolve()
+    out = prepared(root)
+    out.sync({JOB_FILE: b"[]\n", "targets/flat.json": b"[]\n"})
+    (root / "targets/a.p0/notes.txt").write_text("mine")
+    synced = directory_fsyncs(monkeypatch)
+    result = out.sync({})
+    assert (len(result.removed), result.errors) == (2, [])
+    assert {root / "targets/a.p0", root / "targets"} <= set(synced)
+
+
+def test_removing_a_jobs_last_file_and_its_directory_is_no_error(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({JOB_FILE: b"[]\n"})
+    result = out.sync({})
+    assert not (tmp_path / "targets/a.p0").exists()
+    assert (result.removed, result.errors) == ([JOB_FILE], [])
+
+
+def test_a_job_dir_on_another_file_system_is_refused_at_start(tmp_path: Path) -> None:
+    """A file written in .staging/ cannot be renamed across file systems: say so at start."""
+    with (
+        tmpfs(tmp_path / "targets", "size=64k"),
+        pytest.raises(OutputError, match=r"another file system than \.staging/.*mount one volume"),
+    ):
+        prepared(tmp_path)
+
+
+def test_removing_a_jobs_directory_fsyncs_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path.resolve()
+    out = prepared(root)
+    out.sync({JOB_FILE: b"[]\n"})
+    synced = directory_fsyncs(monkeypatch)
+    assert out.sync({}).removed == [JOB_FILE]
+    assert not (root / "targets/a.p0").exists()
+    assert root / "targets" in synced
+
+
 # Ownership ----------------------------------------------------------------------------
 
 
@@ -158,14 +295,26 @@ def test_an_unreadable_manifest_means_nothing_is_removed(tmp_path: Path) -> None
 
 
 def test_prepare_removes_stale_temp_files_only(tmp_path: Path) -> None:
-    prepared(tmp_path)
-    stale = [tmp_path / "targets/.a.json.tmp-4242-0a1b2c3d", tmp_path / ".x.tmp-1-ff"]
-    users = [tmp_path / "targets/.gitkeep", tmp_path / "scrape/a.yml.tmp-1-ff"]
+    prepared(tmp_path).sync({JOB_FILE: b"[]\n"})
+    stale = [
+        tmp_path / STAGING / ".targets.json.tmp-4242-0a1b2c3d",  # where temp files are made
+        tmp_path / STAGING / f".{MANIFEST}.tmp-4242-0a1b2c3d",
+        # beside the files, where versions before .staging/ made them
+        tmp_path / "targets/.a.json.tmp-4242-0a1b2c3d",
+        tmp_path / "targets/a.p0/.targets.json.tmp-4242-0a1b2c3d",
+        tmp_path / ".x.tmp-1-ff",
+    ]
+    users = [
+        tmp_path / "targets/.gitkeep",
+        tmp_path / "scrape/a.yml.tmp-1-ff",
+        tmp_path / "targets/a.p0/notes.txt",
+    ]
     for path in [*stale, *users]:
         path.write_text("partial")
     prepared(tmp_path)
-    assert [p.exists() for p in stale] == [False, False]
-    assert [p.exists() for p in users] == [True, True]
+    assert [p.name for p in stale if p.exists()] == []
+    assert [p.exists() for p in users] == [True, True, True]
+    assert (tmp_path / JOB_FILE).read_bytes() == b"[]\n"
 
 
 # Path safety --------------------------------------------------------------------------
@@ -181,6 +330,8 @@ def test_prepare_removes_stale_temp_files_only(tmp_path: Path) -> None:
         "targets/./a.json",
         "targets/.hidden.json",
         MANIFEST,
+        f"{STAGING}/a.json",
+        f"targets/{STAGING}/targets.json",
         "",
         "targets/a\x00.json",
     ],
@@ -188,11 +339,12 @@ def test_prepare_removes_stale_temp_files_only(tmp_path: Path) -> None:
 def test_unsafe_relpaths_are_refused(tmp_path: Path, relpath: str) -> None:
     root = tmp_path / "out"
     out = prepared(root)
-    result = out.sync({relpath: b"x", "targets/ok.json": b"[]\n"})
-    assert result.written == ["targets/ok.json"]
+    result = out.sync({relpath: b"x", "targets/ok.p0/targets.json": b"[]\n"})
+    assert result.written == ["targets/ok.p0/targets.json"]
     assert len(result.errors) == 1 and result.errors[0].startswith(f"{relpath}: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert hidden_files(root) == []
+    assert out.owned() == {"targets/ok.p0/targets.json"}
 
 
 def test_rendered_files_of_hostile_target_names_stay_inside_the_root(tmp_path: Path) -> None:
@@ -206,8 +358,13 @@ def test_rendered_files_of_hostile_target_names_stay_inside_the_root(tmp_path: P
     result = prepared(root).sync(desired)
     assert result.errors == [] and len(result.written) == 3 * len(names)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    for rel in result.written:
-        assert (root / rel).resolve().parent.parent == root.resolve()
+    for rel in result.written:  # <kind>/<slug>.yml or targets/<slug>.p0/targets.json
+        parts = tuple(rel.split("/"))
+        assert (root / rel).resolve().relative_to(root.resolve()).parts == parts
+        assert parts[0] in ("targets", "relabel", "scrape")
+        assert len(parts) == (3 if parts[0] == "targets" else 2)
+        assert not any(part.startswith(".") for part in parts)
+    assert hidden_files(root) == []
 
 
 def test_a_symlinked_directory_leading_outside_is_refused(tmp_path: Path) -> None:
@@ -263,26 +420,44 @@ def test_a_read_only_root_fails_prepare(tmp_path: Path) -> None:
 def test_a_full_disk_keeps_the_old_file_and_the_other_writes(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small", "size=64k") as root:
         out = prepared(root)
-        out.sync({"targets/a.json": b'["old"]\n'})
-        result = out.sync(
-            {"targets/a.json": b"[" + b" " * 200_000 + b"]\n", "targets/b.json": b"[]\n"}
-        )
-        assert result.written == ["targets/b.json"]
-        assert result.errors == ["targets/a.json: No space left on device"]
-        assert (root / "targets/a.json").read_bytes() == b'["old"]\n'
-        assert hidden_files(root) == []
-        assert out.sync({"targets/a.json": b"[1]\n", "targets/b.json": b"[]\n"}).written == [
-            "targets/a.json"
-        ]
+        a, b = "targets/a.p0/targets.json", "targets/b.p0/targets.json"
+        out.sync({a: b'["old"]\n'})
+        result = out.sync({a: b"[" + b" " * 200_000 + b"]\n", b: b"[]\n"})
+        assert result.written == [b]
+        assert result.errors == [f"{a}: No space left on device"]
+        assert (root / a).read_bytes() == b'["old"]\n'
+        assert hidden_files(root) == []  # the failed write's temp file is gone from .staging/
+        assert out.sync({a: b"[1]\n", b: b"[]\n"}).written == [a]
 
 
 def test_a_directory_in_place_of_a_file_fails_only_that_file(tmp_path: Path) -> None:
     out = prepared(tmp_path)
-    (tmp_path / "targets/a.json").mkdir()
-    result = out.sync({"targets/a.json": b"[]\n", "targets/b.json": b"[]\n"})
-    assert result.written == ["targets/b.json"]
-    assert result.errors[0].startswith("targets/a.json: Is a directory")
+    (tmp_path / JOB_FILE).mkdir(parents=True)
+    result = out.sync({JOB_FILE: b"[]\n", "targets/b.p0/targets.json": b"[]\n"})
+    assert result.written == ["targets/b.p0/targets.json"]
+    assert result.errors[0].startswith(f"{JOB_FILE}: Is a directory")
     assert hidden_files(tmp_path) == []
+    assert list((tmp_path / JOB_FILE).iterdir()) == []
+
+
+def test_writes_go_through_staging_even_when_the_files_directory_is_writable(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "out"
+    out = prepared(root)
+    out.sync({JOB_FILE: b"[1]\n"})
+    (root / STAGING).rmdir()
+    with tmpfs(root / STAGING, "ro,size=64k"):
+        probe = root / "targets/a.p0/probe"  # the file's own directory takes writes
+        probe.write_text("")
+        probe.unlink()
+        result = out.sync({JOB_FILE: b"[2]\n"})
+        assert result.written == []
+        assert result.errors == [f"{JOB_FILE}: Read-only file system"]
+        assert (root / JOB_FILE).read_bytes() == b"[1]\n"
+        assert sorted(p.name for p in (root / "targets/a.p0").iterdir()) == ["targets.json"]
+    assert out.sync({JOB_FILE: b"[2]\n"}).written == [JOB_FILE]
+    assert (root / JOB_FILE).read_bytes() == b"[2]\n"
 
 
 # Concurrency and crashes (real processes) ---------------------------------------------
@@ -341,7 +516,7 @@ while True:
     n += 1
     doc = {"version": n, "pad": "x" * (n * 7919 % 1_000_000)}
     out.sync({
-        "targets/a.json": json.dumps(doc).encode(),
+        "targets/a.p0/targets.json": json.dumps(doc).encode(),
         "scrape/a.yml": ("version: %d\npad: '%s'\n" % (n, doc["pad"])).encode(),
     })
     print(n, flush=True)
@@ -368,11 +543,14 @@ def kill_while_a_temp_file_exists(root: Path) -> None:
 
 def test_kill_9_mid_write_leaves_only_whole_files_and_restart_cleans_up(tmp_path: Path) -> None:
     kill_while_a_temp_file_exists(tmp_path)
-    assert hidden_files(tmp_path)  # the interrupted write's temp file
-    doc = json.loads((tmp_path / "targets/a.json").read_bytes())
+    left = hidden_files(tmp_path)
+    assert left  # the interrupted write's temp file, in .staging/ and nowhere else
+    assert all(rel.startswith(f"{STAGING}/.") for rel in left), left
+    assert sorted(p.name for p in (tmp_path / "targets/a.p0").iterdir()) == ["targets.json"]
+    doc = json.loads((tmp_path / JOB_FILE).read_bytes())
     assert len(doc["pad"]) == doc["version"] * 7919 % 1_000_000
     fragment = yaml.safe_load((tmp_path / "scrape/a.yml").read_bytes())
     assert len(fragment["pad"]) == fragment["version"] * 7919 % 1_000_000
     out = prepared(tmp_path)
     assert hidden_files(tmp_path) == []
-    assert out.owned() == {"targets/a.json", "scrape/a.yml"}
+    assert out.owned() == {JOB_FILE, "scrape/a.yml"}

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,19 @@ names = st.one_of(
 )
 
 
-@given(names, st.integers(min_value=0, max_value=10_000))
-def test_slug_is_a_safe_bounded_file_stem(name: str, index: int) -> None:
+@given(names, st.integers(min_value=0, max_value=10_000), st.integers(0, 2**20))
+def test_slug_is_a_safe_bounded_file_stem(name: str, index: int, part: int) -> None:
     stem = slug(name, index)
     assert set(stem) <= SAFE
     assert not stem.startswith((".", "-")) and ".." not in stem
-    assert len(stem) <= 100
+    assert len(stem) <= 120
     assert stem == slug(name, index)
     root = Path("/srv/out")
-    assert (root / "targets" / f"{stem}.json").resolve().parent == root / "targets"
+    job_dir = (root / naming.targets_path(stem, part)).resolve().parent
+    assert job_dir.parent == root / "targets" and job_dir.name == naming.job_name(stem, part)
+    assert set(job_dir.name) <= SAFE and len(job_dir.name.encode()) <= 255
+    for rel in (naming.relabel_path(stem), naming.scrape_path(stem)):
+        assert (root / rel).resolve().parent.parent == root
 
 
 @given(names, names, st.integers(0, 50), st.integers(0, 50))
@@ -76,25 +81,34 @@ def test_distinct_endpoints_get_distinct_slugs_and_prefixes_do_not_overlap(
         assert not slug(b, j).startswith(target_prefix(a))
 
 
-@given(names, st.integers(0, 50))
-def test_every_written_file_maps_back_to_its_target_prefix(name: str, index: int) -> None:
+@given(names, st.integers(0, 50), st.integers(0, 64))
+def test_every_written_file_maps_back_to_its_target_prefix(
+    name: str, index: int, part: int
+) -> None:
     stem = slug(name, index)
-    for path in (f"targets/{stem}.json", f"scrape/{stem}.yml", naming.secret_path(stem, "ca")):
+    for path in (
+        naming.targets_path(stem, part),
+        naming.relabel_path(stem),
+        naming.scrape_path(stem),
+        naming.secret_path(stem, "ca"),
+    ):
         assert naming.prefix_of(path) == target_prefix(name)
     assert naming.prefix_of("targets/users-own-file.json") == ""
+    assert naming.prefix_of("targets/users-own-dir/targets.json") == ""
 
 
 @pytest.mark.parametrize(
     ("name", "index", "expected"),
     [
-        ("node-exporter", 0, "node-exporter.2303824a4e.0"),
-        ("node-exporter", 12, "node-exporter.2303824a4e.12"),
-        ("team/app", 0, "team_app.e46f7d7478.0"),
-        ("team_app", 0, "team_app.f0a51a88f7.0"),  # reads the same, differs by its hash
-        ("..", 1, "__.5ec1f7e700.1"),
-        ("-rf", 0, "_-rf.686c39acd6.0"),
-        ("", 0, "_.e3b0c44298.0"),
-        ("café ☃", 0, "caf___.ce335642ba.0"),
+        ("node-exporter", 0, "node-exporter.2303824a4e3dc61fe3195d1a6e978029.0"),
+        ("node-exporter", 12, "node-exporter.2303824a4e3dc61fe3195d1a6e978029.12"),
+        ("team/app", 0, "team_app.e46f7d74783804faa2021a16921c53e9.0"),
+        # reads the same as team/app, differs by its hash
+        ("team_app", 0, "team_app.f0a51a88f7305863177bbbcbb56b217d.0"),
+        ("..", 1, "__.5ec1f7e700f37c3d0b2981d04855fc34.1"),
+        ("-rf", 0, "_-rf.686c39acd6327bbd2c7c3aeea382e60f.0"),
+        ("", 0, "_.e3b0c44298fc1c149afbf4c8996fb924.0"),
+        ("café ☃", 0, "caf___.ce335642bab85530c756f72c1afb3bfc.0"),
     ],
 )
 def test_slug_examples(name: str, index: int, expected: str) -> None:
@@ -217,9 +231,15 @@ def test_golden_bytes(case: str) -> None:
     files = rendered(case)
     directory = GOLDEN / case
     if os.environ.get("SDGEN_REGENERATE_GOLDEN"):
+        for stale in [p for p in directory.rglob("*") if p.is_file()]:
+            if str(stale.relative_to(directory)) not in files:  # renamed or gone
+                stale.unlink()
         for rel, data in files.items():
             (directory / rel).parent.mkdir(parents=True, exist_ok=True)
             (directory / rel).write_bytes(data)
+        for empty in sorted(directory.rglob("*"), reverse=True):  # deepest first
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
     on_disk = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
     assert on_disk == set(files)
     for rel, data in files.items():
@@ -236,7 +256,7 @@ def test_every_file_ends_with_a_newline_and_parses(case: str) -> None:
 
 def test_file_sd_has_one_sorted_group_per_distinct_target() -> None:
     [et] = CASES["tls-authorization-relabel"]
-    groups = json.loads(render.render_endpoint(et)[file_sd_path(et)])
+    groups = json.loads(only_file_sd(render.render_endpoint(et), et))
     assert [g["targets"] for g in groups] == [["10.0.0.1:6443"], ["10.0.0.2:6443"]]
     assert groups[1]["labels"]["zone"] == "Zürich ☃"
 
@@ -244,7 +264,7 @@ def test_file_sd_has_one_sorted_group_per_distinct_target() -> None:
 @pytest.mark.parametrize("value", ["", "\x00", "\u2028", '"\\', "Zürich ☃", "\ud800"])
 def test_file_sd_writes_any_label_value_losslessly(value: str) -> None:
     [et] = CASES["minimal"]
-    [group] = json.loads(render.render_endpoint(et_with_label(et, value))[file_sd_path(et)])
+    [group] = json.loads(only_file_sd(render.render_endpoint(et_with_label(et, value)), et))
     assert group["labels"]["v"] == value
 
 
@@ -253,8 +273,22 @@ def et_with_label(et: EndpointTargets, value: str) -> EndpointTargets:
     return EndpointTargets.of(et.target, et.index, et.endpoint, targets)
 
 
-def file_sd_path(et: EndpointTargets) -> str:
-    return f"targets/{slug(et.target.name, et.index)}.json"
+def targets_files(files: dict[str, bytes], et: EndpointTargets) -> list[str]:
+    """The endpoint's targets files, one per part, in part order (checked to be all of
+    `targets/<slug>.p<part>/targets.json` for parts 0..n-1, and nothing else of it)."""
+    stem = slug(et.target.name, et.index)
+    found = sorted(
+        (rel for rel in files if rel.startswith(f"targets/{stem}.")),
+        key=lambda rel: int(rel.split("/")[1].rpartition(".p")[2]),
+    )
+    assert found == [f"targets/{stem}.p{part}/targets.json" for part in range(len(found))]
+    return found
+
+
+def only_file_sd(files: dict[str, bytes], et: EndpointTargets) -> bytes:
+    """The targets file of an endpoint small enough to be one part."""
+    [rel] = targets_files(files, et)
+    return files[rel]
 
 
 def test_relabel_file_and_fragment_carry_the_same_rules_losslessly() -> None:
@@ -262,7 +296,7 @@ def test_relabel_file_and_fragment_carry_the_same_rules_losslessly() -> None:
     files = render.render_endpoint(et)
     stem = slug(et.target.name, 0)
     relabel = yaml.safe_load(files[f"relabel/{stem}.yml"])["metric_relabel_configs"]
-    job = yaml.safe_load(files[f"scrape/{stem}.yml"])["scrape_configs"][0]
+    [job] = yaml.safe_load(files[f"scrape/{stem}.yml"])["scrape_configs"]
     assert job["metric_relabel_configs"] == relabel
     assert [as_rule(r) for r in relabel] == list(TRICKY_RULES)
 
@@ -335,8 +369,8 @@ def test_fragment_job_fields(endpoint: Endpoint, expected: dict[str, Any]) -> No
     et = endpoint_targets("t", endpoint, [])
     stem = slug("t", 0)
     [job] = yaml.safe_load(render.render_endpoint(et)[f"scrape/{stem}.yml"])["scrape_configs"]
-    files = {"file_sd_configs": [{"files": [f"../targets/{stem}.json"]}]}
-    assert job == {"job_name": stem, **expected, **files}
+    files = {"file_sd_configs": [{"files": [f"../targets/{stem}.p0/targets.json"]}]}
+    assert job == {"job_name": f"{stem}.p0", **expected, **files}
 
 
 def test_rendering_is_deterministic_whatever_the_input_order() -> None:
@@ -351,12 +385,169 @@ def test_two_endpoints_rendering_the_same_file_is_an_error() -> None:
         render.render([et, et])
 
 
+# Parts of a big endpoint ------------------------------------------------------------------
+
+BIG = "big"
+BIG_STEM = slug(BIG, 0)
+PART_SIZE = 10  # N: an endpoint doubles its parts past 2N in one, halves below N/2 per part
+
+
+def big_targets(count: int) -> list[tuple[str, dict[str, str]]]:
+    addresses = [f"10.0.{i // 250}.{i % 250}:9100" for i in range(count)]
+    return [(address, labels(BIG, address)) for address in addresses]
+
+
+def big(
+    targets: list[tuple[str, dict[str, str]]], endpoint: Endpoint | None = None
+) -> EndpointTargets:
+    return endpoint_targets(BIG, endpoint or Endpoint(port="metrics"), targets)
+
+
+def file_lines(data: bytes) -> list[bytes]:
+    """The groups of a targets file, as the lines it holds them in."""
+    if data == b"[]\n":
+        return []
+    assert data.startswith(b"[\n") and data.endswith(b"\n]\n")
+    lines = data[2:-3].split(b",\n")
+    assert json.loads(data) == [json.loads(line) for line in lines]
+    return lines
+
+
+def fragment_jobs(files: dict[str, bytes], stem: str = BIG_STEM) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = yaml.safe_load(files[naming.scrape_path(stem)])["scrape_configs"]
+    return jobs
+
+
+def test_a_big_endpoint_is_split_into_sorted_parts_that_hold_every_target_once() -> None:
+    et = big(big_targets(100))
+    files = render.render([et], part_size=PART_SIZE)
+    paths = targets_files(files, et)
+    parts = len(paths)
+    assert parts >= 8 and parts & (parts - 1) == 0  # 100 targets, at most 2N per part
+    seen: list[bytes] = []
+    for part, rel in enumerate(paths):
+        lines = file_lines(files[rel])
+        assert lines == sorted(lines), rel
+        assert len(lines) <= 2 * PART_SIZE, rel
+        for line in lines:  # a target's part is a stable function of its address
+            [address] = json.loads(line)["targets"]
+            assert zlib.crc32(address.encode()) % parts == part, (address, rel)
+        seen += lines
+    assert sorted(seen) == list(et.lines)  # the union is all targets, each once
+
+
+def test_the_fragment_has_one_job_per_part_with_the_endpoints_settings_and_its_own_file() -> None:
+    endpoint = Endpoint(
+        port="https",
+        scheme="https",
+        path="/m",
+        interval_ms=15_000,
+        timeout_ms=5_000,
+        params=(("module", ("a", "b")),),
+        tls=TLSConfig(server_name="s", ca_file="/ca"),
+        authorization=Authorization(credentials_file="/token"),
+        metric_relabelings=TRICKY_RULES[:2],
+        honor_labels=True,
+        sample_limit=7,
+    )
+    et = big(big_targets(100), endpoint)
+    files = render.render([et], part_size=PART_SIZE)
+    paths = targets_files(files, et)
+    assert len(paths) > 1
+    jobs = fragment_jobs(files)
+    assert [job["job_name"] for job in jobs] == [f"{BIG_STEM}.p{i}" for i in range(len(paths))]
+    assert [job["file_sd_configs"] for job in jobs] == [[{"files": [f"../{p}"]}] for p in paths]
+    [whole] = fragment_jobs(render.render([et]))  # the same endpoint as one part
+    settings = {k: v for k, v in whole.items() if k not in ("job_name", "file_sd_configs")}
+    assert {"scheme", "params", "tls_config", "authorization", "sample_limit"} <= set(settings)
+    assert "metric_relabel_configs" in settings
+    for job in jobs:
+        assert list(job) == list(whole)  # the same fields in the same order
+        assert {k: v for k, v in job.items() if k in settings} == settings
+    others = sorted(rel for rel in files if not rel.startswith("targets/"))
+    assert others == [naming.relabel_path(BIG_STEM), naming.scrape_path(BIG_STEM)]
+
+
+def test_a_changed_target_rewrites_only_its_parts_file() -> None:
+    renderer = render.Renderer(PART_SIZE)
+    targets = big_targets(100)
+    et = big(targets)
+    before = renderer.render([et])
+    again = renderer.render([et])  # the same lines object: the very same bytes objects
+    assert again.keys() == before.keys() and all(again[rel] is before[rel] for rel in before)
+    address, old_labels = targets[37]
+    targets[37] = (address, {**old_labels, "zone": "b"})
+    after = renderer.render([big(targets)])
+    assert after.keys() == before.keys()
+    parts = len(targets_files(after, et))
+    changed = naming.targets_path(BIG_STEM, zlib.crc32(address.encode()) % parts)
+    assert b'"zone":"b"' in after[changed] and b'"zone"' not in before[changed]
+    for rel in targets_files(after, et):
+        if rel != changed:
+            assert after[rel] is before[rel], rel  # the very same object: nothing re-joined
+    for rel in (naming.relabel_path(BIG_STEM), naming.scrape_path(BIG_STEM)):
+        assert after[rel] == before[rel]  # same parts, same fragment: no reload
+
+
+def parts_after(renderer: render.Renderer, count: int) -> int:
+    """Render `count` targets of the big endpoint; how many parts it has now (checked to agree
+    between the targets files, the fragment's jobs and the renderer)."""
+    et = big(big_targets(count))
+    files = renderer.render([et])
+    parts = len(targets_files(files, et))
+    assert len(fragment_jobs(files)) == parts == renderer.parts(BIG, 0)
+    return parts
+
+
+def test_the_number_of_parts_keeps_hysteresis_across_renders() -> None:
+    renderer = render.Renderer(PART_SIZE)
+    steps = [  # (targets, parts after rendering them, why)
+        (20, 1, "2N targets fit in one part"),
+        (21, 2, "past 2N in a part: doubles"),
+        (10, 2, "N/2 per part: in between, unchanged"),
+        (9, 1, "just under N/2 per part: halves"),
+        (20, 1, "in between: unchanged"),
+        (21, 2, "past 2N: doubles"),
+        (60, 4, "a part past 2N: doubles"),
+        (20, 4, "N/2 per part: unchanged"),
+        (19, 2, "just under N/2 per part: halves, and 19 in 2 parts is not under N/2"),
+        (10, 2, "N/2 per part: unchanged"),
+        (9, 1, "just under N/2 per part: halves"),
+    ]
+    for count, parts, why in steps:
+        assert parts_after(renderer, count) == parts, (count, why)
+    for count in (10, 20):  # in between, the count is history: a fresh start has one part
+        assert parts_after(render.Renderer(PART_SIZE), count) == 1
+
+
+def test_a_fresh_renderer_starts_with_the_parts_found_on_disk() -> None:
+    first = render.Renderer(PART_SIZE)
+    assert parts_after(first, 21) == 2
+    et = big(big_targets(12))  # in between: keeps 2 parts, where a fresh start makes 1
+    on_disk = first.render([et])
+    hint = naming.parts_on_disk(on_disk)
+    assert hint == {BIG_STEM: 2}
+    restarted = render.Renderer(PART_SIZE, parts_hint=hint)
+    assert restarted.render([et]) == on_disk  # the same files and jobs: no reload
+    assert restarted.parts(BIG, 0) == 2
+    assert render.Renderer(PART_SIZE).render([et]) != on_disk
+    assert parts_after(render.Renderer(PART_SIZE, {slug("other", 0): 2}), 12) == 1
+    assert parts_after(render.Renderer(PART_SIZE, hint), 9) == 1  # a start, not a pin
+
+
 # The consumers ------------------------------------------------------------------------
+
+SPLIT = big(big_targets(100))  # rendered with PART_SIZE for the consumers: many jobs
+
+
+def split_parts() -> int:
+    return len(targets_files(render.render([SPLIT], part_size=PART_SIZE), SPLIT))
 
 
 @pytest.fixture
 def output(tmp_path: Path) -> Path:
-    """Every case rendered into one output dir, credentials pointing at real files."""
+    """Every case rendered into one output dir, and an endpoint split into parts, credentials
+    pointing at real files."""
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name in ("ca.crt", "tls.crt", "tls.key"):  # a self-signed pair made for these tests
@@ -364,8 +555,9 @@ def output(tmp_path: Path) -> Path:
     for name in ("token", "password"):
         (secrets / name).write_text("not really a secret\n")
     out = tmp_path / "out"
-    for case in CASES:
-        for rel, data in rendered(case).items():
+    everything = [rendered(case) for case in CASES] + [render.render([SPLIT], PART_SIZE)]
+    for files in everything:
+        for rel, data in files.items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_bytes(data.replace(CREDENTIALS.encode(), str(secrets).encode()))
     (tmp_path / "prometheus.yml").write_text(f"scrape_config_files: ['{out}/scrape/*.yml']\n")
@@ -429,21 +621,31 @@ def api(base: str, path: str) -> Any:
             time.sleep(0.2)
 
 
-def test_prometheus_reads_back_exactly_what_was_rendered(prometheus: str) -> None:
+def test_prometheus_reads_back_exactly_what_was_rendered(output: Path, prometheus: str) -> None:
     everything = [et for ets in CASES.values() for et in ets]
+    parts = split_parts()
+    assert parts > 1
     loaded = yaml.safe_load(api(prometheus, "/api/v1/status/config")["yaml"])
     jobs = {job["job_name"]: job for job in loaded["scrape_configs"]}
-    assert set(jobs) == {slug(et.target.name, et.index) for et in everything}
-    tricky = jobs[slug("kube-apiserver", 0)]["metric_relabel_configs"]
+    assert set(jobs) == {f"{slug(et.target.name, et.index)}.p0" for et in everything} | {
+        f"{BIG_STEM}.p{part}" for part in range(parts)
+    }
+    for name, job in jobs.items():  # each job reads its own part's file, resolved
+        files = [str(output / "out/targets" / name / "targets.json")]
+        assert [sd["files"] for sd in job["file_sd_configs"]] == [files]
+    tricky = jobs[f"{slug('kube-apiserver', 0)}.p0"]["metric_relabel_configs"]
     # Prometheus prints the loaded values, leaving out empty and default ones.
     assert [(r.get("regex", "(.*)"), r.get("replacement", "")) for r in tricky] == [
         (r.regex, r.replacement) for r in TRICKY_RULES
     ]
     expected = {
-        (slug(et.target.name, et.index), t.address): dict(t.labels)
+        (f"{slug(et.target.name, et.index)}.p0", t.address): dict(t.labels)
         for et in everything
         for t in et.targets
     }
+    for t in SPLIT.targets:  # each in the job of its part
+        job = f"{BIG_STEM}.p{zlib.crc32(t.address.encode()) % parts}"
+        expected[(job, t.address)] = dict(t.labels)
     deadline = time.monotonic() + 60
     while (seen := discovered(prometheus)).keys() != expected.keys():
         assert time.monotonic() < deadline, (sorted(seen), sorted(expected))

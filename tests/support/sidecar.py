@@ -70,12 +70,7 @@ class SidecarProcess:
         return self.log_path.read_text()
 
     def files(self, sub: str = "targets") -> dict[str, str]:
-        folder = self.out / sub
-        if not folder.is_dir():
-            return {}
-        return {
-            p.name: p.read_text() for p in sorted(folder.iterdir()) if not p.name.startswith(".")
-        }
+        return output_files(self.out, sub)
 
     def targets(self) -> dict[str, list[dict[str, Any]]]:
         return {name: json.loads(text) for name, text in self.files("targets").items()}
@@ -154,3 +149,15 @@ class Ops(SidecarProcess):
         assert code == 200
         result: dict[str, Any] = json.loads(body)
         return result
+
+
+def output_files(out: Path, sub: str = "targets") -> dict[str, str]:
+    """The files under out/sub by name; for targets/, each scrape job's file by its directory
+    (`<slug>.p<part>`, holding targets.json)."""
+    folder = out / sub
+    if not folder.is_dir():
+        return {}
+    if sub == "targets":
+        found = sorted(folder.glob("*/targets.json"))
+        return {p.parent.name: p.read_text() for p in found if p.is_file()}
+    return {p.name: p.read_text() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}

@@ -1,9 +1,10 @@
 """examples/consumers: the configs other scrapers use to read sdgen's output.
 
-The Prometheus-syntax ones (Prometheus, vmagent, the OpenTelemetry Collector's prometheus
-receiver) pass `promtool check config`; the file_sd form is loaded by a real Prometheus over
-real sdgen output to show that every target group's own job, interval, scheme and path labels
-are honoured by one generic job, which is what those consumer configs rely on.
+The Prometheus ones (Prometheus, the OpenTelemetry Collector's prometheus receiver) pass
+`promtool check config`. vmagent and Alloy read the targets files with one glob across the
+per-job directories (which Prometheus's own file_sd refuses); a real Prometheus reading those
+files with one generic file_sd job shows that every target group's own job, interval, scheme
+and path labels are honoured, which is what those consumer configs rely on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.support.helpers import REPO, binary, wait_for
 
 CONSUMERS = REPO / "examples" / "consumers"
 OUTPUT = "/etc/prometheus/sdgen"  # where deploy/ mounts sdgen's output in the Prometheus pod
-PROMETHEUS_SYNTAX = ["prometheus.yml", "prometheus-file-sd.yml", "vmagent.yml"]
+PROMETHEUS_SYNTAX = ["prometheus.yml"]
 
 
 def promtool_check(config: Path) -> subprocess.CompletedProcess[str]:
@@ -48,10 +49,19 @@ def test_otel_collector_receiver_config_passes_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", [*PROMETHEUS_SYNTAX, "otel-collector.yaml", "alloy.alloy"])
+@pytest.mark.parametrize(
+    "name", [*PROMETHEUS_SYNTAX, "otel-collector.yaml", "vmagent.yml", "alloy.alloy"]
+)
 def test_every_consumer_reads_where_deploy_mounts_the_output(name: str) -> None:
     paths = set(re.findall(r"/etc/prometheus/sdgen/[\w/*.]+", (CONSUMERS / name).read_text()))
-    assert paths and paths <= {f"{OUTPUT}/scrape/*.yml", f"{OUTPUT}/targets/*.json"}
+    assert paths and paths <= {f"{OUTPUT}/scrape/*.yml", f"{OUTPUT}/targets/*/*.json"}
+
+
+@pytest.mark.parametrize("name", ["vmagent.yml", "alloy.alloy"])
+def test_file_sd_consumers_glob_every_job_directory(name: str) -> None:
+    """Prometheus's file_sd allows a `*` in the last path element only; the agents that read
+    the targets files directly glob one directory level, one per scrape job."""
+    assert f"{OUTPUT}/targets/*/*.json" in (CONSUMERS / name).read_text()
 
 
 STATIC = """\
@@ -85,8 +95,10 @@ def test_one_file_sd_job_honours_each_target_groups_own_labels(
         env={**os.environ, "KUBECONFIG": str(tmp_path / "none")},
     )
     assert once.returncode == 0, once.stderr
-    text = (CONSUMERS / "prometheus-file-sd.yml").read_text().replace(OUTPUT, str(out))
-    prom = prometheus(text)
+    files = sorted(str(p) for p in out.glob("targets/*/targets.json"))
+    assert len(files) == 2  # one scrape job each
+    job = {"job_name": "sdgen", "file_sd_configs": [{"files": files}]}
+    prom = prometheus(yaml.safe_dump({"scrape_configs": [job]}))
 
     def active() -> dict[str, dict[str, Any]]:
         found = {t["labels"]["job"]: t for t in prom.targets()["activeTargets"]}

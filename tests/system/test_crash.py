@@ -26,7 +26,7 @@ import yaml
 from sdgen.config.document import parse_config
 from sdgen.k8s.view import StaticCluster
 from sdgen.output import render
-from sdgen.output.outputdir import MANIFEST
+from sdgen.output.outputdir import MANIFEST, STAGING
 from sdgen.resolve.resolver import resolve
 from tests.fakeapi import FakeAPI
 from tests.support.chaos import CONFIGMAP, Driver, Sdgen, render_once, seed_from_env, tree
@@ -58,20 +58,18 @@ def check_whole(out: Path, allowed: dict[str, set[bytes]]) -> int:
     manifest = out / MANIFEST
     owned = set(json.loads(manifest.read_bytes())["files"]) if manifest.exists() else set()
     checked = 0
-    for sub in ("targets", "relabel", "scrape"):
-        for path in sorted((out / sub).glob("*")):
-            if path.name.startswith("."):
-                continue  # a temp file of an interrupted write: matched by no glob
-            relpath, data = f"{sub}/{path.name}", path.read_bytes()
-            assert relpath in owned, f"{relpath} is not in the manifest (orphaned)"
-            assert data.endswith(b"\n"), f"{relpath} is cut short: {data[-80:]!r}"
-            if sub == "targets":
-                groups = json.loads(data)
-                assert all(set(g) == {"targets", "labels"} and g["targets"] for g in groups)
-            else:
-                yaml.safe_load(data)
-                assert data in allowed[relpath], f"{relpath} is no version sdgen wrote: {data!r}"
-            checked += 1
+    paths = [*out.glob("targets/*/targets.json"), *out.glob("relabel/*"), *out.glob("scrape/*")]
+    for path in sorted(paths):  # temp files live in .staging/, where no glob looks
+        relpath, data = str(path.relative_to(out)), path.read_bytes()
+        assert relpath in owned, f"{relpath} is not in the manifest (orphaned)"
+        assert data.endswith(b"\n"), f"{relpath} is cut short: {data[-80:]!r}"
+        if relpath.startswith("targets/"):
+            groups = json.loads(data)
+            assert all(set(g) == {"targets", "labels"} and g["targets"] for g in groups)
+        else:
+            yaml.safe_load(data)
+            assert data in allowed[relpath], f"{relpath} is no version sdgen wrote: {data!r}"
+        checked += 1
     return checked
 
 
@@ -127,7 +125,7 @@ def test_kill_9_during_churn_never_leaves_a_broken_file(
         except AssertionError:
             raise AssertionError(f"seed {seed}: no convergence\n{run.log[-5000:]}") from None
         print(f"converged {time.monotonic() - started:.0f} s after the start")
-        leftovers = [p.name for p in out.rglob(".*") if p.name != MANIFEST]
+        leftovers = [p.name for p in out.rglob(".*") if p.name not in (MANIFEST, STAGING)]
         assert leftovers == [], "the restarted sidecar removes interrupted writes' temp files"
     finally:
         assert run.terminate() == 0

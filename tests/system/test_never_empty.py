@@ -25,6 +25,7 @@ import yaml
 from tests.fakeapi import FakeAPI
 from tests.support.chaos import Sdgen, configmap, tree
 from tests.support.helpers import REPO, free_port, tmpfs, wait_for
+from tests.support.sidecar import output_files
 
 EXAMPLES = REPO / "examples"
 GOOD = (EXAMPLES / "scrape_config.yaml").read_text()
@@ -60,8 +61,7 @@ class Watched:
         return sum(float(value) for value in found)
 
     def files(self, sub: str = "targets") -> dict[str, str]:
-        found = sorted((self.out / sub).glob("*.json"))
-        return {p.name: p.read_text() for p in found if p.is_file()}
+        return output_files(self.out, sub)
 
     def until(self, predicate: Any, timeout: float = 20.0, message: str = "") -> None:
         try:
@@ -195,7 +195,9 @@ def test_a_directory_in_the_way_of_one_file_only_stops_that_file(
 ) -> None:
     run = sidecar(tmp_path / "out")
     good = tree(run.out)
-    blocked = next(p for p in (run.out / "targets").glob("*.json") if "production" in p.read_text())
+    blocked = next(
+        p for p in (run.out / "targets").glob("*/targets.json") if "production" in p.read_text()
+    )
     blocked.unlink()
     blocked.mkdir()
     (blocked / "something").write_text("not sdgen's")
@@ -203,7 +205,7 @@ def test_a_directory_in_the_way_of_one_file_only_stops_that_file(
     fakeapi.apply(configmap({"scrape_config.yaml": EDITED}))
     run.until(lambda: "/m2" in "".join(run.files().values()), 20, "the other target updated")
     run.until(lambda: run.status()["write_errors"], 20, "a write error in /status")
-    relpath = f"targets/{blocked.name}"
+    relpath = f"targets/{blocked.parent.name}/{blocked.name}"
     assert any(e.startswith(relpath) for e in run.status()["write_errors"])
     assert f"write failed: {relpath}" in run.sdgen.log
     assert run.metric("sdgen_file_write_errors_total") > 0
@@ -211,7 +213,7 @@ def test_a_directory_in_the_way_of_one_file_only_stops_that_file(
     # only demo-app's files changed; everything else stayed, the blocking directory too
     assert {k.split("/")[1].split(".")[0] for k in changed} == {
         "demo-app",
-        blocked.name.split(".")[0],
+        blocked.parent.name.split(".")[0],
     }
     assert blocked.is_dir()
 
@@ -225,6 +227,6 @@ def test_a_directory_in_the_way_of_one_file_only_stops_that_file(
 def test_files_removed_behind_sdgens_back_come_back(sidecar: Any, tmp_path: Path) -> None:
     run = sidecar(tmp_path / "out")
     good = tree(run.out)
-    next((run.out / "targets").glob("*.json")).unlink()
+    next((run.out / "targets").glob("*/targets.json")).unlink()
     shutil.rmtree(run.out / "relabel")
     run.until(lambda: tree(run.out) == good, 20, "the removed files restored")

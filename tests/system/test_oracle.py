@@ -138,7 +138,7 @@ def _meta(labels: Mapping[str, str]) -> LabelSet:
 
 def _sdgen_targets(out: Path) -> dict[str, Counter[LabelSet]]:
     found: dict[str, Counter[LabelSet]] = {job: Counter() for job in ROLES.values()}
-    for path in sorted((out / "targets").glob("*.json")):
+    for path in sorted((out / "targets").glob("*/targets.json")):
         for group in json.loads(path.read_text()):
             labels = group["labels"]
             for address in group["targets"]:

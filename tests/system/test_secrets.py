@@ -245,11 +245,11 @@ def test_secret_files_are_owner_only_whatever_the_file_mode(tmp_path: Path) -> N
 
 
 def files_of(root: Path, containing: str = "") -> dict[str, bytes]:
-    """The visible files below root whose name contains `containing` (no temp files)."""
+    """The visible files below root whose path contains `containing` (no temp files)."""
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in root.rglob("*")
-        if p.is_file() and containing in p.name and not p.name.startswith(".")
+        if p.is_file() and containing in str(p.relative_to(root)) and not p.name.startswith(".")
     }
 
 
@@ -345,7 +345,7 @@ def test_without_the_flag_references_are_config_errors_and_nothing_is_materialis
         status = run.status()
         assert any(REFUSED in issue for issue in status["config"]["issues"])
         assert REFUSED in status["targets"]["web"]["last_error"]
-        assert run.files("targets").keys() == {f"{slug('plain', 0)}.json"}
+        assert run.files("targets").keys() == {f"{slug('plain', 0)}.p0"}
         assert not (run.out / "secrets").exists()
         assert not [path for _, path in cluster.requests if "/secrets" in path]
     finally:
