@@ -15,47 +15,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tarfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
-from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
 from tests.bench import proc, sdgen_run, synth
-from tests.support.helpers import REPO, ReloadEndpoint, binary, free_port
+from tests.support.helpers import ReloadEndpoint, binary, free_port
+from tests.support.legacy import legacy_source
 
-# The last commit whose sdgen wrote targets/<slug>.json, all in one directory, through a
-# temp file beside it.
-LEGACY_REVISION = "10b5a0f"
 DROP_ALL = {"source_labels": ["__address__"], "regex": ".*", "action": "drop"}
 
 
 class Layout(StrEnum):
     PARTS = "per-job directories"  # this checkout
     LEGACY = "one directory"  # LEGACY_REVISION
-
-
-def legacy_source(work: Path) -> Path:
-    """The sdgen package of LEGACY_REVISION, extracted under `work` (for PYTHONPATH)."""
-    target = work / "legacy-src"
-    if not (target / "sdgen").is_dir():
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", LEGACY_REVISION, "sdgen"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        ).stdout
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
-    return target
 
 
 def sdgen_environment(layout: Layout, work: Path) -> dict[str, str]:
