@@ -29,7 +29,7 @@ from sdgen.cli.report import targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
-from sdgen.output.outputdir import OutputDir, OutputError, SyncResult
+from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
 from sdgen.runtime.board import Board
@@ -65,11 +65,6 @@ class UsageError(SdgenError):
 class GaveUp(SdgenError):
     """`once` or `targets` waited their whole timeout for the config or the caches."""
 
-
-# After Prometheus reloaded the new layout's fragments, how long the old files stay: its
-# discovery hands a new job's targets to scraping at most every 5 s, and until then the old
-# jobs are the only ones scraping.
-MIGRATION_GRACE = 10.0
 
 # The one place a command's exceptions become exit codes: the message is logged as one line.
 # Anything else is a bug and ends the process with its traceback.
@@ -134,8 +129,7 @@ class Sidecar:
     server: OpsServer | None = None
     reloader: Reloader | None = None
     wakeup: Wakeup = field(default_factory=Wakeup)
-    _legacy_ticket: int | None = None  # the reload that confirms the new layout is loaded
-    _legacy_loaded_at: float | None = None  # when that reload was seen to have succeeded
+    _release_timer: threading.Timer | None = None  # wakes the loop when old files may go
 
     def start(self) -> None:
         self.source.start()
@@ -152,36 +146,27 @@ class Sidecar:
         ticket = None
         if self.reloader is not None and result.fragments_changed:
             ticket = self.reloader.request()
-        if self.cycle.legacy.pending and result.outcome is Outcome.RENDERED and result.sync:
-            self._note_new_layout_written(result.sync, ticket)
+        legacy = self.cycle.legacy
+        if legacy.pending and result.outcome is Outcome.RENDERED and not result.sync_errors:
+            if self.reloader is None:
+                ticket = 0  # nothing can confirm a load: the old files go next cycle
+            elif ticket is None and legacy.ticket is None:
+                ticket = self.reloader.request()  # none was due; one must confirm the load
+            legacy.written(ticket)
         return result
 
-    def _note_new_layout_written(self, sync: SyncResult, ticket: int | None) -> None:
-        """Old-layout files are held until Prometheus has loaded the new layout
-        (sdgen.output.migration): remember the reload that will tell."""
-        if sync.errors:
-            return
-        if self.reloader is None:
-            self._legacy_ticket = 0  # nothing can confirm a load: release them next cycle
-        elif ticket is not None or self._legacy_ticket is None:
-            self._legacy_ticket = ticket if ticket is not None else self.reloader.request()
-
     def _release_legacy_files(self) -> None:
-        ticket = self._legacy_ticket
-        if not self.cycle.legacy.pending or ticket is None:
+        """Old-layout files go once Prometheus has loaded the new layout (output.migration)."""
+        legacy = self.cycle.legacy
+        if not legacy.pending:
             return
-        if self.reloader is not None:
-            if not self.reloader.loaded(ticket):
-                return
-            if self._legacy_loaded_at is None:  # a reload made after the new files succeeded
-                self._legacy_loaded_at = time.monotonic()
-                wake = threading.Timer(MIGRATION_GRACE, self.wakeup.notify)
-                wake.daemon = True
-                wake.start()
-            if time.monotonic() - self._legacy_loaded_at < MIGRATION_GRACE:
-                return
-        log.info("Prometheus loaded the new output layout; removing the old files")
-        self.cycle.legacy.release()
+        wait = legacy.due(self.reloader.loaded if self.reloader is not None else None)
+        if wait is not None and self._release_timer is None:  # loaded: back after the grace
+            self._release_timer = threading.Timer(wait, self.wakeup.notify)
+            self._release_timer.daemon = True
+            self._release_timer.start()
+        elif not legacy.pending:
+            log.info("Prometheus loaded the new output layout; removing the old files")
 
     def tick(self) -> bool:
         """A cycle for the scheduler, which debounces changes once something was rendered."""

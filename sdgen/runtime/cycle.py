@@ -116,6 +116,10 @@ class CycleResult:
     duration: float = 0.0  # RENDERED: seconds to resolve, render and write
 
     @property
+    def sync_errors(self) -> bool:
+        return self.sync is None or bool(self.sync.errors)
+
+    @property
     def fragments_changed(self) -> bool:
         """A scrape/ fragment was written or removed: Prometheus reads those only on reload."""
         if self.sync is None:
