@@ -28,7 +28,7 @@ import yaml
 
 from tests.bench import proc, sdgen_run, synth
 from tests.support.helpers import ReloadEndpoint, binary, free_port
-from tests.support.legacy import legacy_source
+from tests.support.legacy import legacy_environment
 
 DROP_ALL = {"source_labels": ["__address__"], "regex": ".*", "action": "drop"}
 
@@ -42,7 +42,7 @@ def sdgen_environment(layout: Layout, work: Path) -> dict[str, str]:
     """The environment that makes `python -m sdgen` run the layout's sdgen."""
     if layout is Layout.PARTS:
         return {}
-    return {"PYTHONPATH": str(legacy_source(work))}
+    return legacy_environment(work)
 
 
 def prometheus_config(out: Path) -> dict[str, Any]:
@@ -158,6 +158,9 @@ def measure(
     try:
         expected = synth.expected_targets(pods)
         sdgen.first_render(expected, 300)
+        pattern = "targets/*/targets.json" if layout is Layout.PARTS else "targets/*.json"
+        if not list((work / "out").glob(pattern)):
+            raise RuntimeError(f"the sdgen measured for {layout!r} did not write {pattern}")
         total = float(sum(expected.values()))
         proc.poll(lambda: follower.discovered() == total or None, 300, interval=0.2)
         api = sdgen_run.Api(sdgen_run.server_url(kubeconfig))

@@ -29,3 +29,10 @@ def legacy_source(work: Path) -> Path:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(target, filter="data")
     return target
+
+
+def legacy_environment(work: Path) -> dict[str, str]:
+    """Environment variables that make `python -m sdgen` run that revision, from any working
+    directory (PYTHONSAFEPATH: the working directory, a checkout of today's sdgen for the
+    benchmark, is not put before PYTHONPATH)."""
+    return {"PYTHONPATH": str(legacy_source(work)), "PYTHONSAFEPATH": "1"}

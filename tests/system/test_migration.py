@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tests.support.helpers import REPO, wait_for
-from tests.support.legacy import legacy_source
+from tests.support.legacy import legacy_environment
 from tests.support.sidecar import SidecarProcess
 
 ADDRESSES = [f"127.0.0.1:{port}" for port in range(1, 7)]  # nothing listens: targets are down
@@ -48,7 +48,7 @@ def once(out: Path, config: Path, cwd: Path, env: dict[str, str]) -> None:
 
 def old_layout(out: Path, config: Path, work: Path) -> None:
     """What the sdgen before per-job directories wrote for `config`."""
-    once(out, config, work, {"PYTHONPATH": str(legacy_source(work))})
+    once(out, config, REPO, legacy_environment(work))
 
 
 def active(prom: Any) -> list[str]:
