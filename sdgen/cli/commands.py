@@ -125,10 +125,10 @@ class Sidecar:
     scheduler: Scheduler
     source: ConfigSource
     clusters: ClusterSource | None
+    wakeup: Wakeup  # the scheduler's: what wakes the loop
     stop: threading.Event = field(default_factory=threading.Event)
     server: OpsServer | None = None
     reloader: Reloader | None = None
-    wakeup: Wakeup = field(default_factory=Wakeup)
     _release_timer: threading.Timer | None = None  # wakes the loop when old files may go
 
     def start(self) -> None:
@@ -247,9 +247,9 @@ def build(
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
         clusters,
+        wakeup,
         stop=stop,
         reloader=reloader,
-        wakeup=wakeup,
     )
     if serve and args.listen:
         board = sidecar.board
