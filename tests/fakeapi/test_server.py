@@ -66,7 +66,9 @@ def test_stop_leaves_no_threads_behind() -> None:
     api.stop()
     for s in streams:
         s.close()
-    assert set(fakeapi_threads()) - before == set()
+    # A request thread may still be returning from its last write when stop() returns (seen
+    # once in CI); it must be gone soon after, not linger.
+    wait_for(lambda: not set(fakeapi_threads()) - before, 5, message="the server's threads end")
 
 
 @contextmanager
