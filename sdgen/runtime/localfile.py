@@ -15,7 +15,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from sdgen.runtime.source import ConfigText, text_version
@@ -25,12 +30,18 @@ log = logging.getLogger(__name__)
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
+# A file opened, or closed without a write, changed nothing: sdgen's own reads of the config
+# cause these, and each would otherwise start a cycle that reads the file again.
+_NO_CHANGE = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+
 class _Poke(FileSystemEventHandler):
     def __init__(self, on_event: Callable[[], None]) -> None:
         self._on_event = on_event
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self._on_event()
+        if event.event_type not in _NO_CHANGE:
+            self._on_event()
 
 
 class FileSource:

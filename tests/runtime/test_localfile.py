@@ -5,7 +5,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sdgen.runtime.localfile import FileSource, looks_like_subpath_mount
+from watchdog.events import (
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+)
+
+from sdgen.runtime.localfile import FileSource, _Poke, looks_like_subpath_mount
 from tests.support.helpers import wait_for
 
 
@@ -61,3 +69,39 @@ def test_subpath_mount_detection_reads_mountinfo(tmp_path: Path) -> None:
     assert looks_like_subpath_mount(config, mountinfo)
     mountinfo.write_text(line.format(target=tmp_path / "elsewhere"))
     assert not looks_like_subpath_mount(config, mountinfo)
+
+
+def test_its_own_reads_do_not_poke(tmp_path: Path) -> None:
+    """Reading the config makes watchdog report `opened` and `closed_no_write`; neither can
+    mean a change, so neither starts a cycle (each would read the file, and poke again)."""
+    path = tmp_path / "scrape_config.yaml"
+    path.write_text("targets: []\n")
+    pokes: list[None] = []
+    source = FileSource(path, lambda: pokes.append(None))
+    source.start()
+    try:
+        for _ in range(20):  # 40 opened/closed_no_write events
+            source.read()
+        (tmp_path / "other").write_text("x")  # a real change: a handful of events
+        wait_for(lambda: pokes, 10, message="the real change pokes")
+        seen = [-1]
+
+        def settled() -> bool:  # no new poke since the last look, 0.2 s ago
+            settled_now, seen[0] = seen[0] == len(pokes), len(pokes)
+            return settled_now
+
+        wait_for(settled, 10, 0.2, "the pokes settle")
+        assert len(pokes) < 20, f"{len(pokes)} pokes: the 40 read events poked too"
+    finally:
+        source.stop()
+
+
+def test_open_and_close_without_write_are_no_change() -> None:
+    pokes: list[str] = []
+    handler = _Poke(lambda: pokes.append("poke"))
+    for event in (FileOpenedEvent("/c"), FileClosedNoWriteEvent("/c")):
+        handler.dispatch(event)
+    assert pokes == []
+    for event in (FileModifiedEvent("/c"), FileClosedEvent("/c"), FileMovedEvent("/a", "/c")):
+        handler.dispatch(event)
+    assert len(pokes) == 3
