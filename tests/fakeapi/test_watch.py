@@ -151,10 +151,7 @@ def test_bookmarks_carry_the_current_resource_version(api: FakeAPI) -> None:
             "object": {
                 "kind": "Pod",
                 "apiVersion": "v1",
-                "metadata": {
-                    "resourceVersion": str(api.resource_version),
-                    "creationTimestamp": None,
-                },
+                "metadata": {"resourceVersion": str(api.resource_version)},
             },
         }
 
@@ -171,9 +168,10 @@ def test_send_initial_events_ends_the_burst_with_an_annotated_bookmark(api: Fake
     with watch(api, query + "&resourceVersion=") as stream:
         events = stream.events(3)
         assert summary(events) == [("ADDED", "a"), ("ADDED", "b"), ("BOOKMARK", "")]
-        meta = events[2]["object"]["metadata"]
-        assert meta["annotations"] == {"k8s.io/initial-events-end": "true"}
-        assert meta["resourceVersion"] == str(api.resource_version)
+        assert events[2]["object"]["metadata"] == {
+            "resourceVersion": str(api.resource_version),
+            "annotations": {"k8s.io/initial-events-end": "true"},
+        }
         api.create(pod_manifest("c", "demo"))
         assert ("ADDED", "c") in summary(stream.events(2))
 

@@ -76,7 +76,9 @@ class Watch:
         self.cut_generation = self.faults.cut_generation
 
     def _bookmark(self, rv: int, initial_end: bool = False) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(rv), "creationTimestamp": None}
+        # Like a real API server's: the resourceVersion (and the initial-events-end annotation)
+        # and nothing else, no creationTimestamp.
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}
