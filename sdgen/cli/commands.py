@@ -45,7 +45,7 @@ from sdgen.runtime.cycle import (
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
-from sdgen.runtime.opsserver import OpsServer
+from sdgen.runtime.opsserver import ListenError, OpsServer
 from sdgen.runtime.reload import Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
@@ -72,6 +72,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     UsageError: 2,
     OutputError: 2,  # output dir missing, not writable, or held by another sdgen
     SnapshotError: 2,  # --snapshot unreadable or not a dump
+    ListenError: 2,  # --listen port in use or not permitted
     GaveUp: 1,
 }
 

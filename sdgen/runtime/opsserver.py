@@ -16,6 +16,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from sdgen import SdgenError
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
@@ -27,6 +29,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"--listen {listen!r}: expected HOST:PORT or :PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class ListenError(SdgenError):
+    """The ops port cannot be opened (in use, not permitted); the message says what to do."""
 
 
 class OpsServer:
@@ -63,7 +69,13 @@ class OpsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("ops request: " + format, *args)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as err:
+            raise ListenError(
+                f"--listen {listen}: cannot listen there: {err.strerror or err} — pick another "
+                "port (e.g. --listen :8081), or --listen '' for no ops port"
+            ) from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="ops-http", daemon=True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,22 @@ def test_targets_names_the_file_of_each_targets_part(tmp_path: Path) -> None:
     for target in found:
         groups = json.loads((out / target["file"]).read_text())
         assert any(target["address"] in group["targets"] for group in groups), target
+
+
+def test_a_listen_port_in_use_is_a_clear_error_and_exit_2(tmp_path: Path) -> None:
+    config, out = tmp_path / "scrape_config.yaml", tmp_path / "out"
+    config.write_text("targets: []\n")
+    out.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = sdgen(
+            "run", "--config-file", str(config), "--output-dir", str(out),
+            "--listen", f"127.0.0.1:{port}", tmp=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"--listen 127.0.0.1:{port}: cannot listen there: Address already in use" in (
+        result.stderr
+    )
+    assert "pick another port" in result.stderr and "Traceback" not in result.stderr
