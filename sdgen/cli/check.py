@@ -15,7 +15,9 @@ anywhere: it may be a broken config.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Issue, Severity
 
 _CONFIG_KEYS = frozenset({"targets", "features"})
+# A ConfigMap holds at most 1 MiB; a scrape config file many times that is no config.
+MAX_BYTES = 8 << 20
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -106,9 +110,12 @@ def _check_file(
     path: Path, key: str, report: _Report, *, explicit: bool, allow_secrets: bool
 ) -> None:
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else _read_file(path)
     except OSError as exc:
         report.io_error(f"{path}: {exc.strerror or exc}")
+        return
+    if len(data) > MAX_BYTES:
+        report.io_error(f"{path}: larger than {MAX_BYTES >> 20} MiB, no scrape config")
         return
     name = "<stdin>" if str(path) == "-" else str(path)
     try:
@@ -120,6 +127,19 @@ def _check_file(
     issues = check_text(text, key, explicit=explicit, allow_secrets=allow_secrets)
     if issues is not None:
         report.add(name, issues)
+
+
+def _read_file(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_BYTES + 1 of them. A FIFO, a device (`/dev/zero`)
+    or a socket is an error, never a read that blocks forever or fills the memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read(MAX_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def _check_path(path: Path, key: str, report: _Report, *, allow_secrets: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,28 @@ def test_examples_directory_is_clean(capsys: pytest.CaptureFixture[str]) -> None
     code, out, err = check(capsys, str(REPO / "examples"))
     assert (code, out) == (0, [])
     assert "0 error(s), 0 warning(s)" in err
+
+
+def test_a_fifo_named_like_a_config_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "stuck.yaml")
+    (tmp_path / "good.yaml").write_text("targets: []\n")
+    result = sdgen(str(tmp_path))  # a read of the FIFO would never return
+    assert result.returncode == 2, result.stderr
+    assert f"{tmp_path / 'stuck.yaml'}: not a regular file" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_endless_device_is_an_error_not_a_memory_error() -> None:
+    result = sdgen("/dev/zero")
+    assert result.returncode == 2, result.stderr
+    assert "/dev/zero: not a regular file" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
+
+
+def test_a_huge_file_is_refused_after_a_bounded_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as stream:
+        stream.truncate(64 << 20)  # sparse: 64 MiB that cost no disk
+    result = sdgen(str(huge))
+    assert result.returncode == 2, result.stderr
+    assert f"{huge}: larger than 8 MiB" in result.stdout + result.stderr
