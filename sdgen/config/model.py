@@ -143,13 +143,29 @@ class Issue:
     target: str | None = None  # the targetName the problem belongs to, when known
 
     def format(self, source: str) -> str:
+        """`file:line: path: message` on one line: control characters from the config (a
+        newline in a targetName or a key) are escaped, so they cannot forge another line."""
         where = f"{source}:{self.line}" if self.line else source
         prefix = "warning: " if self.severity == Severity.WARNING else ""
-        return (
+        text = (
             f"{where}: {self.path}: {prefix}{self.message}"
             if self.path
             else (f"{where}: {prefix}{self.message}")
         )
+        return printable(text)
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (C0, DEL, C1, and the Unicode line and paragraph
+    separators) written as a Python escape, so a value from a config or a pod stays on one
+    line of text output."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char == " " else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    return repr(char)[1:-1] if char in "\t\n\r" else f"\\u{ord(char):04x}"
 
 
 @dataclass(frozen=True, slots=True)

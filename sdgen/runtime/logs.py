@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from sdgen.config.model import printable
+
 # Attributes every LogRecord has; anything else came from `extra=` and is a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -23,8 +25,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        line = f"{stamp}Z {record.levelname.lower():7} {record.getMessage()}"
-        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        # One event, one line: control characters in values from configs, pods or the API
+        # server are escaped (a targetName with a newline must not forge a log line).
+        line = f"{stamp}Z {record.levelname.lower():7} {printable(record.getMessage())}"
+        extras = " ".join(f"{k}={printable(str(v))}" for k, v in _fields(record).items())
         if extras:
             line = f"{line} {extras}"
         if record.exc_info:

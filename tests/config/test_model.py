@@ -16,6 +16,7 @@ from sdgen.config.model import (
     Issue,
     Scheme,
     Severity,
+    printable,
 )
 from tests.support.helpers import REPO
 
@@ -64,3 +65,27 @@ def test_each_default_is_written_once(value: object) -> None:
         and type(node.value) is type(value)
     ]
     assert found == ["sdgen/config/model.py"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain text, é and ☃", "plain text, é and ☃"),
+        ("two\nlines", "two\\nlines"),
+        ("cr\rtab\t", "cr\\rtab\\t"),
+        ("esc \x1b[31mred", "esc \\u001b[31mred"),
+        ("del \x7f c1 \x85", "del \\u007f c1 \\u0085"),
+        ("line sep \u2028 para \u2029", "line sep \\u2028 para \\u2029"),
+    ],
+)
+def test_printable_escapes_control_characters(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert "\n" not in printable(text) and "\r" not in printable(text)
+
+
+def test_a_newline_in_a_target_name_cannot_forge_a_second_issue_line() -> None:
+    forged = "web\nfile.yaml:1: targets[0]: all good"
+    issue = Issue("targets[0].targetName", f"duplicate targetName {forged!s}", 3)
+    line = issue.format("config.yaml")
+    assert line.splitlines() == [line]
+    assert "web\\nfile.yaml:1" in line
