@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
+from sdgen.config.model import printable
 from sdgen.resolve.pipeline import ScrapeTarget
 from sdgen.resolve.resolver import Resolution
 
 
 def _labels(labels: Mapping[str, str]) -> str:
-    return ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return printable(", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())))
 
 
 def targets_report(
@@ -52,7 +53,7 @@ def targets_report(
         }
         return json.dumps(document, indent=2, sort_keys=True)
     table = [("TARGET", "ENDPOINT", "ADDRESS")] + [
-        (name, str(index), st.address) for name, index, st in rows
+        (printable(name), str(index), printable(st.address)) for name, index, st in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = []
@@ -65,6 +66,6 @@ def targets_report(
             name, index, st = rows[i - 1]
             lines.append("    file: " + file_of(name, index, st.line))
     lines.append(f"{len(rows)} targets")
-    lines += [f"error: {name}: {message}" for name, message in sorted(errors.items())]
-    lines += [f"config: {issue}" for issue in issues]
+    lines += [printable(f"error: {name}: {message}") for name, message in sorted(errors.items())]
+    lines += [f"config: {issue}" for issue in issues]  # formatted printable already
     return "\n".join(lines)

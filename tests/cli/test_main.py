@@ -258,3 +258,19 @@ def test_a_listen_port_in_use_is_a_clear_error_and_exit_2(tmp_path: Path) -> Non
         result.stderr
     )
     assert "pick another port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_targets_table_shows_hostile_values_on_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "scrape_config.yaml"
+    target = {
+        "targetName": "web\nerror: forged",
+        "type": "StaticEndpoints",
+        "relabelConfigs": [{"targetLabel": "team", "replacement": "a\r\nb\x1b[2K"}],
+        "endpoints": [{"address": "10.0.0.1:9100"}],
+    }
+    config.write_text(json.dumps({"targets": [target]}))
+    result = sdgen("targets", "--config-file", str(config), tmp=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4, lines  # header, the one target, its file, the count
+    assert "web\\nerror: forged" in lines[1] and 'team="a\\r\\nb\\u001b[2K"' in lines[1]
