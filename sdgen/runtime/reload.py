@@ -125,17 +125,17 @@ class Reloader:
         return ok
 
     def _report_loaded(self) -> None:
-        if self._on_loaded is None:
-            return
-        try:
-            self._on_loaded()
-        except Exception:  # a hook must not end the reloader
-            log.exception("reload callback failed")
+        if self._on_loaded is not None:
+            _call_hook(self._on_loaded)
 
     def _report(self, result: str) -> None:
-        if self._on_result is None:
-            return
-        try:
-            self._on_result(result)
-        except Exception:  # a metrics hook must not end the retries
-            log.exception("reload result callback failed")
+        if self._on_result is not None:
+            _call_hook(self._on_result, result)
+
+
+def _call_hook(hook: Callable[..., None], *args: str) -> None:
+    """Run a caller's hook; one that raises must not end the reloader or its retries."""
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("reload callback failed")

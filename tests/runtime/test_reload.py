@@ -201,3 +201,22 @@ def test_a_failing_result_callback_does_not_stop_the_retries(server_factory) -> 
     reloader.request()
     assert server.wait_for(lambda: len(server.posts) == 3)
     finish(reloader, stop)
+
+
+def test_a_ticket_is_loaded_only_by_a_post_that_succeeded_after_it(
+    server_factory: Callable[[int], FakePrometheus],
+) -> None:
+    """`loaded(ticket)`: the migration's proof that Prometheus read the fragments as they
+    were when the ticket was taken; failed POSTs do not count, and `on_loaded` follows."""
+    server = server_factory(2)  # the first two POSTs answer 503
+    stop, loaded = threading.Event(), threading.Event()
+    reloader = Reloader(server.url, stop, initial_delay=0.01, on_loaded=loaded.set)
+    reloader.start()
+    try:
+        ticket = reloader.request()
+        assert ticket == 1 and not reloader.loaded(ticket)
+        assert loaded.wait(DEADLINE), "on_loaded after the third POST succeeded"
+        assert len(server.posts) == 3 and reloader.loaded(ticket)
+    finally:
+        stop.set()
+        reloader.join(DEADLINE)
