@@ -63,7 +63,7 @@ def _namespace_selector(rng: random.Random) -> dict[str, Any]:
     )
 
 
-def random_config(rng: random.Random) -> str:
+def random_config(rng: random.Random, *, enabled: bool | None = None) -> str:
     """A valid scrape config over the driver's universe (both layouts, every target type)."""
     keep_regex = rng.choice(["up|http_.*", "(a+)+$", "go_.*"])
     targets: list[dict[str, Any]] = [
@@ -108,8 +108,8 @@ def random_config(rng: random.Random) -> str:
     targets = targets[: rng.randint(1, 3)]
     if rng.random() < 0.5:
         return yaml.safe_dump({"scrapingInterval": "30s", "targets": targets})
-    enabled = rng.random() < 0.9
-    agent = {"enabled": enabled, "scrapingInterval": "20s", "targets": targets}
+    on = rng.random() < 0.9 if enabled is None else enabled
+    agent = {"enabled": on, "scrapingInterval": "20s", "targets": targets}
     return yaml.safe_dump({"features": {"openAgent": agent}})
 
 
@@ -282,8 +282,9 @@ class Driver:
             self._delete("configmaps", *CONFIGMAP)
 
     def finish(self) -> None:
-        """End on a valid config, so the final state has one right answer."""
-        self.config = random_config(self.rng)
+        """End on a valid, enabled config, so the final state has one right answer and it
+        holds files (a disabled one, 5 % of random configs, would make the check vacuous)."""
+        self.config = random_config(self.rng, enabled=True)
         self._config("config-valid", self.config)
 
     def _config(self, kind: str, text: str) -> None:
