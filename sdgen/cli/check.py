@@ -110,7 +110,7 @@ def _check_file(
     path: Path, key: str, report: _Report, *, explicit: bool, allow_secrets: bool
 ) -> None:
     try:
-        data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else _read_file(path)
+        data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else read_regular_file(path)
     except OSError as exc:
         report.io_error(f"{path}: {exc.strerror or exc}")
         return
@@ -129,7 +129,7 @@ def _check_file(
         report.add(name, issues)
 
 
-def _read_file(path: Path) -> bytes:
+def read_regular_file(path: Path) -> bytes:
     """A regular file's bytes, at most MAX_BYTES + 1 of them. A FIFO, a device (`/dev/zero`)
     or a socket is an error, never a read that blocks forever or fills the memory."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sdgen import __version__
-from sdgen.cli import check, commands
+from sdgen.cli import check, commands, diff
 from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
 
 DESCRIPTION = """\
@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_arguments(check_parser)
     check_parser.set_defaults(func=check.run)
+
+    diff_parser = sub.add_parser(
+        "diff",
+        help="show what a config change would do to the targets and scrape jobs",
+        description="Resolve the current config (the live ConfigMap, --from OLD, or the "
+        "ConfigMap in --snapshot) and NEW against the same cluster and print the difference "
+        "per target name and scrape job. Exit 0 no change, 1 changes, 2 errors (NEW invalid).",
+    )
+    diff.add_arguments(diff_parser)
+    diff_parser.set_defaults(func=diff.run)
     return parser
 
 
