@@ -154,6 +154,12 @@ class Sidecar:
             elif ticket is None and legacy.ticket is None:
                 ticket = self.reloader.request()  # none was due; one must confirm the load
             legacy.written(ticket)
+        reloader = self.reloader
+        self.board.rolled(
+            result,
+            reloader.latest_ticket if reloader is not None else None,
+            reloader.loaded if reloader is not None else None,
+        )
         return result
 
     def _release_legacy_files(self) -> None:
@@ -241,10 +247,11 @@ def build(
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
     stop = threading.Event()
-    reloader = _reloader(args, stop, metrics, wakeup)
+    board = Board(metrics)
+    reloader = _reloader(args, stop, metrics, wakeup, board)
     sidecar = Sidecar(
         Cycle(source, clusters, output, options),
-        Board(metrics),
+        board,
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
         clusters,
@@ -306,7 +313,7 @@ def _config_source(
 
 
 def _reloader(
-    args: argparse.Namespace, stop: threading.Event, metrics: Metrics, wakeup: Wakeup
+    args: argparse.Namespace, stop: threading.Event, metrics: Metrics, wakeup: Wakeup, board: Board
 ) -> Reloader | None:
     if not args.reload_url:
         return None
@@ -315,7 +322,9 @@ def _reloader(
             args.reload_url,
             stop,
             on_result=lambda result: metrics.reload_requests.labels(result).inc(),
-            on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left
+            on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left,
+            # and mark the written config version loaded
+            on_answer=board.rollout.answered,
         )
     except ValueError as err:
         raise UsageError(f"--reload-url: {err}") from None

@@ -15,6 +15,7 @@ from typing import Any
 from sdgen.output.outputdir import SyncResult
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.metrics import Metrics
+from sdgen.runtime.rollout import Rollout
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Board:
         self.waiting_for = ""
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
         self.targets: Mapping[str, TargetStatus] = {}
+        self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -47,6 +49,25 @@ class Board:
             self.rendered_once = True
             self.waiting_for = ""
 
+    def rolled(
+        self, result: CycleResult, ticket: int | None, loaded: Callable[[int], bool] | None
+    ) -> None:
+        """After `record` and any reload request: the versions seen, written and loaded.
+        `ticket`: the reloader's latest ticket, None without one; `loaded` its `loaded`."""
+        self.rollout.saw(result.reading.status.version)
+        if (
+            result.outcome is Outcome.RENDERED
+            and result.sync is not None
+            and not result.sync_errors
+        ):
+            changed = bool(result.sync.written or result.sync.removed)
+            self.rollout.wrote(result.reading.status.version, ticket, changed)
+        if loaded is not None:
+            self.rollout.confirm(loaded)
+        self.metrics.set_config_versions(
+            {str(stage): version for stage, version in self.rollout.versions().items()}
+        )
+
     def ready(self) -> tuple[bool, str]:
         if not self.rendered_once:
             return False, self.waiting_for or "no render yet"
@@ -61,6 +82,7 @@ class Board:
                 "valid": self.config.valid,
                 "issues": list(self.config.issues),
             },
+            "rollout": self.rollout.status(),
             "last_render": self.last_render,
             "waiting_for": self.waiting_for,
             "write_errors": list(self.write_errors),

@@ -69,6 +69,7 @@ class Metrics:
 
     def __init__(self, informers: Callable[[], Iterable[InformerStats]] = tuple) -> None:
         self.registry = CollectorRegistry()
+        self._config_info_labels: set[tuple[str, str]] = set()
         r = self.registry
         Info("sdgen_build", "sdgen build information", registry=r).info({"version": __version__})
         self.targets = Gauge("sdgen_targets", "scrape targets written", ["target"], registry=r)
@@ -102,7 +103,23 @@ class Metrics:
         self.config_errors = Counter(
             "sdgen_config_errors", "config reads rejected as invalid", registry=r
         )
+        self.config_info = Gauge(
+            "sdgen_config_info",
+            "1 for the config version at each step: seen in the ConfigMap, its files written, "
+            "loaded by Prometheus (a reload that followed succeeded)",
+            ["version", "state"],
+            registry=r,
+        )
         r.register(_InformerCollector(informers))
+
+    def set_config_versions(self, versions: dict[str, str]) -> None:
+        """state → version; one series per state, so `seen != loaded` can be alerted on."""
+        current = {(version, state) for state, version in versions.items()}
+        for labels in self._config_info_labels - current:
+            self.config_info.remove(*labels)
+        for version, state in current:
+            self.config_info.labels(version, state).set(1)
+        self._config_info_labels = current
 
     def set_targets(self, counts: dict[str, int]) -> None:
         """Replace the per-target gauge so removed targets disappear from /metrics."""

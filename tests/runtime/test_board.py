@@ -37,6 +37,7 @@ def test_status_is_the_json_document_of_the_last_results() -> None:
     board.record(rendered(SyncResult(["targets/web.json"], 1, [], ["x: full"]), web=WEB, b=broken))
     assert board.status() == {
         "config": {"origin": "cm", "version": "v1", "valid": True, "issues": []},
+        "rollout": {"reload": {"result": "not needed"}},  # filled by `rolled`, not `record`
         "last_render": 1700000000.5,
         "waiting_for": "",
         "write_errors": ["x: full"],
@@ -140,3 +141,21 @@ def test_metrics_follow_the_results() -> None:
     assert sample(board, "sdgen_config_errors_total") == 1
     assert sample(board, "sdgen_config_valid") == 0
     assert sample(board, "sdgen_targets", target="web") == 5, "kept while nothing is written"
+
+
+def test_rolled_reports_versions_as_config_info_series() -> None:
+    board = Board(wall=lambda: 5.0)
+    result = rendered(SyncResult(["scrape/web.yml"]), web=WEB)
+    board.record(result)
+    board.rolled(result, ticket=1, loaded=lambda ticket: False)
+    assert sample(board, "sdgen_config_info", version="v1", state="seen") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="written") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") is None
+    assert board.status()["rollout"]["reload"] == {"result": "pending"}
+    board.rolled(result, ticket=1, loaded=lambda ticket: True)
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") == 1
+    board.record(waiting("config invalid"))  # v2 seen, never written
+    board.rolled(waiting("config invalid"), ticket=1, loaded=lambda ticket: True)
+    assert sample(board, "sdgen_config_info", version="v2", state="seen") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="seen") is None
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") == 1
