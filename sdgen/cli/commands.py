@@ -42,11 +42,13 @@ from sdgen.runtime.cycle import (
     Outcome,
     Reading,
 )
+from sdgen.runtime.events import Emitter, LoopEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.opsserver import ListenError, OpsServer
-from sdgen.runtime.reload import Reloader
+from sdgen.runtime.recorder import Regarding
+from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
 from sdgen.runtime.wakeup import Wakeup
@@ -130,10 +132,13 @@ class Sidecar:
     stop: threading.Event = field(default_factory=threading.Event)
     server: OpsServer | None = None
     reloader: Reloader | None = None
+    events: LoopEvents | None = None  # Kubernetes Events on the ConfigMap (off: --no-events)
     _release_timer: threading.Timer | None = None  # wakes the loop when old files may go
 
     def start(self) -> None:
         self.source.start()
+        if self.events is not None:
+            self.events.emitter.start()
         if self.reloader is not None:
             self.reloader.start()
         if self.server is not None:
@@ -160,6 +165,8 @@ class Sidecar:
             reloader.latest_ticket if reloader is not None else None,
             reloader.loaded if reloader is not None else None,
         )
+        if self.events is not None:
+            self.events.after_cycle(result)  # only queues: never waits for the API server
         return result
 
     def _release_legacy_files(self) -> None:
@@ -189,6 +196,8 @@ class Sidecar:
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
             self.reloader.join(0.2)
+        if self.events is not None:
+            self.events.emitter.join(0.2)
         if self.server is not None:
             self.server.stop()
 
@@ -248,7 +257,8 @@ def build(
     metrics = Metrics(lambda: _all_informers(source, clusters))
     stop = threading.Event()
     board = Board(metrics)
-    reloader = _reloader(args, stop, metrics, wakeup, board)
+    events = _events(args, api_client, source, stop, metrics) if serve else None
+    reloader = _reloader(args, stop, metrics, wakeup, board, events)
     sidecar = Sidecar(
         Cycle(source, clusters, output, options),
         board,
@@ -258,6 +268,7 @@ def build(
         wakeup,
         stop=stop,
         reloader=reloader,
+        events=events,
     )
     if serve and args.listen:
         board = sidecar.board
@@ -312,8 +323,40 @@ def _config_source(
     return ConfigMapSource(informer, namespace, name, args.key)
 
 
+def _events(
+    args: argparse.Namespace,
+    api_client: Any,
+    source: ConfigSource,
+    stop: threading.Event,
+    metrics: Metrics,
+) -> LoopEvents | None:
+    """Events on the ConfigMap: only when the config comes from one, and not --no-events."""
+    if args.no_events or api_client is None or not isinstance(source, ConfigMapSource):
+        return None
+    emitter = Emitter(
+        apiclient.EventWriter(api_client),
+        socket.gethostname(),  # the pod's name
+        stop,
+        lambda reason, result: metrics.events.labels(reason, result).inc(),
+    )
+
+    def regarding() -> Regarding | None:
+        found = source.configmap()
+        if found is None:
+            return None
+        meta = found.metadata
+        return Regarding(meta.namespace, meta.name, meta.uid)
+
+    return LoopEvents(emitter, regarding)
+
+
 def _reloader(
-    args: argparse.Namespace, stop: threading.Event, metrics: Metrics, wakeup: Wakeup, board: Board
+    args: argparse.Namespace,
+    stop: threading.Event,
+    metrics: Metrics,
+    wakeup: Wakeup,
+    board: Board,
+    events: LoopEvents | None,
 ) -> Reloader | None:
     if not args.reload_url:
         return None
@@ -324,10 +367,16 @@ def _reloader(
             on_result=lambda result: metrics.reload_requests.labels(result).inc(),
             on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left,
             # and mark the written config version loaded
-            on_answer=board.rollout.answered,
+            on_answer=functools.partial(_answered, board, events),
         )
     except ValueError as err:
         raise UsageError(f"--reload-url: {err}") from None
+
+
+def _answered(board: Board, events: LoopEvents | None, answer: ReloadAnswer) -> None:
+    board.rollout.answered(answer)
+    if events is not None:
+        events.reload_answered(answer)
 
 
 def _api_client(args: argparse.Namespace) -> Any:

@@ -207,6 +207,13 @@ OPS = (
         default=660.0,
         metavar="DURATION",
     ),
+    Flag(
+        "no-events",
+        "write no Kubernetes Events on the ConfigMap (ConfigInvalid, TargetRejected, "
+        "ConfigApplied, ReloadFailed); they need create and patch on events.events.k8s.io",
+        type=None,
+        default=False,
+    ),
     Flag("log-format", "log line format", default="text", choices=("text", "json")),
     Flag(
         "log-level",

@@ -103,6 +103,13 @@ class Metrics:
         self.config_errors = Counter(
             "sdgen_config_errors", "config reads rejected as invalid", registry=r
         )
+        self.events = Counter(
+            "sdgen_events",
+            "Kubernetes Events on the ConfigMap by result: created, patched (a series count), "
+            "counted (a repeat the next heartbeat writes), throttled, dropped (queue full), failed",
+            ["reason", "result"],
+            registry=r,
+        )
         self.config_info = Gauge(
             "sdgen_config_info",
             "1 for the config version at each step: seen in the ConfigMap, its files written, "

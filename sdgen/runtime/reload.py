@@ -38,6 +38,7 @@ class ReloadAnswer:
     answer: str
     serves: int
     attempt: int
+    status: int = 0  # the HTTP status; 0 when Prometheus could not be reached
 
 
 class Reloader:
@@ -136,15 +137,16 @@ class Reloader:
                 body = _body(response)
             ok, problem = 200 <= status < 300, f"HTTP {status}"
         except urllib.error.HTTPError as e:
-            ok, problem = False, f"HTTP {e.code} {e.reason}"
+            ok, problem, status = False, f"HTTP {e.code} {e.reason}", e.code
             body = _body(e)
             problem += f": {body}" if body else ""
         except (OSError, ValueError) as e:  # URLError, timeouts, refused connections
             ok, problem = False, str(getattr(e, "reason", e))
-            body = ""
+            body, status = "", 0
         self._report("success" if ok else "failure")
         if self._on_answer is not None:
-            answer = ReloadAnswer(ok, body if ok or not body else problem, serves, attempt)
+            text = body if ok or not body else problem
+            answer = ReloadAnswer(ok, text, serves, attempt, status)
             _call_hook(self._on_answer, answer)
         if ok:
             log.info("reload requested from %s", self.url, extra={"attempt": attempt})

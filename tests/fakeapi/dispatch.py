@@ -113,8 +113,8 @@ def _resolve(segs: list[str]) -> Target | None:
     return Target(res, namespace, name, sub, legacy_watch)
 
 
-def _check_read(state: State, t: Target, verb: str) -> None:
-    if not state.faults.allows(t.res.plural, t.namespace):
+def _check(state: State, t: Target, verb: str) -> None:
+    if not state.faults.allows(t.res.plural, t.namespace, t.res.group, verb):
         group = t.res.group
         where = f'in the namespace "{t.namespace}"' if t.namespace else "at the cluster scope"
         message = (
@@ -156,7 +156,7 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
     if req.method == "GET":
         opts = ListOptions.from_query(req.query)
         if opts.watch or t.legacy_watch:
-            _check_read(state, t, "watch")
+            _check(state, t, "watch")
             watch_opts = replace(opts, watch=True)
             if wants_table(req.headers.get("accept", "")):
                 render = row_renderer(req.query.get("includeObject", "Metadata"))
@@ -164,12 +164,13 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
             if events.is_view(t.res):
                 return Watch(state, t.res, t.namespace, watch_opts, events.render_view)
             return Watch(state, t.res, t.namespace, watch_opts)
-        _check_read(state, t, "list")
+        _check(state, t, "list")
         items, meta = list_page(state.store, t.res, t.namespace, opts, state.too_large_wait)
         if wants_table(req.headers.get("accept", "")):
             return _json(200, as_table(items, meta, req.query.get("includeObject", "Metadata")))
         return Reply(200, list_body(t.res, meta, [_out(t.res, i.raw) for i in items]))
     if req.method == "POST":
+        _check(state, t, "create")
         if t.res.namespaced and t.namespace is None:
             raise ApiError(
                 405,
@@ -189,6 +190,7 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
         created = state.objects.create(t.res, t.namespace, _object_body(req), _write(req, t))
         return Reply(201, created.raw)
     if req.method == "DELETE":
+        _check(state, t, "deletecollection")
         opts = ListOptions.from_query(req.query)
         items, meta = list_page(state.store, t.res, t.namespace, replace(opts, limit=0), 0.0)
         for item in items:
@@ -208,13 +210,14 @@ def _object(state: State, req: Request, t: Target) -> Reply:
     name = t.name or ""
     objects = state.objects
     if req.method == "GET":
-        _check_read(state, t, "get")
+        _check(state, t, "get")
         found = objects.get(t.res, t.namespace, name)
         if wants_table(req.headers.get("accept", "")):
             include = req.query.get("includeObject", "Metadata")
             return _json(200, as_table([found], {"resourceVersion": str(found.rv)}, include))
         return Reply(200, _out(t.res, found.raw))
     if req.method == "PUT":
+        _check(state, t, "update")
         body = _object_body(req)
         if events.is_view(t.res):
             events.validate(t.res, body, name)
@@ -228,8 +231,10 @@ def _object(state: State, req: Request, t: Target) -> Reply:
         )
         return Reply(200, _out(t.res, updated.raw))
     if req.method == "PATCH":
+        _check(state, t, "patch")
         return _patch(state, req, t, name)
     if req.method == "DELETE":
+        _check(state, t, "delete")
         options = _body(req) or {}
         event = objects.delete(t.res, t.namespace, name, options.get("preconditions") or {})
         if t.res.returns_deleted_object:

@@ -253,6 +253,7 @@ def test_every_answer_is_reported_with_prometheus_body(
             "configs with job name x",
             1,
             1,
+            503,
         ),
-        ReloadAnswer(True, "", 1, 2),
+        ReloadAnswer(True, "", 1, 2, 200),
     ]

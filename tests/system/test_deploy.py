@@ -43,7 +43,10 @@ ENTRY_POINTS = [
     "overlays/secrets",
 ]
 READ = ("get", "list", "watch")
-CONFIG_RULES = {("Role", "", "configmaps", READ)}
+CONFIG_RULES = {
+    ("Role", "", "configmaps", READ),
+    ("Role", "events.k8s.io", "events", ("create", "patch")),  # Events on the ConfigMap
+}
 DISCOVERY_RULES = CONFIG_RULES | {
     ("ClusterRole", "", "pods", READ),
     ("ClusterRole", "", "services", READ),
@@ -249,7 +252,7 @@ def deployed_sidecar(
 @pytest.mark.parametrize(
     "kustomization", ["base", "overlays/cluster-discovery", "overlays/openagent"]
 )
-def test_sdgen_syncs_and_renders_with_only_the_granted_reads(
+def test_sdgen_syncs_renders_and_reports_with_only_the_granted_rights(
     example_cluster: FakeAPI, kubeconfig: Path, tmp_path: Path, kustomization: str
 ) -> None:
     if kustomization.endswith("openagent"):
@@ -264,6 +267,10 @@ def test_sdgen_syncs_and_renders_with_only_the_granted_reads(
         assert any(t["targets"] for t in targets.values())
         forbidden = re.findall(r"HTTP 403.*", run.log)
         assert not forbidden, forbidden
+        # ...and writes its Events on the ConfigMap with the granted create and patch.
+        run.until(lambda: example_cluster.list("events") != [], 10, "a ConfigApplied event")
+        assert {e["reason"] for e in example_cluster.list("events")} == {"ConfigApplied"}
+        assert "cannot write Events" not in run.log
     finally:
         assert run.terminate() == 0
 
