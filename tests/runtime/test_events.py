@@ -1,10 +1,12 @@
 """The Event emitter against the API emulator through the real API client: what it writes,
-series counts on the heartbeat (with a clock the test moves), the rate limit, failures logged
-once and counted, and a queue that never blocks the loop."""
+series counts on the heartbeat (with a clock the test moves) and the rate limit, as the real
+kubectl shows them; failures logged once and counted, and a queue that never blocks the
+loop."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 from sdgen.cache.apiclient import EventWriter, load_api_client
 from sdgen.runtime.events import Emitter
 from sdgen.runtime.recorder import EventType, Occurrence, Recorder, Regarding
+from tests.conftest import Binaries
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import wait_for
 
@@ -66,8 +69,21 @@ def events(api: FakeAPI) -> list[dict[str, Any]]:
     return api.list("events", "monitoring")
 
 
+def kubectl_events(binaries: Binaries, kubeconfig: Path) -> list[str]:
+    """The lines `kubectl events --for configmap/sdgen-config` prints, header first."""
+    args = ["-n", "monitoring", "events", "--for", "configmap/sdgen-config"]
+    done = subprocess.run(
+        [str(binaries.kubectl), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def test_an_event_regards_the_configmap_and_repeats_become_a_series(
-    fakeapi: FakeAPI, setup: Any
+    fakeapi: FakeAPI, setup: Any, binaries: Binaries, kubeconfig: Path
 ) -> None:
     emitter, clock, counts, regarding = setup
     emitter.emit(occurrence(regarding))
@@ -95,6 +111,8 @@ def test_an_event_regards_the_configmap_and_repeats_become_a_series(
     clock.now += 60
     wait_for(lambda: events(fakeapi)[0]["series"]["count"] == 5, 5)  # the heartbeat
     wait_for(lambda: counts[("ConfigInvalid", "patched")] == 2, 5)  # counted after the answer
+    [_, line] = kubectl_events(binaries, kubeconfig)
+    assert "(x5 over" in line and "ConfigInvalid" in line and "bad config" in line, line
     assert counts == {
         ("ConfigInvalid", "created"): 1,
         ("ConfigInvalid", "patched"): 2,
@@ -102,12 +120,15 @@ def test_an_event_regards_the_configmap_and_repeats_become_a_series(
     }
 
 
-def test_a_flapping_config_is_rate_limited(fakeapi: FakeAPI, setup: Any) -> None:
+def test_a_flapping_config_is_rate_limited(
+    fakeapi: FakeAPI, setup: Any, binaries: Binaries, kubeconfig: Path
+) -> None:
     emitter, clock, counts, regarding = setup
     for i in range(40):
         emitter.emit(occurrence(regarding, f"version {i}"))
     assert emitter.drain()
     assert len(events(fakeapi)) == 25
+    assert len(kubectl_events(binaries, kubeconfig)) == 1 + 25
     assert counts[("ConfigInvalid", "throttled")] == 15
     clock.now += 300
     emitter.emit(occurrence(regarding, "version 40"))
