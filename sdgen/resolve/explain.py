@@ -252,6 +252,10 @@ def explain(
 ) -> Explanation:
     """Every stage of `target` for `obj` (or, without one, the target's funnel; with
     `address`, only the candidates with that discovered or final address are listed)."""
+    if not target.enabled:
+        why = "the target (or the whole config) is disabled: enabled: false"
+        stages = (StageResult(Stage.WRITTEN, False, 0, why),)
+        return Explanation(target.name, None if obj is None else str(obj), address, stages, (), 0)
     return _Explainer(target, cluster, settings, file_of).run(obj, address)
 
 
