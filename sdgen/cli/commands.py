@@ -269,6 +269,9 @@ def build(
             ),
             ready=board.ready,
             status=lambda: {**board.status(), "watches": _watches(source, clusters)},
+            explain=lambda target, obj, address: sidecar.cycle.explain(
+                target, obj, address
+            ).as_json(),
         )
     return sidecar
 
