@@ -332,7 +332,7 @@ class _Explainer:
             stages, selected, why_not = self._object(obj, namespaces, cluster)
             if why_not is not None:
                 return Explanation(target.name, str(obj), address, tuple(stages), (), 0)
-        explained, port_reasons = self._candidates(selected, obj)
+        explained, port_reasons = self._candidates(selected, obj, address)
         tally = _Tally()
         for candidate in explained:
             tally.add(candidate)
@@ -444,10 +444,11 @@ class _Explainer:
         return "; ".join(dict.fromkeys(reasons))
 
     def _candidates(
-        self, selected: Mapping[str, Objects], obj: ObjectRef | None
+        self, selected: Mapping[str, Objects], obj: ObjectRef | None, address: str | None
     ) -> tuple[list[ExplainedCandidate], list[str]]:
-        """Every candidate of the selected sources, per endpoint, explained; and why sources
-        (when an object was asked about) yielded none."""
+        """Every candidate of the selected sources, per endpoint, explained (fully: those of
+        the object or the address asked about; the others only as far as the funnel counts
+        need); and why sources (when an object was asked about) yielded none."""
         explained: list[ExplainedCandidate] = []
         reasons: list[str] = []
         target, cluster = self.target, self.cluster
@@ -457,7 +458,9 @@ class _Explainer:
             build = source_builder(target, endpoint, cluster, self.shared)
             for key, objects in sorted(selected.items()):
                 found = [c for c in build(objects).candidates() if _belongs(c, obj)]
-                explained.extend(self._candidate(index, key, pipeline, c) for c in found)
+                explained.extend(
+                    self._candidate(index, key, pipeline, c, obj, address) for c in found
+                )
                 if not found and obj is not None and objects:
                     reasons.append(
                         f"endpoints[{index}] of {key or 'static'}: "
@@ -466,9 +469,17 @@ class _Explainer:
         return explained, reasons
 
     def _candidate(
-        self, index: int, key: str, pipeline: CandidatePipeline, candidate: Candidate
+        self,
+        index: int,
+        key: str,
+        pipeline: CandidatePipeline,
+        candidate: Candidate,
+        obj: ObjectRef | None,
+        address: str | None,
     ) -> ExplainedCandidate:
-        fate = pipeline.fate(candidate)
+        fate = pipeline.fate(candidate, quick=obj is None)
+        if obj is None and address in (candidate.address, fate.address):
+            fate = pipeline.fate(candidate)  # one asked about: the whole story
         own = len(self.target.relabelings)
         steps = tuple(
             (_rule_ref(step.index, own, step.action.value), step.changed)

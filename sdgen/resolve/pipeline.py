@@ -154,13 +154,25 @@ class CandidatePipeline:
                     kept.append(ScrapeTarget(address, labels, found))
         return SourceTargets(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
 
-    def fate(self, candidate: Candidate) -> CandidateFate:
+    def fate(self, candidate: Candidate, *, quick: bool = False) -> CandidateFate:
         """What `__call__` does with one candidate, step by step, for `sdgen explain`: the
         relabel trace over all its labels, validity, this shard's filter. Slow (the trace
-        copies the labels per rule); the outcome and labels are `__call__`'s."""
-        discovered = _merged(candidate, self.by_scheme[candidate.https], None)
-        traced = trace(discovered, self.rules)
-        discovered = {name: value for name, value in discovered.items() if value}
+        copies the labels per rule); the outcome and labels are `__call__`'s.
+
+        `quick`: for counting many candidates, relabel as `__call__` does, and trace only a
+        candidate that is dropped (to name the rule); a kept one then has no trace steps and
+        only its address as discovered labels."""
+        special = self.by_scheme[candidate.https]
+        if quick:
+            kept_labels = _merged(candidate, special, self.wanted)
+            if relabel_in_place(kept_labels, self.rules):
+                address_only = {metalabels.ADDRESS: candidate.address}
+                return self._after_relabel(address_only, RelabelTrace((), kept_labels))
+        merged = _merged(candidate, special, None)
+        traced = trace(merged, self.rules)
+        return self._after_relabel({k: v for k, v in merged.items() if v}, traced)
+
+    def _after_relabel(self, discovered: Mapping[str, str], traced: RelabelTrace) -> CandidateFate:
         if traced.labels is None:
             return CandidateFate(discovered, traced, CandidateOutcome.DROPPED)
         final = dict(traced.labels)
