@@ -382,15 +382,15 @@ class _Explainer:
         if target.type is TargetType.STATIC_ENDPOINTS:
             static = "a StaticEndpoints target selects no objects; use --address"
             return [StageResult(Stage.OBJECTS_SELECTED, False, 0, static)], {}, static
-        records = _records(obj, cluster)
         stages: list[StageResult] = []
         why = namespace_mismatch(
             target.namespace_selector, obj.namespace, cluster, self.settings.default_namespace
         )
         how = selected_by(target.namespace_selector, self.settings.default_namespace)
         stages.append(StageResult(Stage.NAMESPACES_SELECTED, why is None, None, why or f"by {how}"))
-        if why is not None:
+        if why is not None:  # decided before the lookup: such objects may not be watched
             return stages, {}, why
+        records = _records(obj, cluster)
         selected, why = self._select(obj, records, namespaces, cluster)
         reason = why or f"selected by {target.selector}"
         stages.append(StageResult(Stage.OBJECTS_SELECTED, why is None, len(selected), reason))

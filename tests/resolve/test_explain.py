@@ -54,6 +54,7 @@ CASES: list[tuple[str, str | None, str | None]] = [
     ("db-pods", "po/corners/job-failed", None),  # a finished pod
     ("db-pods", "pods/corners/db-1", None),  # a pod without an IP
     ("db-pods", "pod/other/db-elsewhere", None),  # namespace labels do not match
+    ("db-service", "pod/elsewhere/unwatched", None),  # not selected, so not even looked up
     ("db-pods", "pod/corners/agent-x7k2p", None),  # matchLabels value differs
     ("db-pods", "svc/corners/db", None),  # a PodMonitor explains pods
     ("agents-by-number", "pod/corners/db-0", None),  # a matchExpressions term fails
