@@ -66,6 +66,7 @@ CASES: list[tuple[str, str | None, str | None]] = [
     ("db-service", "pod/corners/db-0", None),  # a pod through the slices naming it
     ("db-service", "pod/corners/job-done", None),  # no slice points at the pod
     ("team/payments/../weird name ✓", None, "[2001:db8::1]:9100"),  # static, by address
+    ("db-service", None, "10.1.0.5:9187"),  # by address: the whole story of those only
     ("team/payments/../weird name ✓", "pod/corners/db-0", None),
     ("relabeled", None, None),  # dropped per rule, in both lists; one invalid
     ("relabeled", "pod/corners/db-0", None),  # the init container: relabelConfigs[1]
