@@ -290,6 +290,9 @@ class _Tally:
 
 
 class _Explainer:
+    """One question about one target: its rules compiled and one pipeline per endpoint, as
+    the resolver builds them (`keep_discovered=False`: explain keeps what it shows itself)."""
+
     def __init__(
         self,
         target: Target,
