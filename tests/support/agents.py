@@ -67,8 +67,13 @@ class Agent(Service):
         active: list[dict[str, Any]] = data["activeTargets"]
         return active
 
-    def reload(self) -> None:
-        self.request("/-/reload", method="POST")
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the agent's own /metrics (0 when absent)."""
+        for line in self.request("/metrics").decode().splitlines():
+            found, _, value = line.partition(" ")
+            if found == name:
+                return float(value)
+        return 0.0
 
 
 def start(cls: type[Service], name: str, args: Sequence[str], tmp: Path, ready: str) -> Any:

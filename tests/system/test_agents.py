@@ -231,6 +231,8 @@ def test_agent_honours_the_fragments_and_remote_writes_to_the_store(stack: Stack
 
     # A ConfigMap edit: a new target and a wider keep regex, without restarting the agent.
     pid = stack.agent.proc.pid
+    reloads = "vm_promscrape_config_reloads_total"  # counts reloads that changed its jobs
+    reloaded = stack.agent.metric(reloads)
     tokens = stack.tmp / "token"
     path = stack.tmp / "configmap.yaml"
     path.write_text(yaml.safe_dump(configmap(scrape_config(stack.exporters, tokens, edited=True))))
@@ -245,3 +247,5 @@ def test_agent_honours_the_fragments_and_remote_writes_to_the_store(stack: Stack
     stack.until(lambda: stack.store.export(f'other_noise{{instance="{web0}"}}'), "new keep regex")
     assert stack.store.export(f'demo_temperature_celsius{{instance="{late}"}}')
     assert stack.agent.proc.pid == pid and stack.agent.proc.poll() is None
+    if stack.consumer == "vmagent":  # the new job came through sdgen's POST to /-/reload
+        assert stack.agent.metric(reloads) > reloaded
