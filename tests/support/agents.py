@@ -1,5 +1,6 @@
 """Starts the real agents and the store they write to: VictoriaMetrics single-node (the central
-store), vmagent, and Prometheus in agent mode (tests/support/prom.py).
+store), vmagent, and Prometheus remote-writing, in agent mode or not (tests/support/prom.py
+starts a Prometheus that is queried instead).
 
 Each binary comes from the project's cache (`tests/tools/fetch-debs`, Debian's
 victoria-metrics package) (or $VMAGENT for vmagent), runs on a free 127.0.0.1 port with
@@ -144,19 +145,24 @@ def start_vmagent(config: Path, store: Store, tmp: Path, check_interval: str = "
     return agent
 
 
-def start_prometheus_agent(config: Path, tmp: Path) -> Agent:
-    """Prometheus in agent mode (`--agent`): scrapes and remote-writes, stores nothing."""
-    agent: Agent = start(
+def start_prometheus_writer(config: Path, tmp: Path, *, agent: bool) -> Agent:
+    """Prometheus remote-writing what it scrapes: in agent mode (`--agent`: a WAL, no TSDB,
+    no rules), or a full server with the same config, to compare the two."""
+    storage = (
+        ["--agent", f"--storage.agent.path={tmp / 'prometheus-agent-data'}"]
+        if agent
+        else [f"--storage.tsdb.path={tmp / 'prometheus-data'}"]
+    )
+    started: Agent = start(
         Agent,
         "prometheus",
         [
-            "--agent",
+            *storage,
             f"--config.file={config}",
-            f"--storage.agent.path={tmp / 'prometheus-agent-data'}",
             "--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
         ],
         tmp,
         "/-/ready",
     )
-    return agent
+    return started

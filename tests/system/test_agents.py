@@ -1,6 +1,8 @@
-"""Agents as consumers, for real: vmagent and Prometheus in agent mode follow sdgen's output,
-scrape the test exporters and remote-write into a real VictoriaMetrics single-node, and the
-series found there carry the labels the ConfigMap asks for.
+"""Agents as consumers, for real: vmagent and Prometheus in agent mode (and, to compare, a full
+Prometheus) follow sdgen's output, scrape the test exporters and remote-write into a real
+VictoriaMetrics single-node, and the series found there carry the labels the ConfigMap asks
+for. Prometheus hands new targets to scraping at most every 5 s, so its runs take ~11 s each,
+vmagent's ~4 s.
 
 One stack per consumer (tests/support/agents.py): the API emulator holds the ConfigMap, a Pod
 and a Secret; `sdgen run` writes the fragments in the consumer's dialect (`--fragment-format`)
@@ -26,7 +28,7 @@ import pytest
 import yaml
 
 from tests.fakeapi import FakeAPI
-from tests.support.agents import Agent, Store, start_prometheus_agent, start_store, start_vmagent
+from tests.support.agents import Agent, Store, start_prometheus_writer, start_store, start_vmagent
 from tests.support.exporters import Exporter
 from tests.support.helpers import binary, wait_for
 from tests.support.sidecar import SidecarProcess, configmap
@@ -51,7 +53,11 @@ UNEXPANDED = "%{HOME}/%{SDGEN_SURELY_UNSET}"
 
 # What each consumer was measured to honour (README, "Consumers"); every row is asserted below.
 SETTINGS = ("file_sd", "tls", "basic_auth", "authorization", "params", "metric_relabels", "limits")
-CONSUMERS = {"vmagent": set(SETTINGS), "prometheus-agent": set(SETTINGS)}
+CONSUMERS = {
+    "vmagent": set(SETTINGS),
+    "prometheus-agent": set(SETTINGS),
+    "prometheus": set(SETTINGS),
+}
 
 
 def scrape_config(exporters: dict[str, Exporter], tokens: Path, *, edited: bool = False) -> str:
@@ -159,7 +165,7 @@ def stack(request: Any, fakeapi: FakeAPI, kubeconfig: Path, tmp_path: Path) -> I
             agent = start_vmagent(config, store, tmp_path)
             dialect = ["--fragment-format", "vmagent"]
         else:
-            agent = start_prometheus_agent(config, tmp_path)
+            agent = start_prometheus_writer(config, tmp_path, agent=consumer != "prometheus")
             dialect = []
         started.append(agent)
         sdgen = SidecarProcess(
