@@ -28,6 +28,15 @@ from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
+from sdgen.resolve.explain import (
+    ExplainError,
+    ExplainSettings,
+    Explanation,
+    FileOf,
+    ObjectRef,
+    explain,
+    find_target,
+)
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -64,6 +73,7 @@ class Options:
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
     part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
+    consumer: render.Consumer = render.PROMETHEUS  # the fragments' dialect
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,9 @@ class Cycle:
             keep_discovered=options.keep_discovered,
         )
         owned = output.owned()
-        self._renderer = render.Renderer(options.part_size, naming.parts_on_disk(owned))
+        self._renderer = render.Renderer(
+            options.part_size, naming.parts_on_disk(owned), options.consumer
+        )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
 
     def run(self) -> CycleResult:
@@ -203,6 +215,43 @@ class Cycle:
         for warning in resolution.warnings:
             log.warning("%s", warning)
         return resolution
+
+    def explain(
+        self,
+        target: str,
+        obj: str | None = None,
+        address: str | None = None,
+        file_of: FileOf | None = None,
+    ) -> Explanation:
+        """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
+        API call); the files as the last render split them unless `file_of` says otherwise.
+        Safe from another thread: it reads what the loop replaces whole, and changes nothing.
+        An ExplainError when the question cannot be answered."""
+        parsed = self._parsed
+        if parsed is None or not parsed[1].usable:
+            raise ExplainError(f"no usable config yet ({self._status.origin or 'not read'})")
+        config = parsed[1]
+        found = find_target(config, target)
+        if not config.enabled:
+            found = replace(found, enabled=False)
+        ref = ObjectRef.parse(obj) if obj else None
+        cluster = None
+        if self.clusters is not None:
+            if not self.clusters.synced():
+                raise ExplainError("the caches have not synced yet; ask again shortly")
+            cluster = self.clusters.cluster()
+        options = self.options
+        settings = ExplainSettings(
+            options.default_namespace, options.shard, options.keep_meta_labels
+        )
+        return explain(
+            found,
+            cluster,
+            settings,
+            obj=ref,
+            address=address,
+            file_of=file_of or self._renderer.file_of,
+        )
 
     def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
         """The files under secrets/, and the resolution with the targets whose Secrets cannot

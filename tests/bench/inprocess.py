@@ -1,13 +1,17 @@
 """Render + relabel in-process: a first `targets.Resolver` call + `render.render` over a
 cluster of records, best of N, with no I/O and no informer: the pure cost a render cycle
-pays per target."""
+pays per target. Also explaining one object (`sdgen explain`, `GET /explain`) on such a
+cache; that section runs alone with `python -m tests.bench.inprocess explain [--pods N]`."""
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import gc
 import io
+import json
 import pstats
+import sys
 import time
 from typing import Any
 
@@ -19,6 +23,7 @@ from sdgen.config.model import Config
 from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.k8s.view import StaticCluster
 from sdgen.output import render
+from sdgen.resolve.explain import ExplainSettings, ObjectKind, ObjectRef, explain, find_target
 from sdgen.resolve.resolver import Resolution, Resolver
 from tests.bench import proc, synth
 
@@ -94,3 +99,54 @@ def profile_top(config: Config, cluster: StaticCluster, entries: int = 12) -> li
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
     rows = lines[start : start + entries + 1]
     return [line.strip().replace(f"{proc.REPO}/", "") for line in rows if line.strip()]
+
+
+def measure_explain(pods: int, repeats: int) -> dict[str, Any]:
+    """Best and median milliseconds to explain one object on a cache of `pods` pods, as
+    `GET /explain` does: a pod under the PodMonitor, a Service under the ServiceMonitor
+    (5 relabel rules each, every candidate traced)."""
+    cluster = static_cluster(pods)
+    config = parse_config(synth.scrape_config(), source="bench")
+    settings = ExplainSettings("default")
+    pod_key = sorted(cluster.pod_map(None))[pods // 2]
+    service_key = sorted(cluster.service_map(None))[len(cluster.service_map(None)) // 2]
+    questions = {
+        "pod": (synth.POD_TARGET, ObjectRef(ObjectKind.POD, *pod_key.split("/"))),
+        "service": (synth.SERVICE_TARGET, ObjectRef(ObjectKind.SERVICE, *service_key.split("/"))),
+    }
+    result: dict[str, Any] = {"pods": pods}
+    for name, (target_name, obj) in questions.items():
+        target = find_target(config, target_name)
+        times: list[float] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            answer = explain(target, cluster, settings, obj=obj)
+            times.append(time.perf_counter() - started)
+        if not answer.written:
+            raise RuntimeError(f"explaining {obj} found nothing written: {answer.as_json()}")
+        times.sort()
+        result[name] = {
+            "object": str(obj),
+            "best_ms": 1000 * times[0],
+            "median_ms": 1000 * times[len(times) // 2],
+            "candidates": len(answer.candidates),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.inprocess", description=__doc__)
+    parser.add_argument("section", choices=["render", "explain"])
+    parser.add_argument("--pods", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.section == "explain":
+        found = measure_explain(args.pods, args.repeats)
+    else:
+        found = measure(args.pods, args.repeats)
+    print(json.dumps(found, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,6 +50,13 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ms = 1000 * render["best_s"]
         name = f"render + relabel, {render['targets']} targets x {render['rules']} rules (best)"
         out.append(Row(name, ms, "ms", "≤ 200 ms", met=ms <= 200))
+    explained = results.get("explain_inprocess")
+    if explained:
+        pods = f"{explained['pods'] // 1000}k-pod cache"
+        for kind in ("pod", "service"):
+            ms = explained[kind]["best_ms"]
+            name = f"explain one {kind} on a {pods} (best)"
+            out.append(Row(name, ms, "ms", "≤ 50 ms", met=ms <= 50))
     return out
 
 
