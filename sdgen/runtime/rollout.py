@@ -25,7 +25,7 @@ from typing import Any
 from sdgen.runtime.reload import ReloadAnswer
 
 
-class Stage(StrEnum):
+class ConfigStage(StrEnum):
     """The `state` label of sdgen_config_info."""
 
     SEEN = "seen"
@@ -50,7 +50,7 @@ class Rollout:
     def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self._wall = wall
         self._lock = threading.Lock()
-        self.marks: dict[Stage, Mark] = {}
+        self.marks: dict[ConfigStage, Mark] = {}
         self._ticket = 0  # the reload the written version waits for; 0: none
         self._waiting: list[tuple[int, str]] = []  # (ticket, version) written, not yet loaded
         self._answer: ReloadAnswer | None = None  # the last answer to a POST for it
@@ -58,12 +58,12 @@ class Rollout:
 
     def saw(self, version: str) -> None:
         if version:
-            self._mark(Stage.SEEN, version, changed=False)
+            self._mark(ConfigStage.SEEN, version, changed=False)
 
     def wrote(self, version: str, ticket: int | None, changed: bool) -> None:
         """Files of `version` are on disk; `changed`: this write changed some; `ticket`: the
         latest reload requested so far (0: none ever), None when there is no reloader."""
-        self._mark(Stage.WRITTEN, version, changed)
+        self._mark(ConfigStage.WRITTEN, version, changed)
         with self._lock:
             if ticket is None:
                 self._ticket = 0
@@ -72,7 +72,7 @@ class Rollout:
                 if self._answer is not None and self._answer.serves < ticket:
                     self._answer = None  # (an answer may come before the write is recorded)
         if ticket is None:
-            self._mark(Stage.LOADED, version, changed)
+            self._mark(ConfigStage.LOADED, version, changed)
         elif not self._waiting or self._waiting[-1] != (ticket, version):
             self._waiting.append((ticket, version))
 
@@ -86,10 +86,10 @@ class Rollout:
         """Mark the latest written version whose reload succeeded loaded."""
         done = [i for i, (ticket, _) in enumerate(self._waiting) if loaded(ticket)]
         if done:
-            self._mark(Stage.LOADED, self._waiting[done[-1]][1], changed=False)
+            self._mark(ConfigStage.LOADED, self._waiting[done[-1]][1], changed=False)
             del self._waiting[: done[-1] + 1]
 
-    def versions(self) -> dict[Stage, str]:
+    def versions(self) -> dict[ConfigStage, str]:
         with self._lock:
             return {stage: mark.version for stage, mark in self.marks.items()}
 
@@ -114,11 +114,11 @@ class Rollout:
                 reload["attempts"] = answer.attempt
         document: dict[str, Any] = {
             str(stage): {"version": mark.version, "at": mark.at}
-            for stage, mark in sorted(marks.items(), key=lambda i: list(Stage).index(i[0]))
+            for stage, mark in sorted(marks.items(), key=lambda i: list(ConfigStage).index(i[0]))
         }
         return document | {"reload": reload}
 
-    def _mark(self, stage: Stage, version: str, changed: bool) -> None:
+    def _mark(self, stage: ConfigStage, version: str, changed: bool) -> None:
         with self._lock:  # /status reads the marks from the ops server's thread
             old = self.marks.get(stage)
             if old is None or old.version != version or changed:

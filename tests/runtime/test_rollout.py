@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sdgen.runtime.reload import ReloadAnswer
-from sdgen.runtime.rollout import Rollout, Stage
+from sdgen.runtime.rollout import ConfigStage, Rollout
 
 # A script is a list of steps:
 #   ("saw", version)
@@ -118,8 +118,8 @@ def test_written_time_moves_only_when_files_change() -> None:
         [("wrote", "v1", None, True), ("wrote", "v1", None, False), ("wrote", "v1", None, True)]
     )
     # times: written v1 at 0, loaded at 1; unchanged write: none; changed write: 2, 3
-    assert rollout.marks[Stage.WRITTEN].at == 2.0
-    assert rollout.marks[Stage.LOADED].at == 3.0
+    assert rollout.marks[ConfigStage.WRITTEN].at == 2.0
+    assert rollout.marks[ConfigStage.LOADED].at == 3.0
 
 
 def test_a_version_loaded_late_is_marked_even_after_later_writes() -> None:
@@ -131,11 +131,11 @@ def test_a_version_loaded_late_is_marked_even_after_later_writes() -> None:
             ("loaded", 1),
         ]
     )
-    assert rollout.versions()[Stage.LOADED] == "v1"
+    assert rollout.versions()[ConfigStage.LOADED] == "v1"
     rollout.confirm(lambda ticket: ticket <= 2)
-    assert rollout.versions()[Stage.LOADED] == "v2"
+    assert rollout.versions()[ConfigStage.LOADED] == "v2"
     rollout.confirm(lambda ticket: ticket <= 3)
-    assert rollout.versions()[Stage.LOADED] == "v3"
+    assert rollout.versions()[ConfigStage.LOADED] == "v3"
 
 
 def test_an_answer_that_comes_before_the_write_is_recorded_counts() -> None:
