@@ -118,7 +118,10 @@ def load(
             return None
         return Loaded(name, parse_config(text, source=name, allow_secrets=allow))
     namespace, cm_name = split_configmap_ref(args.configmap)
-    chosen = [c for c in manifest.configs if c.configmap in (f"{namespace}/{cm_name}", cm_name)]
+    wanted = {f"{namespace}/{cm_name}", cm_name}
+    if args.configmap is None:  # no namespace given: a ConfigMap of that name in any
+        wanted |= {c.configmap for c in manifest.configs if c.configmap.endswith(f"/{cm_name}")}
+    chosen = [c for c in manifest.configs if c.configmap in wanted]
     if not chosen and args.configmap is None and len(manifest.configs) == 1 and not from_dump:
         chosen = list(manifest.configs)  # the one ConfigMap of a manifest, whatever its name
     if chosen:

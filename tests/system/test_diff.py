@@ -164,6 +164,13 @@ def test_offline_old_comes_from_the_configmap_in_the_dump(dump: Path, tmp_path: 
     done = sdgen_diff(str(new), "--snapshot", str(dump), "--output", "json")
     assert done.returncode == 1, done.stderr
     assert list(json.loads(done.stdout)["targets"]) == ["extra-static"]
+    # without --configmap: the dump's sdgen-config, whatever its namespace
+    args = ["diff", str(new), "--snapshot", str(dump), "--output", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "sdgen", *args], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 1, done.stderr
+    assert list(json.loads(done.stdout)["targets"]) == ["extra-static"]
 
 
 def test_live_old_is_the_configmap_in_the_cluster(
