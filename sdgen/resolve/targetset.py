@@ -14,11 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
+from sdgen.resolve.funnel import Counted, Tally
+
 _REBUILD_SHARE = 8  # more than 1/8 of the sources changed: one sort beats that many patches
 
 
-class Contribution(Protocol):
-    """What one source gave an endpoint: its lines, and why any candidate was refused."""
+class Contribution(Counted, Protocol):
+    """What one source gave an endpoint: its lines, why any candidate was refused, and its
+    funnel counts."""
 
     @property
     def lines(self) -> tuple[bytes, ...]: ...
@@ -34,14 +37,16 @@ C = TypeVar("C", bound=Contribution)
 class TargetSet(Generic[C]):
     """Sources' contributions by key; `lines` is their union, sorted, each line once. A
     `lines` handed out is never changed: a change makes a new list (the identity contract of
-    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`."""
+    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`. `tally`: the
+    funnel counts over all sources, kept as they change; None when not `counting`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, counting: bool = True) -> None:
         self._by_source: dict[str, C] = {}
         self._lines: list[bytes] = []
         self._shared = True  # `_lines` may have been handed out: copy before patching
         self._repeats: dict[bytes, int] = {}  # a line given more often than once: extra count
         self._troubled: set[str] = set()  # sources with dropped targets or warnings
+        self.tally = Tally() if counting else None
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -85,6 +90,8 @@ class TargetSet(Generic[C]):
         return dropped, warnings
 
     def _put(self, key: str, new: C | None) -> None:
+        if self.tally is not None:
+            self._count(self.tally, key, new)
         if new is None:
             self._by_source.pop(key, None)
             self._troubled.discard(key)
@@ -94,6 +101,13 @@ class TargetSet(Generic[C]):
             self._troubled.add(key)
         else:
             self._troubled.discard(key)
+
+    def _count(self, tally: Tally, key: str, new: C | None) -> None:
+        old = self._by_source.get(key)
+        if old is not None:
+            tally.add(key, old, -1)
+        if new is not None:
+            tally.add(key, new, 1)
 
     def _apply(self, changes: dict[str, C | None]) -> None:
         for key, new in changes.items():

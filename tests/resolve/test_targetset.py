@@ -16,6 +16,9 @@ class Given:
     lines: tuple[bytes, ...]
     dropped: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    candidates: int = 0
+    relabel_drops: tuple[int, ...] = ()
+    shard_drops: int = 0
 
 
 def test_lines_are_sorted_unique_and_patched_per_source() -> None:

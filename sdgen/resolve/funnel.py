@@ -1,0 +1,184 @@
+"""A target's funnel: how many namespaces, objects and candidates it selected, how many of
+them relabeling (which rule) and the shard filter dropped, and how many targets it wrote.
+
+It answers "why is my pod not scraped?" in numbers (/status, `sdgen_target_funnel`, the lint
+warnings). The counts are kept as the resolver works, incrementally: each source's
+contribution carries its own counts, an endpoint's `Tally` adds a changed source's and takes
+away the one it replaces, so counting costs what changed, like the rest of a cycle.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from sdgen.config.model import Target
+
+K = TypeVar("K")
+
+
+class Stage(StrEnum):
+    """The funnel's stages, in order; the `stage` label of `sdgen_target_funnel`."""
+
+    NAMESPACES_SELECTED = "namespaces_selected"
+    OBJECTS_SELECTED = "objects_selected"
+    CANDIDATES = "candidates"
+    DROPPED_BY_RELABEL = "dropped_by_relabel"
+    DROPPED_BY_SHARD = "dropped_by_shard"
+    WRITTEN = "written"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RuleRef:
+    """A relabel rule as the config names it: `list` is `relabelConfigs` (the target's) or
+    `endpoints[N].relabelings`; `index` counts from 0 within that list."""
+
+    list: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.list}[{self.index}]"
+
+
+def rule_ref(target: Target, endpoint: int, rule: int) -> RuleRef:
+    """Rule `rule` of endpoint `endpoint`'s combined list (the target's rules, then the
+    endpoint's), named by the list it was written in."""
+    own = len(target.relabelings)
+    if rule < own:
+        return RuleRef("relabelConfigs", rule)
+    return RuleRef(f"endpoints[{endpoint}].relabelings", rule - own)
+
+
+class Counted(Protocol):
+    """What a source's contribution says about its candidates (sdgen.resolve.pipeline's
+    `SourceTargets`): how many, the rule that dropped each dropped one, how many the shard
+    filter dropped, and why each invalid one was refused."""
+
+    @property
+    def candidates(self) -> int: ...
+    @property
+    def relabel_drops(self) -> tuple[int, ...]: ...
+    @property
+    def shard_drops(self) -> int: ...
+    @property
+    def dropped(self) -> tuple[str, ...]: ...
+
+
+class Tally:
+    """An endpoint's counts over its sources, patched as sources change. `namespaces`
+    counts sources per namespace (a source key is `namespace/name`)."""
+
+    __slots__ = ("by_rule", "candidates", "invalid", "namespaces", "shard", "sources")
+
+    def __init__(self) -> None:
+        self.sources = self.candidates = self.invalid = self.shard = 0
+        self.by_rule: Counter[int] = Counter()
+        self.namespaces: Counter[str] = Counter()
+
+    def add(self, key: str, counted: Counted, sign: int) -> None:
+        """Count a source in (`sign` 1) or out (-1)."""
+        self.sources += sign
+        self.candidates += sign * counted.candidates
+        self.shard += sign * counted.shard_drops
+        if counted.dropped:
+            self.invalid += sign * len(counted.dropped)
+        for rule in counted.relabel_drops:
+            _move(self.by_rule, rule, sign)
+        _move(self.namespaces, key.partition("/")[0], sign)
+
+
+def _move(counter: Counter[K], key: K, sign: int) -> None:
+    """Add `sign` to a count, leaving no zero count behind."""
+    count = counter[key] + sign
+    if count:
+        counter[key] = count
+    else:
+        del counter[key]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFunnel:
+    """One endpoint's counts. `sources`: pods (PodMonitor), EndpointSlices (ServiceMonitor);
+    `dropped_by_relabel` by rule index in the endpoint's combined list; `invalid`: refused
+    after relabeling as Prometheus would (no address, timeout above interval); `written`:
+    distinct targets in its files."""
+
+    sources: int = 0
+    candidates: int = 0
+    dropped_by_relabel: Mapping[int, int] = field(default_factory=dict)
+    dropped_by_shard: int = 0
+    invalid: int = 0
+    written: int = 0
+
+    @classmethod
+    def of(cls, tally: Tally, written: int) -> EndpointFunnel:
+        return cls(
+            tally.sources,
+            tally.candidates,
+            dict(sorted(tally.by_rule.items())),
+            tally.shard,
+            tally.invalid,
+            written,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    """A target's funnel: the stages summed over its endpoints (namespaces and objects are
+    the target's own), `dropped_by_rule` per rule, and each endpoint's counts.
+
+    `objects_selected`: the pods a PodMonitor's selector picks (with an IP, not finished), the
+    Services a ServiceMonitor's picks; `namespaces_selected`: the namespaces it reads, with
+    every namespace selected the ones the cache knows (or, when namespaces are not watched,
+    those holding selected objects). StaticEndpoints select no namespace and no object."""
+
+    namespaces_selected: int = 0
+    objects_selected: int = 0
+    candidates: int = 0
+    dropped_by_relabel: int = 0
+    dropped_by_shard: int = 0
+    written: int = 0
+    invalid: int = 0
+    dropped_by_rule: Mapping[RuleRef, int] = field(default_factory=dict)
+    endpoints: tuple[EndpointFunnel, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        target: Target,
+        namespaces: int,
+        objects: int,
+        endpoints: tuple[EndpointFunnel, ...],
+    ) -> Funnel:
+        by_rule: dict[RuleRef, int] = {}
+        for i, ep in enumerate(endpoints):
+            for rule, count in ep.dropped_by_relabel.items():
+                ref = rule_ref(target, i, rule)
+                by_rule[ref] = by_rule.get(ref, 0) + count
+        return cls(
+            namespaces,
+            objects,
+            sum(ep.candidates for ep in endpoints),
+            sum(by_rule.values()),
+            sum(ep.dropped_by_shard for ep in endpoints),
+            sum(ep.written for ep in endpoints),
+            sum(ep.invalid for ep in endpoints),
+            by_rule,
+            endpoints,
+        )
+
+    def stages(self) -> dict[Stage, int]:
+        return {stage: getattr(self, stage.value) for stage in Stage}
+
+    def as_json(self) -> dict[str, object]:
+        """For /status: the stages, `invalid`, and the drops per rule."""
+        out: dict[str, object] = {stage.value: count for stage, count in self.stages().items()}
+        out["invalid"] = self.invalid
+        out["dropped_by_rule"] = [
+            {"list": ref.list, "index": ref.index, "count": count}
+            for ref, count in self.dropped_by_rule.items()
+        ]
+        return out
