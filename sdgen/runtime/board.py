@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sdgen.output.outputdir import SyncResult
+from sdgen.resolve.scope import active_targets
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.metrics import Metrics
 
@@ -41,6 +42,9 @@ class Board:
             self._record_sync(result.sync)
             self.targets = result.targets
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
+            self.metrics.set_funnels(
+                {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
         if result.outcome is Outcome.RENDERED:
             self.metrics.render_duration.observe(result.duration)
             self.last_render = self._wall()
@@ -70,6 +74,7 @@ class Board:
                     "targets": t.targets,
                     "last_error": t.error,
                     "files": list(t.files),
+                    "funnel": t.funnel.as_json() if t.funnel is not None else None,
                 }
                 for name, t in sorted(self.targets.items())
             },
@@ -81,6 +86,9 @@ class Board:
         loaded = result.reading.loaded
         if loaded is None:
             return
+        if loaded.usable:  # an unusable config changes nothing, the funnel neither
+            held = loaded.rejected & set(self.targets)
+            self.metrics.set_funnel_targets([*(t.name for t in active_targets(loaded)), *held])
         if loaded.usable:
             self.metrics.config_last_success.set_to_current_time()
         else:

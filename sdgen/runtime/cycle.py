@@ -28,6 +28,7 @@ from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
+from sdgen.resolve.funnel import Funnel
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -98,6 +99,7 @@ class TargetStatus:
     targets: int = 0
     error: str = ""
     files: tuple[str, ...] = ()
+    funnel: Funnel | None = None  # None: not resolved this time (an error held it)
 
 
 class Outcome(StrEnum):
@@ -291,5 +293,7 @@ def target_statuses(
     for name in (*counts, *errors):
         endpoints, targets = counts.get(name, (0, 0))
         files = files_by_prefix.get(naming.target_prefix(name), []) if name in counts else []
-        statuses[name] = TargetStatus(endpoints, targets, errors.get(name, ""), tuple(files))
+        statuses[name] = TargetStatus(
+            endpoints, targets, errors.get(name, ""), tuple(files), resolution.funnels.get(name)
+        )
     return statuses
