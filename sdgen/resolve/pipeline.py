@@ -27,7 +27,7 @@ from sdgen.prom.relabel import CompiledRule, Observed, dropping_rule
 from sdgen.resolve.candidates import Candidate, Source
 from sdgen.resolve.funnel import rule_ref
 
-__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "encode_group"]
+__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "default_timeout", "encode_group"]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -170,7 +170,7 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     """`job` and the endpoint's scrape settings as Prometheus's special labels."""
     timeout = endpoint.timeout_ms
     if timeout is None:
-        timeout = min(_DEFAULT_TIMEOUT_MS, endpoint.interval_ms)
+        timeout = default_timeout(endpoint.interval_ms)
     out = {
         METRICS_PATH: endpoint.path,
         SCRAPE_INTERVAL: format_duration(endpoint.interval_ms),
@@ -179,6 +179,11 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     }
     out.update((PARAM + key, values[0]) for key, values in endpoint.params if values)
     return out
+
+
+def default_timeout(interval_ms: int) -> int:
+    """An endpoint's scrape timeout when it gives none: Prometheus's global one, capped."""
+    return min(_DEFAULT_TIMEOUT_MS, interval_ms)
 
 
 def _scheme(endpoint: Endpoint, https_port: bool) -> str:
