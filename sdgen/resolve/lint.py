@@ -28,6 +28,7 @@ from sdgen.prom.relabel import RelabelAction, RelabelRule
 from sdgen.resolve.funnel import Funnel, rule_ref
 from sdgen.resolve.pipeline import SCRAPE_INTERVAL, SCRAPE_TIMEOUT, ScrapeTarget, default_timeout
 from sdgen.resolve.resolver import EndpointTargets, Resolution
+from sdgen.resolve.scope import active_targets
 
 _Scraped = frozenset[tuple[str, str]]  # (address, metrics path) of an endpoint's targets
 _SHOWN = 3  # addresses named in a duplicate warning
@@ -41,7 +42,7 @@ class Linter:
 
     def __call__(self, config: Config, resolution: Resolution) -> tuple[Issue, ...]:
         found: list[Issue] = []
-        for target in config.targets:
+        for target in active_targets(config):
             funnel = resolution.funnels.get(target.name)
             if funnel is not None:
                 found.extend(_selection(config, target, funnel))

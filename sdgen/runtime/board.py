@@ -32,6 +32,7 @@ class Board:
         self.waiting_for = ""
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
         self.targets: Mapping[str, TargetStatus] = {}
+        self.lint: tuple[str, ...] = ()  # the last render's lint warnings
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -46,6 +47,7 @@ class Board:
                 {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
             )
         if result.outcome is Outcome.RENDERED:
+            self._record_lint(result.lint)
             self.metrics.render_duration.observe(result.duration)
             self.last_render = self._wall()
             self.rendered_once = True
@@ -63,7 +65,7 @@ class Board:
                 "origin": self.config.origin,
                 "version": self.config.version,
                 "valid": self.config.valid,
-                "issues": list(self.config.issues),
+                "issues": [*self.config.issues, *self.lint],
             },
             "last_render": self.last_render,
             "waiting_for": self.waiting_for,
@@ -93,6 +95,14 @@ class Board:
             self.metrics.config_last_success.set_to_current_time()
         else:
             self.metrics.config_errors.inc()
+
+    def _record_lint(self, lint: tuple[str, ...]) -> None:
+        """Each warning is logged when it appears, not every cycle it persists."""
+        known = set(self.lint)
+        for warning in lint:
+            if warning not in known:
+                log.warning("lint: %s", warning)
+        self.lint = lint
 
     def _not_rendering(self, why: str) -> None:
         if why != self.waiting_for:

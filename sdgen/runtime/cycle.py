@@ -29,6 +29,7 @@ from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
 from sdgen.resolve.funnel import Funnel
+from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -116,6 +117,7 @@ class CycleResult:
     sync: SyncResult | None = None  # RENDERED, CLEARED: what the write did
     targets: Mapping[str, TargetStatus] = field(default_factory=dict)  # RENDERED, CLEARED
     duration: float = 0.0  # RENDERED: seconds to resolve, render and write
+    lint: tuple[str, ...] = ()  # RENDERED: the lint warnings, formatted (sdgen.resolve.lint)
 
     @property
     def sync_errors(self) -> bool:
@@ -155,6 +157,7 @@ class Cycle:
             shard=options.shard,
             keep_discovered=options.keep_discovered,
         )
+        self._linter = Linter()
         owned = output.owned()
         self._renderer = render.Renderer(options.part_size, naming.parts_on_disk(owned))
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
@@ -175,10 +178,19 @@ class Cycle:
             return CycleResult(Outcome.UNCHANGED, reading)
         started = self._clock()
         with without_cycle_collection():  # the cycle's garbage is freed by reference counting
-            sync, targets = self._write(reading.config, self.resolve(reading.config))
+            resolution = self.resolve(reading.config)
+            sync, targets = self._write(reading.config, resolution)
         if not sync.errors:
             self._rendered_key = key
-        return CycleResult(Outcome.RENDERED, reading, sync, targets, self._clock() - started)
+        lint = self._linter(reading.config, resolution)
+        return CycleResult(
+            Outcome.RENDERED,
+            reading,
+            sync,
+            targets,
+            self._clock() - started,
+            tuple(issue.format(reading.status.origin) for issue in lint),
+        )
 
     def read(self) -> Reading:
         """The config to render now, with the informers it needs started and synced, or why

@@ -180,3 +180,18 @@ def test_funnel_series_follow_the_config_loaded_then_the_render() -> None:
     assert sample(board, "sdgen_target_funnel", target="web", stage="candidates") == 6
     assert sample(board, "sdgen_target_funnel", target="web", stage="dropped_by_relabel") == 1
     assert sample(board, "sdgen_target_funnel", target="db", stage="written") == 0
+
+
+def test_lint_warnings_join_the_issues_and_are_logged_once_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    board = Board()
+    one, two = "cm:5: targets[0].selector: warning: a", "cm:9: targets[1]: warning: b"
+    reading = Reading(VALID, config=GOOD)
+    with caplog.at_level(logging.WARNING, logger="sdgen.runtime.board"):
+        for lint in ((one,), (one,), (one, two), (two,), (one, two)):
+            board.record(CycleResult(Outcome.RENDERED, reading, SyncResult(), lint=lint))
+    assert [r.getMessage() for r in caplog.records] == [f"lint: {w}" for w in (one, two, one)]
+    assert board.status()["config"]["issues"] == [one, two]
+    board.record(waiting("config invalid: cm:1: targets: boom"))
+    assert board.status()["config"]["issues"] == ["cm:1: targets: boom", one, two]
