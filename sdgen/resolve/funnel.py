@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 from typing import Protocol, TypeVar
 
 from sdgen.config.model import Target
@@ -68,15 +69,38 @@ class Counted(Protocol):
 
 
 class Tally:
-    """An endpoint's counts over its sources, patched as sources change. `namespaces`
-    counts sources per namespace (a source key is `namespace/name`)."""
+    """An endpoint's counts over its sources, patched as sources change (`add`) or counted
+    in bulk (`of`) when many changed. With `by_namespace`, `namespaces` counts sources per
+    namespace (a source key is `namespace/name`): only a target of every namespace needs it."""
 
-    __slots__ = ("by_rule", "candidates", "invalid", "namespaces", "shard", "sources")
+    __slots__ = (
+        "by_namespace",
+        "by_rule",
+        "candidates",
+        "invalid",
+        "namespaces",
+        "shard",
+        "sources",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, by_namespace: bool = False) -> None:
+        self.by_namespace = by_namespace
         self.sources = self.candidates = self.invalid = self.shard = 0
         self.by_rule: Counter[int] = Counter()
         self.namespaces: Counter[str] = Counter()
+
+    @classmethod
+    def of(cls, sources: Mapping[str, Counted], *, by_namespace: bool) -> Tally:
+        tally = cls(by_namespace=by_namespace)
+        counted = sources.values()
+        tally.sources = len(sources)
+        tally.candidates = sum([c.candidates for c in counted])
+        tally.shard = sum([c.shard_drops for c in counted])
+        tally.invalid = sum([len(c.dropped) for c in counted if c.dropped])
+        tally.by_rule = Counter(chain.from_iterable([c.relabel_drops for c in counted]))
+        if by_namespace:
+            tally.namespaces = Counter([key.partition("/")[0] for key in sources])
+        return tally
 
     def add(self, key: str, counted: Counted, sign: int) -> None:
         """Count a source in (`sign` 1) or out (-1)."""
@@ -87,7 +111,8 @@ class Tally:
             self.invalid += sign * len(counted.dropped)
         for rule in counted.relabel_drops:
             _move(self.by_rule, rule, sign)
-        _move(self.namespaces, key.partition("/")[0], sign)
+        if self.by_namespace:
+            _move(self.namespaces, key.partition("/")[0], sign)
 
 
 def _move(counter: Counter[K], key: K, sign: int) -> None:

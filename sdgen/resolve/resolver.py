@@ -196,7 +196,7 @@ class Resolver:
                     keeps=self._keeps,
                     keep_discovered=self._keep_discovered,
                 ),
-                TargetSet(counting=self._counting),
+                TargetSet(counting=self._counting, by_namespace=None in namespaces),
             )
             for i, ep in enumerate(target.endpoints)
         ]

@@ -38,15 +38,16 @@ class TargetSet(Generic[C]):
     """Sources' contributions by key; `lines` is their union, sorted, each line once. A
     `lines` handed out is never changed: a change makes a new list (the identity contract of
     sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`. `tally`: the
-    funnel counts over all sources, kept as they change; None when not `counting`."""
+    funnel counts over all sources, kept as they change; None when not `counting`;
+    `by_namespace`: it counts sources per namespace too (for a target of every namespace)."""
 
-    def __init__(self, *, counting: bool = True) -> None:
+    def __init__(self, *, counting: bool = True, by_namespace: bool = False) -> None:
         self._by_source: dict[str, C] = {}
         self._lines: list[bytes] = []
         self._shared = True  # `_lines` may have been handed out: copy before patching
         self._repeats: dict[bytes, int] = {}  # a line given more often than once: extra count
         self._troubled: set[str] = set()  # sources with dropped targets or warnings
-        self.tally = Tally() if counting else None
+        self.tally = Tally(by_namespace=by_namespace) if counting else None
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -64,17 +65,24 @@ class TargetSet(Generic[C]):
     def update(self, changes: dict[str, C | None]) -> None:
         """Set (or, with None, remove) the contributions of the given sources."""
         changes = {k: v for k, v in changes.items() if v is not None or k in self._by_source}
+        tally = self.tally
         if len(changes) * _REBUILD_SHARE > len(self._by_source):
             self._apply(changes)
             self._rebuild()
+            if tally is not None:  # counted afresh in bulk, as the lines are sorted afresh
+                self.tally = Tally.of(self._by_source, by_namespace=tally.by_namespace)
             return
         gone: list[bytes] = []
         for key, new in changes.items():  # adds first, removals after: a line that only
             old = self._by_source.get(key)  # moves between sources leaves `lines` alone
             if old is not None:
                 gone.extend(old.lines)
+                if tally is not None:
+                    tally.add(key, old, -1)
             for line in new.lines if new is not None else ():
                 self._add(line)
+            if new is not None and tally is not None:
+                tally.add(key, new, 1)
             self._put(key, new)
         for line in gone:
             self._remove(line)
@@ -90,8 +98,6 @@ class TargetSet(Generic[C]):
         return dropped, warnings
 
     def _put(self, key: str, new: C | None) -> None:
-        if self.tally is not None:
-            self._count(self.tally, key, new)
         if new is None:
             self._by_source.pop(key, None)
             self._troubled.discard(key)
@@ -101,13 +107,6 @@ class TargetSet(Generic[C]):
             self._troubled.add(key)
         else:
             self._troubled.discard(key)
-
-    def _count(self, tally: Tally, key: str, new: C | None) -> None:
-        old = self._by_source.get(key)
-        if old is not None:
-            tally.add(key, old, -1)
-        if new is not None:
-            tally.add(key, new, 1)
 
     def _apply(self, changes: dict[str, C | None]) -> None:
         for key, new in changes.items():
