@@ -25,11 +25,13 @@ from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
-from sdgen.cli.report import targets_report
+from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, OutputError
+from sdgen.resolve.explain import ExplainError
+from sdgen.resolve.resolver import Resolution
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
 from sdgen.runtime.board import Board
@@ -73,6 +75,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     OutputError: 2,  # output dir missing, not writable, or held by another sdgen
     SnapshotError: 2,  # --snapshot unreadable or not a dump
     ListenError: 2,  # --listen port in use or not permitted
+    ExplainError: 2,  # sdgen explain: an unknown target or object, a malformed object
     GaveUp: 1,
 }
 
@@ -266,6 +269,9 @@ def build(
             ),
             ready=board.ready,
             status=lambda: {**board.status(), "watches": _watches(source, clusters)},
+            explain=lambda target, obj, address: sidecar.cycle.explain(
+                target, obj, address
+            ).as_json(),
         )
     return sidecar
 
@@ -419,21 +425,47 @@ def targets(args: argparse.Namespace) -> int:
         sidecar.shutdown()
     issues = reading.status.issues
     errors = dict(resolution.errors) if resolution else {}
-    # Split as the sidecar writing to --output-dir splits it: from the parts there now.
-    out = Path(args.output_dir)
-    written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
-    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written))
-    renderer.render(resolution.endpoints if resolution else ())
     report = targets_report(
         resolution,
         issues,
         errors,
         as_json=args.json,
         discovered=args.discovered,
-        file_of=renderer.file_of,
+        file_of=_rendered(args, resolution).file_of,
     )
     print(report)
     return 1 if errors or not reading.status.valid else 0
+
+
+def _rendered(args: argparse.Namespace, resolution: Resolution | None) -> render.Renderer:
+    """A renderer that split the endpoints as the sidecar writing to --output-dir splits
+    them (from the parts there now), for naming the file that holds a target."""
+    out = Path(args.output_dir)
+    written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
+    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written))
+    renderer.render(resolution.endpoints if resolution else ())
+    return renderer
+
+
+@exit_codes
+def explain(args: argparse.Namespace) -> int:
+    """`sdgen explain`: why a target scrapes an object, or why not (0: it writes at least one
+    target, 1: none, 2: usage or config errors)."""
+    sidecar = build(args, serve=False, write=False)
+    sidecar.start()
+    cycle = sidecar.cycle
+    try:
+        reading = _settle(cycle.read, sidecar)
+        if reading.config is None:
+            raise UsageError(f"cannot explain: {reading.waiting_for}")
+        renderer = _rendered(args, cycle.resolve(reading.config))
+        explanation = cycle.explain(
+            args.target, args.object, args.address, file_of=renderer.file_of
+        )
+    finally:
+        sidecar.shutdown()
+    print(explain_report(explanation, as_json=args.json))
+    return 0 if explanation.written else 1
 
 
 def _settle(attempt: Callable[[], Reading], sidecar: Sidecar) -> Reading:

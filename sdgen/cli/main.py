@@ -1,8 +1,8 @@
 """The `sdgen` command line: one subcommand per job.
 
 This module only builds the argument parser and dispatches; `check` lives in `sdgen.cli.check`,
-and `run`, `once` and `targets` share the assembly in `sdgen.cli.commands`. Every flag has an
-`SDGEN_*` environment variable (see `sdgen.cli.settings`).
+and `run`, `once`, `targets` and `explain` share the assembly in `sdgen.cli.commands`. Every
+flag has an `SDGEN_*` environment variable (see `sdgen.cli.settings`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print each target's labels before relabeling",
     )
     targets.set_defaults(func=commands.targets)
+
+    explain = _runtime_parser(
+        sub,
+        "explain",
+        "say why a target scrapes an object, or why not",
+        "Resolve one target and show every stage (namespaces, selector, ports, relabel rules, "
+        "shard, file) for one object, or the target's funnel without one. Exit 0 when it "
+        "writes at least one target, 1 when none, 2 on usage or config errors.",
+        oneshot=True,
+    )
+    explain.add_argument("target", metavar="TARGET", help="the targetName to explain")
+    about = explain.add_mutually_exclusive_group()
+    about.add_argument(
+        "--object",
+        metavar="KIND/NAMESPACE/NAME",
+        help="a pod, service or endpointslice (kubectl's spellings: po, svc, ...)",
+    )
+    about.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="the candidates with this address, before or after relabeling",
+    )
+    explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+    explain.set_defaults(func=commands.explain)
 
     check_parser = sub.add_parser(
         "check",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from itertools import islice
 from types import MappingProxyType
@@ -23,11 +24,26 @@ import msgspec
 from sdgen.config.model import Endpoint, Scheme, Target
 from sdgen.k8s import metalabels
 from sdgen.prom.duration import DurationError, format_duration, parse_duration
-from sdgen.prom.relabel import CompiledRule, Observed, dropping_rule
+from sdgen.prom.relabel import (
+    CompiledRule,
+    Observed,
+    RelabelTrace,
+    dropping_rule,
+    relabel_in_place,
+    trace,
+)
 from sdgen.resolve.candidates import Candidate, Source
 from sdgen.resolve.funnel import rule_ref
 
-__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "default_timeout", "encode_group"]
+__all__ = [
+    "CandidateFate",
+    "CandidateOutcome",
+    "CandidatePipeline",
+    "ScrapeTarget",
+    "SourceTargets",
+    "default_timeout",
+    "encode_group",
+]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -164,6 +180,65 @@ class CandidatePipeline:
             tuple(relabel_drops),
             shard_drops,
         )
+
+    def fate(self, candidate: Candidate, *, quick: bool = False) -> CandidateFate:
+        """What `__call__` does with one candidate, step by step, for `sdgen explain`: the
+        relabel trace over all its labels, validity, this shard's filter. Slow (the trace
+        copies the labels per rule); the outcome and labels are `__call__`'s.
+
+        `quick`: for counting many candidates, relabel as `__call__` does, and trace only a
+        candidate that is dropped (to name the rule); a kept one then has no trace steps and
+        only its address as discovered labels."""
+        special = self.by_scheme[candidate.https]
+        if quick:
+            kept_labels = _merged(candidate, special, self.wanted)
+            if relabel_in_place(kept_labels, self.rules):
+                address_only = {metalabels.ADDRESS: candidate.address}
+                return self._after_relabel(address_only, RelabelTrace((), kept_labels))
+        merged = _merged(candidate, special, None)
+        traced = trace(merged, self.rules)
+        return self._after_relabel({k: v for k, v in merged.items() if v}, traced)
+
+    def _after_relabel(self, discovered: Mapping[str, str], traced: RelabelTrace) -> CandidateFate:
+        if traced.labels is None:
+            return CandidateFate(discovered, traced, CandidateOutcome.DROPPED)
+        final = dict(traced.labels)
+        address = final.get(metalabels.ADDRESS, "")
+        problem = _invalid(address, final, self.settings)
+        if problem is not None:
+            return CandidateFate(discovered, traced, CandidateOutcome.INVALID, address, problem)
+        labels = _public(final, address, self.public)
+        kept = self.keeps is None or self.keeps(address)
+        outcome = CandidateOutcome.WRITTEN if kept else CandidateOutcome.FILTERED_BY_SHARD
+        return CandidateFate(discovered, traced, outcome, address, None, labels)
+
+
+class CandidateOutcome(StrEnum):
+    """What became of one candidate (`sdgen explain`'s words)."""
+
+    WRITTEN = "written"
+    DROPPED = "dropped"  # by a relabel rule
+    FILTERED_BY_SHARD = "filtered_by_shard"  # another shard's
+    INVALID = "invalid"  # Prometheus would refuse to create the target
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFate:
+    """One candidate through the pipeline (`CandidatePipeline.fate`): the labels it started
+    with, the relabel trace, the outcome; the final address unless dropped; why Prometheus
+    would refuse it when invalid; the file_sd labels when written or another shard's."""
+
+    discovered: Mapping[str, str]
+    trace: RelabelTrace
+    outcome: CandidateOutcome
+    address: str = ""
+    problem: str | None = None
+    labels: Mapping[str, str] | None = None
+
+    @property
+    def line(self) -> bytes | None:
+        """The encoded file_sd group, as the targets file holds it."""
+        return None if self.labels is None else encode_group(self.address, self.labels)
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:

@@ -162,7 +162,7 @@ class Resolver:
         shared: SharedParts,
         diffs: Diffs,
     ) -> _TargetState:
-        rules = _rules(target)
+        rules = target_rules(target)
         namespaces = namespaces_of(target, cluster, self._default_namespace)
         key = (target, namespaces)
         state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
@@ -281,7 +281,7 @@ def without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _rules(target: Target) -> list[tuple[CompiledRule, ...]]:
+def target_rules(target: Target) -> list[tuple[CompiledRule, ...]]:
     """Per endpoint: the target's relabel rules, then the endpoint's, compiled."""
     own = _compile(target.relabelings, "relabelConfigs")
     return [

@@ -194,6 +194,21 @@ class StaticSelection:
 Selection = PodSelection | SliceSelection | StaticSelection
 
 
+def pod_skipped(pod: Pod) -> str | None:
+    """Why a pod yields no targets whatever selects it, in words, or None: the part of
+    `PodSelection._picks` (and of a slice's targets, sdgen.resolve.candidates) that is not
+    the selector. Slow, for `sdgen explain`."""
+    status = pod.status
+    if not status.pod_ip:
+        return f"the pod has no IP yet (phase {status.phase or 'unknown'})"
+    if status.phase in FINISHED:
+        return (
+            f"the pod's phase is {status.phase}: finished pods are not scraped "
+            "(the operator's filterRunning)"
+        )
+    return None
+
+
 def _key(eps: EndpointSlice) -> str:
     return f"{eps.metadata.namespace}/{eps.metadata.name}"
 

@@ -28,6 +28,15 @@ from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
+from sdgen.resolve.explain import (
+    ExplainError,
+    ExplainSettings,
+    Explanation,
+    FileOf,
+    ObjectRef,
+    explain,
+    find_target,
+)
 from sdgen.resolve.funnel import Funnel
 from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
@@ -217,6 +226,43 @@ class Cycle:
         for warning in resolution.warnings:
             log.warning("%s", warning)
         return resolution
+
+    def explain(
+        self,
+        target: str,
+        obj: str | None = None,
+        address: str | None = None,
+        file_of: FileOf | None = None,
+    ) -> Explanation:
+        """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
+        API call); the files as the last render split them unless `file_of` says otherwise.
+        Safe from another thread: it reads what the loop replaces whole, and changes nothing.
+        An ExplainError when the question cannot be answered."""
+        parsed = self._parsed
+        if parsed is None or not parsed[1].usable:
+            raise ExplainError(f"no usable config yet ({self._status.origin or 'not read'})")
+        config = parsed[1]
+        found = find_target(config, target)
+        if not config.enabled:
+            found = replace(found, enabled=False)
+        ref = ObjectRef.parse(obj) if obj else None
+        cluster = None
+        if self.clusters is not None:
+            if not self.clusters.synced():
+                raise ExplainError("the caches have not synced yet; ask again shortly")
+            cluster = self.clusters.cluster()
+        options = self.options
+        settings = ExplainSettings(
+            options.default_namespace, options.shard, options.keep_meta_labels
+        )
+        return explain(
+            found,
+            cluster,
+            settings,
+            obj=ref,
+            address=address,
+            file_of=file_of or self._renderer.file_of,
+        )
 
     def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
         """The files under secrets/, and the resolution with the targets whose Secrets cannot

@@ -1,9 +1,9 @@
 """Render + relabel in-process: a first `targets.Resolver` call + `render.render` over a
 cluster of records, best of N, with no I/O and no informer: the pure cost a render cycle
 pays per target. `funnel_cost`: the same cycle with and without the funnel counts (issue 13
-asks ≤ 5 %), a first one and one after a single pod changed.
-
-`python -m tests.bench.inprocess --funnel [--pods N] [--repeats R]` runs that part alone."""
+asks ≤ 5 %), a first one and one after a single pod changed. Also explaining one object
+(`sdgen explain`, `GET /explain`) on such a cache. Each section runs alone with
+`python -m tests.bench.inprocess render|funnel|explain [--pods N] [--repeats R]`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from sdgen.config.model import Config
 from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.k8s.view import StaticCluster
 from sdgen.output import render
+from sdgen.resolve.explain import ExplainSettings, ObjectKind, ObjectRef, explain, find_target
 from sdgen.resolve.resolver import Resolution, Resolver
 from tests.bench import proc, synth
 
@@ -156,17 +157,52 @@ def profile_top(config: Config, cluster: StaticCluster, entries: int = 12) -> li
     return [line.strip().replace(f"{proc.REPO}/", "") for line in rows if line.strip()]
 
 
+def measure_explain(pods: int, repeats: int) -> dict[str, Any]:
+    """Best and median milliseconds to explain one object on a cache of `pods` pods, as
+    `GET /explain` does: a pod under the PodMonitor, a Service under the ServiceMonitor
+    (5 relabel rules each, every candidate traced)."""
+    cluster = static_cluster(pods)
+    config = parse_config(synth.scrape_config(), source="bench")
+    settings = ExplainSettings("default")
+    pod_key = sorted(cluster.pod_map(None))[pods // 2]
+    service_key = sorted(cluster.service_map(None))[len(cluster.service_map(None)) // 2]
+    questions = {
+        "pod": (synth.POD_TARGET, ObjectRef(ObjectKind.POD, *pod_key.split("/"))),
+        "service": (synth.SERVICE_TARGET, ObjectRef(ObjectKind.SERVICE, *service_key.split("/"))),
+    }
+    result: dict[str, Any] = {"pods": pods}
+    for name, (target_name, obj) in questions.items():
+        target = find_target(config, target_name)
+        times: list[float] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            answer = explain(target, cluster, settings, obj=obj)
+            times.append(time.perf_counter() - started)
+        if not answer.written:
+            raise RuntimeError(f"explaining {obj} found nothing written: {answer.as_json()}")
+        times.sort()
+        result[name] = {
+            "object": str(obj),
+            "best_ms": 1000 * times[0],
+            "median_ms": 1000 * times[len(times) // 2],
+            "candidates": len(answer.candidates),
+        }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.inprocess")
-    parser.add_argument("--funnel", action="store_true", help="only the funnel counts' cost")
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.inprocess", description=__doc__)
+    parser.add_argument("section", choices=["render", "funnel", "explain"])
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    if args.funnel:
-        result = funnel_cost(args.pods, args.repeats)
+    if args.section == "explain":
+        found = measure_explain(args.pods, args.repeats)
+    elif args.section == "funnel":
+        found = funnel_cost(args.pods, args.repeats)
     else:
-        result = measure(args.pods, args.repeats)
-    print(json.dumps(result, indent=2))
+        found = measure(args.pods, args.repeats)
+    print(json.dumps(found, indent=2))
     return 0
 
 
