@@ -33,7 +33,7 @@ class Stage(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class RuleRef:
+class RulePosition:
     """A relabel rule as the config names it: `list` is `relabelConfigs` (the target's) or
     `endpoints[N].relabelings`; `index` counts from 0 within that list."""
 
@@ -44,13 +44,13 @@ class RuleRef:
         return f"{self.list}[{self.index}]"
 
 
-def rule_ref(target: Target, endpoint: int, rule: int) -> RuleRef:
+def rule_ref(target: Target, endpoint: int, rule: int) -> RulePosition:
     """Rule `rule` of endpoint `endpoint`'s combined list (the target's rules, then the
     endpoint's), named by the list it was written in."""
     own = len(target.relabelings)
     if rule < own:
-        return RuleRef("relabelConfigs", rule)
-    return RuleRef(f"endpoints[{endpoint}].relabelings", rule - own)
+        return RulePosition("relabelConfigs", rule)
+    return RulePosition(f"endpoints[{endpoint}].relabelings", rule - own)
 
 
 class Counted(Protocol):
@@ -167,7 +167,7 @@ class Funnel:
     dropped_by_shard: int = 0
     written: int = 0
     invalid: int = 0
-    dropped_by_rule: Mapping[RuleRef, int] = field(default_factory=dict)
+    dropped_by_rule: Mapping[RulePosition, int] = field(default_factory=dict)
     endpoints: tuple[EndpointFunnel, ...] = ()
 
     @classmethod
@@ -178,7 +178,7 @@ class Funnel:
         objects: int,
         endpoints: tuple[EndpointFunnel, ...],
     ) -> Funnel:
-        by_rule: dict[RuleRef, int] = {}
+        by_rule: dict[RulePosition, int] = {}
         for i, ep in enumerate(endpoints):
             for rule, count in ep.dropped_by_relabel.items():
                 ref = rule_ref(target, i, rule)

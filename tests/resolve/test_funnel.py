@@ -7,7 +7,7 @@ import pytest
 from sdgen.config.model import Config, Endpoint, Target, TargetType
 from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
 from sdgen.prom.relabel import RelabelRule
-from sdgen.resolve.funnel import Funnel, RuleRef, Stage
+from sdgen.resolve.funnel import Funnel, RulePosition, Stage
 from sdgen.resolve.resolver import resolve
 from sdgen.resolve.sharding import Shard
 from tests.resolve.test_resolver import CLUSTER
@@ -50,7 +50,7 @@ CASES = [
         ),
         None,
         (4, 4, 4, 2, 0, 2),
-        {RuleRef("relabelConfigs", 1): 1, RuleRef("endpoints[0].relabelings", 0): 1},
+        {RulePosition("relabelConfigs", 1): 1, RulePosition("endpoints[0].relabelings", 0): 1},
     ),
     (
         "two endpoints sum their candidates; objects are the target's",
@@ -84,7 +84,7 @@ CASES = [
     ids=[case[0] for case in CASES],
 )
 def test_funnel_counts(
-    target: Target, shard: Shard | None, stages: tuple[int, ...], by_rule: dict[RuleRef, int]
+    target: Target, shard: Shard | None, stages: tuple[int, ...], by_rule: dict[RulePosition, int]
 ) -> None:
     resolution = resolve(
         Config(targets=(target,)), CLUSTER, default_namespace="default", shard=shard
@@ -108,7 +108,7 @@ def test_invalid_targets_are_counted_apart_from_drops() -> None:
 
 def test_status_form_names_each_stage_and_rule() -> None:
     funnel = Funnel(
-        candidates=3, dropped_by_relabel=1, dropped_by_rule={RuleRef("relabelConfigs", 2): 1}
+        candidates=3, dropped_by_relabel=1, dropped_by_rule={RulePosition("relabelConfigs", 2): 1}
     )
     assert funnel.as_json() == {
         **{stage.value: 0 for stage in Stage},

@@ -8,7 +8,7 @@ import pytest
 
 from sdgen.config.document import parse_config
 from sdgen.output.outputdir import SyncResult
-from sdgen.resolve.funnel import Funnel, RuleRef
+from sdgen.resolve.funnel import Funnel, RulePosition
 from sdgen.runtime.board import Board
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
 
@@ -16,7 +16,7 @@ GOOD = parse_config("targets: []\n")
 UNUSABLE = parse_config("targets: [\n")
 VALID = ConfigStatus("cm", "v1", True, ())
 INVALID = ConfigStatus("cm", "v2", False, ("cm:1: targets: boom",))
-WEB_FUNNEL = Funnel(1, 3, 6, 1, 0, 5, dropped_by_rule={RuleRef("relabelConfigs", 0): 1})
+WEB_FUNNEL = Funnel(1, 3, 6, 1, 0, 5, dropped_by_rule={RulePosition("relabelConfigs", 0): 1})
 WEB = TargetStatus(2, 5, "", ("relabel/web.yml", "targets/web.json"), WEB_FUNNEL)
 
 
