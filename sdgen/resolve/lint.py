@@ -26,19 +26,32 @@ from sdgen.config.model import Config, Issue, Target, TargetType
 from sdgen.prom.duration import DurationError, format_duration, parse_duration
 from sdgen.prom.relabel import RelabelAction, RelabelRule
 from sdgen.resolve.funnel import Funnel, rule_ref
-from sdgen.resolve.pipeline import SCRAPE_INTERVAL, SCRAPE_TIMEOUT, ScrapeTarget, default_timeout
+from sdgen.resolve.pipeline import (
+    METRICS_PATH,
+    SCRAPE_INTERVAL,
+    SCRAPE_TIMEOUT,
+    ScrapeTarget,
+    default_timeout,
+)
 from sdgen.resolve.resolver import EndpointTargets, Resolution
 from sdgen.resolve.scope import active_targets
 
-_Scraped = frozenset[tuple[str, str]]  # (address, metrics path) of an endpoint's targets
+_Key = tuple[str, str]  # a target's address and metrics path
+_Scraped = frozenset[_Key]  # what an endpoint's targets scrape
 _SHOWN = 3  # addresses named in a duplicate warning
 
 
+_Endpoint = tuple[str, int]  # (target name, endpoint index)
+
+
 class Linter:
-    """`lint` again and again, decoding only the targets that changed since the last call."""
+    """`lint` again and again. What an endpoint scrapes is remembered by the identity of its
+    lines (the same list while unchanged, see sdgen.resolve.targetset), and each line's
+    address and path, so a cycle decodes only new lines and compares only changed pairs."""
 
     def __init__(self) -> None:
-        self._scraped: dict[bytes, tuple[str, str]] = {}
+        self._scraped: dict[_Endpoint, tuple[Sequence[bytes], _Scraped, dict[bytes, _Key]]] = {}
+        self._shared: dict[tuple[_Endpoint, _Endpoint], tuple[_Scraped, _Scraped, _Scraped]] = {}
 
     def __call__(self, config: Config, resolution: Resolution) -> tuple[Issue, ...]:
         found: list[Issue] = []
@@ -53,32 +66,47 @@ class Linter:
     def _duplicates(self, config: Config, endpoints: Sequence[EndpointTargets]) -> Iterator[Issue]:
         """Per pair of endpoints scraping an address and path both: one warning, on the later."""
         if len(endpoints) < 2:
-            self._scraped = {}
+            self._scraped, self._shared = {}, {}
             return
-        memo, self._scraped = self._scraped, {}
-        scraped = [self._scraped_by(et, memo) for et in endpoints]
-        for (a, first), (b, second) in combinations(zip(endpoints, scraped, strict=True), 2):
-            both = first & second
-            if not both:
-                continue
-            shown = ", ".join(f"{address}{path}" for address, path in sorted(both)[:_SHOWN])
-            other = "this target" if a.target.name == b.target.name else f'target "{a.target.name}"'
-            message = (
-                f"{len(both)} address(es) and path(s) also scraped by {other} "
-                f"endpoints[{a.index}], so their series are scraped twice ({shown})"
-            )
-            yield config.locations.issue(b.target.name, f"endpoints[{b.index}]", message)
+        scraped = {(et.target.name, et.index): self._scraped_by(et) for et in endpoints}
+        self._scraped = {k: v for k, v in self._scraped.items() if k in scraped}
+        shared, self._shared = self._shared, {}
+        for a, b in combinations(endpoints, 2):
+            pair = (a.target.name, a.index), (b.target.name, b.index)
+            first, second = scraped[pair[0]], scraped[pair[1]]
+            known = shared.get(pair)
+            both = known[2] if known and known[0] is first and known[1] is second else None
+            if both is None:
+                both = first & second
+            self._shared[pair] = (first, second, both)
+            if both:
+                yield _duplicate(config, a, b, both)
 
-    def _scraped_by(self, et: EndpointTargets, memo: dict[bytes, tuple[str, str]]) -> _Scraped:
-        keys = set()
+    def _scraped_by(self, et: EndpointTargets) -> _Scraped:
+        known = self._scraped.get((et.target.name, et.index))
+        if known is not None and known[0] is et.lines:
+            return known[1]
+        old = known[2] if known is not None else {}
+        keys: dict[bytes, _Key] = {}
         for line in et.lines:
-            key = memo.get(line)
+            key = old.get(line)
             if key is None:
                 target = ScrapeTarget.decode(line)
-                key = (target.address, target.labels.get("__metrics_path__", ""))
-            self._scraped[line] = key
-            keys.add(key)
-        return frozenset(keys)
+                key = (target.address, target.labels.get(METRICS_PATH, ""))
+            keys[line] = key
+        scraped = frozenset(keys.values())
+        self._scraped[et.target.name, et.index] = (et.lines, scraped, keys)
+        return scraped
+
+
+def _duplicate(config: Config, a: EndpointTargets, b: EndpointTargets, both: _Scraped) -> Issue:
+    shown = ", ".join(f"{address}{path}" for address, path in sorted(both)[:_SHOWN])
+    other = "this target" if a.target.name == b.target.name else f'target "{a.target.name}"'
+    message = (
+        f"{len(both)} address(es) and path(s) also scraped by {other} "
+        f"endpoints[{a.index}], so their series are scraped twice ({shown})"
+    )
+    return config.locations.issue(b.target.name, f"endpoints[{b.index}]", message)
 
 
 def lint(config: Config, resolution: Resolution) -> tuple[Issue, ...]:

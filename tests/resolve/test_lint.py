@@ -151,3 +151,5 @@ def test_a_long_lived_linter_finds_what_a_fresh_one_finds() -> None:
     after = linter(config, resolver(config, fewer))
     assert after == lint(config, resolve(config, fewer, default_namespace="default"))
     assert [i.path for i in after] == ["targets[0].selector"], "no duplicates left"
+    assert linter(config, resolver(config, cluster)) == first, "and back"
+    assert linter(config, resolver(config, cluster)) == first, "unchanged"
