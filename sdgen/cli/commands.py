@@ -216,6 +216,28 @@ def on_missing_config(value: str) -> OnMissingConfig:
         raise UsageError(f"--on-missing-config {value!r}: expected one of {choices}") from None
 
 
+def consumer_of(args: argparse.Namespace) -> render.Consumer:
+    """`--fragment-format` and `--consumer-path-prefix`. Prometheus's fragments name their
+    files relative to themselves, which works wherever the output is mounted, so a prefix
+    there is a mistake worth telling; vmagent's need absolute paths."""
+    fragment_format = render.FragmentFormat(args.fragment_format)
+    prefix = args.consumer_path_prefix
+    if fragment_format is render.FragmentFormat.PROMETHEUS:
+        if prefix:
+            raise UsageError(
+                "--consumer-path-prefix applies to --fragment-format vmagent only: Prometheus "
+                "resolves the fragments' relative paths itself; drop the prefix"
+            )
+        return render.PROMETHEUS
+    prefix = prefix or str(Path(args.output_dir).absolute())
+    if not prefix.startswith("/"):
+        raise UsageError(
+            f"--consumer-path-prefix {prefix!r}: must be an absolute path, the output "
+            "directory as vmagent sees it (e.g. its volume's mountPath)"
+        )
+    return render.Consumer(fragment_format, prefix.rstrip("/") or "/")
+
+
 def build(
     args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
 ) -> Sidecar:
@@ -237,6 +259,7 @@ def build(
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
         part_size=args.part_size,
+        consumer=consumer_of(args),
     )
     wakeup = Wakeup()  # first: every watcher below notifies it
     api_client = _api_client(args)
@@ -442,7 +465,7 @@ def _rendered(args: argparse.Namespace, resolution: Resolution | None) -> render
     them (from the parts there now), for naming the file that holds a target."""
     out = Path(args.output_dir)
     written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
-    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written))
+    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written), consumer_of(args))
     renderer.render(resolution.endpoints if resolution else ())
     return renderer
 

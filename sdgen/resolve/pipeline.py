@@ -80,12 +80,17 @@ class ScrapeTarget:
 
 def encode_group(address: str, labels: Mapping[str, str]) -> bytes:
     """One file_sd group as the targets file holds it: `{"targets":[..],"labels":{..}}`,
-    labels in the given (sorted) order. Sorting these lines sorts targets by address."""
+    labels in the given (sorted) order. Sorting these lines sorts targets by address.
+
+    Never holds the bytes `%{`: vmagent expands `%{ENV_VAR}` in the raw bytes of the file_sd
+    files it reads, so a label value such as an
+    annotation holding `%{` is written `\\u0025{`, which every JSON reader decodes to `%{`."""
     group = {"targets": [address], "labels": labels if isinstance(labels, dict) else dict(labels)}
     try:
-        return _ENCODE(group)
+        line = _ENCODE(group)
     except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
-        return json.dumps(group, separators=(",", ":")).encode("ascii")
+        line = json.dumps(group, separators=(",", ":")).encode("ascii")
+    return line.replace(b"%{", b"\\u0025{") if b"%{" in line else line
 
 
 class _Group(msgspec.Struct):

@@ -75,6 +75,7 @@ class Options:
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
     part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
+    consumer: render.Consumer = render.PROMETHEUS  # the fragments' dialect
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,9 @@ class Cycle:
         )
         self._linter = Linter()
         owned = output.owned()
-        self._renderer = render.Renderer(options.part_size, naming.parts_on_disk(owned))
+        self._renderer = render.Renderer(
+            options.part_size, naming.parts_on_disk(owned), options.consumer
+        )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
 
     def run(self) -> CycleResult:
