@@ -156,9 +156,11 @@ class Funnel:
     the target's own), `dropped_by_rule` per rule, and each endpoint's counts.
 
     `objects_selected`: the pods a PodMonitor's selector picks (with an IP, not finished), the
-    Services a ServiceMonitor's picks; `namespaces_selected`: the namespaces it reads, with
-    every namespace selected the ones the cache knows (or, when namespaces are not watched,
-    those holding selected objects). StaticEndpoints select no namespace and no object."""
+    EndpointSlices of the Services a ServiceMonitor's picks (as `sdgen explain` counts them);
+    `services_selected`: those Services, with slices or without (None but for a
+    ServiceMonitor); `namespaces_selected`: the namespaces it reads, with every namespace
+    selected the ones the cache knows (or, when namespaces are not watched, those holding
+    selected objects). StaticEndpoints select no namespace and no object."""
 
     namespaces_selected: int = 0
     objects_selected: int = 0
@@ -169,6 +171,7 @@ class Funnel:
     invalid: int = 0
     dropped_by_rule: Mapping[RulePosition, int] = field(default_factory=dict)
     endpoints: tuple[EndpointFunnel, ...] = ()
+    services_selected: int | None = None
 
     @classmethod
     def of(
@@ -177,6 +180,7 @@ class Funnel:
         namespaces: int,
         objects: int,
         endpoints: tuple[EndpointFunnel, ...],
+        services: int | None = None,
     ) -> Funnel:
         by_rule: dict[RulePosition, int] = {}
         for i, ep in enumerate(endpoints):
@@ -193,6 +197,7 @@ class Funnel:
             sum(ep.invalid for ep in endpoints),
             by_rule,
             endpoints,
+            services,
         )
 
     def stages(self) -> dict[Stage, int]:
@@ -202,6 +207,8 @@ class Funnel:
         """For /status: the stages, `invalid`, and the drops per rule."""
         out: dict[str, object] = {stage.value: count for stage, count in self.stages().items()}
         out["invalid"] = self.invalid
+        if self.services_selected is not None:
+            out["services_selected"] = self.services_selected
         out["dropped_by_rule"] = [
             {"list": ref.list, "index": ref.index, "count": count}
             for ref, count in self.dropped_by_rule.items()

@@ -119,17 +119,17 @@ def _selection(config: Config, target: Target, funnel: Funnel) -> Iterator[Issue
     if target.type is TargetType.STATIC_ENDPOINTS:
         return
     issue = config.locations.issue
-    service = target.type is TargetType.SERVICE_MONITOR
+    service = funnel.services_selected is not None
     what = "Service" if service else "pod (running, with an IP)"
     if funnel.namespaces_selected == 0:
         yield issue(target.name, "namespaceSelector", "matches no namespace")
         return
-    if funnel.objects_selected == 0:
+    if (funnel.services_selected if service else funnel.objects_selected) == 0:
         where = f"in the {funnel.namespaces_selected} namespace(s) selected"
         yield issue(target.name, "selector", f"matches no {what} {where}")
         return
-    if service and not any(ep.sources for ep in funnel.endpoints):
-        message = f"the {funnel.objects_selected} Service(s) it matches have no EndpointSlices"
+    if service and funnel.objects_selected == 0:
+        message = f"the {funnel.services_selected} Service(s) it matches have no EndpointSlices"
         yield issue(target.name, "selector", message)
         return
     for i, (endpoint, counts) in enumerate(zip(target.endpoints, funnel.endpoints, strict=True)):

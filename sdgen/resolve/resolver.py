@@ -232,12 +232,12 @@ def _funnel(
     """The target's funnel from its endpoints' (the last one while nothing changed)."""
     endpoints = tuple(es.funnel for es in state.endpoints if es.funnel is not None)
     first = state.endpoints[0].targets.tally
+    selection = state.selection
+    services = selection.services if isinstance(selection, SliceSelection) else None
     if not namespaces or first is None:  # StaticEndpoints: no namespace, no object
         spaces = objects = 0
     else:
-        objects = first.sources  # a PodMonitor's sources are its pods
-        if isinstance(state.selection, SliceSelection):
-            objects = state.selection.services
+        objects = first.sources  # pods, or EndpointSlices: the same for every endpoint
         spaces = len(namespaces)
         if None in namespaces:  # every namespace: those known, else those holding objects
             spaces = len(cluster.namespaces()) if cluster is not None else 0
@@ -247,9 +247,10 @@ def _funnel(
         old is not None
         and old.endpoints == endpoints
         and (old.namespaces_selected, old.objects_selected) == (spaces, objects)
+        and old.services_selected == services
     ):
         return old
-    return Funnel.of(target, spaces, objects, endpoints)
+    return Funnel.of(target, spaces, objects, endpoints, services)
 
 
 def resolve(

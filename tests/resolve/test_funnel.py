@@ -7,9 +7,13 @@ import pytest
 from sdgen.config.model import Config, Endpoint, Target, TargetType
 from sdgen.k8s.labelselector import LabelSelector, NamespaceSelector
 from sdgen.prom.relabel import RelabelRule
+from sdgen.resolve.explain import explain
 from sdgen.resolve.funnel import Funnel, RulePosition, Stage
 from sdgen.resolve.resolver import resolve
 from sdgen.resolve.sharding import Shard
+from tests.resolve.test_explain import CLUSTER as EXPLAIN_CLUSTER
+from tests.resolve.test_explain import CONFIG as EXPLAIN_CONFIG
+from tests.resolve.test_explain import SETTINGS
 from tests.resolve.test_resolver import CLUSTER
 
 POD, SVC, STATIC = TargetType.POD_MONITOR, TargetType.SERVICE_MONITOR, TargetType.STATIC_ENDPOINTS
@@ -61,13 +65,13 @@ CASES = [
     ),
     ("the shard filter", _target(POD, namespaces=ANY), Shard(2, 0), (4, 4, 4, 0, 2, 2), {}),
     (
-        "service monitor: its Services; the finished pod's endpoint is no candidate",
+        "service monitor: its Services' slices; the finished pod's endpoint is no candidate",
         _target(SVC, Endpoint(port="http-metrics")),
         None,
-        (1, 1, 3, 0, 0, 3),
+        (1, 2, 3, 0, 0, 3),
         {},
     ),
-    ("a port nobody has", _target(SVC, Endpoint(port="nope")), None, (1, 1, 0, 0, 0, 0), {}),
+    ("a port nobody has", _target(SVC, Endpoint(port="nope")), None, (1, 2, 0, 0, 0, 0), {}),
     (
         "static endpoints: no namespace, no object",
         _target(STATIC, Endpoint(addresses=("a:1", "b:2")), namespaces=None, selector=None),
@@ -117,3 +121,31 @@ def test_status_form_names_each_stage_and_rule() -> None:
         "invalid": 0,
         "dropped_by_rule": [{"list": "relabelConfigs", "index": 2, "count": 1}],
     }
+
+
+def test_a_service_monitor_counts_its_services_apart() -> None:
+    target = _target(SVC, Endpoint(port="http-metrics"))
+    funnel = resolve(Config(targets=(target,)), CLUSTER, default_namespace="default").funnels["t"]
+    assert (funnel.services_selected, funnel.objects_selected) == (1, 2)
+    assert funnel.as_json()["services_selected"] == 1
+    pods = resolve(Config(targets=(_target(POD),)), CLUSTER, default_namespace="default")
+    assert pods.funnels["t"].services_selected is None
+    assert "services_selected" not in pods.funnels["t"].as_json()
+
+
+def test_the_funnel_counts_what_sdgen_explain_counts() -> None:
+    """Every stage of every target of the explain golden config, as `sdgen explain TARGET`
+    shows it (which walks each candidate), but the namespaces of a target of every
+    namespace: explain gives no count there."""
+    resolution = resolve(
+        EXPLAIN_CONFIG,
+        EXPLAIN_CLUSTER,
+        default_namespace=SETTINGS.default_namespace,
+        shard=SETTINGS.shard,
+    )
+    for target in EXPLAIN_CONFIG.targets:
+        shown = {s.stage: s.count for s in explain(target, EXPLAIN_CLUSTER, SETTINGS).stages}
+        counted = resolution.funnels[target.name].stages()
+        if shown[Stage.NAMESPACES_SELECTED] is None:
+            del shown[Stage.NAMESPACES_SELECTED], counted[Stage.NAMESPACES_SELECTED]
+        assert counted == shown, target.name
