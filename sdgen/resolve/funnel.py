@@ -32,16 +32,20 @@ class Stage(StrEnum):
     WRITTEN = "written"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class RulePosition:
-    """A relabel rule as the config names it: `list` is `relabelConfigs` (the target's) or
-    `endpoints[N].relabelings`; `index` counts from 0 within that list."""
+    """A relabel rule as the config names it, in `sdgen explain`'s words: `list` is
+    `relabelConfigs` (the target's) or `relabelings` (endpoint `endpoint`'s; None for the
+    target's); `index` counts from 0 within that list."""
 
     list: str
     index: int
+    endpoint: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.list}[{self.index}]"
+        if self.endpoint is None:
+            return f"{self.list}[{self.index}]"
+        return f"endpoints[{self.endpoint}].{self.list}[{self.index}]"
 
 
 def rule_ref(target: Target, endpoint: int, rule: int) -> RulePosition:
@@ -50,7 +54,7 @@ def rule_ref(target: Target, endpoint: int, rule: int) -> RulePosition:
     own = len(target.relabelings)
     if rule < own:
         return RulePosition("relabelConfigs", rule)
-    return RulePosition(f"endpoints[{endpoint}].relabelings", rule - own)
+    return RulePosition("relabelings", rule - own, endpoint)
 
 
 class Counted(Protocol):
@@ -210,7 +214,7 @@ class Funnel:
         if self.services_selected is not None:
             out["services_selected"] = self.services_selected
         out["dropped_by_rule"] = [
-            {"list": ref.list, "index": ref.index, "count": count}
+            {"list": ref.list, "endpoint": ref.endpoint, "index": ref.index, "count": count}
             for ref, count in self.dropped_by_rule.items()
         ]
         return out

@@ -54,7 +54,7 @@ CASES = [
         ),
         None,
         (4, 4, 4, 2, 0, 2),
-        {RulePosition("relabelConfigs", 1): 1, RulePosition("endpoints[0].relabelings", 0): 1},
+        {RulePosition("relabelConfigs", 1): 1, RulePosition("relabelings", 0, endpoint=0): 1},
     ),
     (
         "two endpoints sum their candidates; objects are the target's",
@@ -119,7 +119,7 @@ def test_status_form_names_each_stage_and_rule() -> None:
         "candidates": 3,
         "dropped_by_relabel": 1,
         "invalid": 0,
-        "dropped_by_rule": [{"list": "relabelConfigs", "index": 2, "count": 1}],
+        "dropped_by_rule": [{"list": "relabelConfigs", "endpoint": None, "index": 2, "count": 1}],
     }
 
 

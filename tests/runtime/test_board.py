@@ -63,7 +63,9 @@ def test_status_is_the_json_document_of_the_last_results() -> None:
                     "dropped_by_shard": 0,
                     "written": 5,
                     "invalid": 0,
-                    "dropped_by_rule": [{"list": "relabelConfigs", "index": 0, "count": 1}],
+                    "dropped_by_rule": [
+                        {"list": "relabelConfigs", "endpoint": None, "index": 0, "count": 1}
+                    ],
                 },
             },
         },

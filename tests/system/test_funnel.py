@@ -63,7 +63,9 @@ def test_funnel_metrics_status_and_lint_of_a_running_sidecar(fakeapi: Any, ops: 
     status = ops.status()
     demo = status["targets"]["demo-app"]["funnel"]
     assert {k: demo[k] for k in DEMO} == DEMO
-    assert demo["dropped_by_rule"] == [{"list": "endpoints[0].relabelings", "index": 1, "count": 1}]
+    assert demo["dropped_by_rule"] == [
+        {"list": "relabelings", "endpoint": 0, "index": 1, "count": 1}
+    ]
     assert any(LINT in issue for issue in status["config"]["issues"]), status["config"]
 
     # Every informer's restart and relist counters exist at 0 before the first restart.
