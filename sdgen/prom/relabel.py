@@ -293,6 +293,14 @@ def relabel_in_place(
     labels: dict[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
 ) -> bool:
     """`apply` on `labels` itself, for a caller that built them for this; False: dropped."""
+    return dropping_rule(labels, rules, warn) is None
+
+
+def dropping_rule(
+    labels: dict[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
+) -> int | None:
+    """`relabel_in_place`, telling which rule dropped the target: its index in `rules`, or
+    None when the target is kept (what sdgen's funnel counts per rule)."""
     if "" in labels.values():  # rare; a scan is far cheaper than filtering every copy
         for name in [name for name, value in labels.items() if value == ""]:
             del labels[name]
@@ -301,8 +309,8 @@ def relabel_in_place(
             source, target = rule.copy
             _set(labels, target, labels.get(source, ""))
         elif not _relabel(rule, labels, index, warn):
-            return False
-    return True
+            return index
+    return None
 
 
 @dataclass(frozen=True, slots=True)

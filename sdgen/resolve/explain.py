@@ -35,6 +35,7 @@ from sdgen.resolve.candidates import (
     port_mismatch,
     source_builder,
 )
+from sdgen.resolve.funnel import Stage
 from sdgen.resolve.pipeline import CandidateFate, CandidateOutcome, CandidatePipeline
 from sdgen.resolve.resolver import target_rules
 from sdgen.resolve.scope import namespace_mismatch, selected_by
@@ -46,17 +47,6 @@ FileOf = Callable[[str, int, bytes], str]  # (target name, endpoint index, line)
 
 class ExplainError(SdgenError):
     """The question cannot be asked: an unknown target or object, a malformed object."""
-
-
-class Stage(StrEnum):
-    """The funnel's stages, in order (the same names as the funnel metrics)."""
-
-    NAMESPACES_SELECTED = "namespaces_selected"
-    OBJECTS_SELECTED = "objects_selected"
-    CANDIDATES = "candidates"
-    DROPPED_BY_RELABEL = "dropped_by_relabel"
-    DROPPED_BY_SHARD = "dropped_by_shard"
-    WRITTEN = "written"
 
 
 class ObjectKind(StrEnum):

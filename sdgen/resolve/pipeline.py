@@ -24,8 +24,16 @@ import msgspec
 from sdgen.config.model import Endpoint, Scheme, Target
 from sdgen.k8s import metalabels
 from sdgen.prom.duration import DurationError, format_duration, parse_duration
-from sdgen.prom.relabel import CompiledRule, Observed, RelabelTrace, relabel_in_place, trace
+from sdgen.prom.relabel import (
+    CompiledRule,
+    Observed,
+    RelabelTrace,
+    dropping_rule,
+    relabel_in_place,
+    trace,
+)
 from sdgen.resolve.candidates import Candidate, Source
+from sdgen.resolve.funnel import rule_ref
 
 __all__ = [
     "CandidateFate",
@@ -33,6 +41,7 @@ __all__ = [
     "CandidatePipeline",
     "ScrapeTarget",
     "SourceTargets",
+    "default_timeout",
     "encode_group",
 ]
 
@@ -97,12 +106,15 @@ class SourceTargets(NamedTuple):  # a tuple: made per source, far cheaper than a
     """What one source's candidates became for one endpoint, its contribution to the
     endpoint's `TargetSet`: the encoded groups (`lines`) of the targets it kept, and those
     targets themselves only when discovered labels are kept (a sidecar keeps just the lines:
-    they are what it writes)."""
+    they are what it writes); and its funnel counts (sdgen.resolve.funnel)."""
 
     lines: tuple[bytes, ...]
     kept: tuple[ScrapeTarget, ...]
     dropped: tuple[str, ...]  # why each refused target was refused
     warnings: tuple[str, ...]
+    candidates: int = 0
+    relabel_drops: tuple[int, ...] = ()  # the index of the rule that dropped each dropped one
+    shard_drops: int = 0
 
 
 class CandidatePipeline:
@@ -138,12 +150,17 @@ class CandidatePipeline:
         lines: list[bytes] = []
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
+        relabel_drops: list[int] = []
+        shard_drops = 0
+        index = -1
         self.warnings.clear()
         for index, candidate in enumerate(source.candidates()):
             special = self.by_scheme[candidate.https]
             if self.rules or self.keep_meta:
                 final = _merged(candidate, special, self.wanted)
-                if not relabel_in_place(final, self.rules, self.warn):
+                rule = dropping_rule(final, self.rules, self.warn)
+                if rule is not None:
+                    relabel_drops.append(rule)
                     continue
             else:  # nothing reads the meta labels: skip building them
                 final = {**special, **candidate.standard, metalabels.ADDRESS: candidate.address}
@@ -157,7 +174,17 @@ class CandidatePipeline:
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                     kept.append(ScrapeTarget(address, labels, found))
-        return SourceTargets(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
+            else:
+                shard_drops += 1
+        return SourceTargets(
+            tuple(lines),
+            tuple(kept),
+            tuple(dropped),
+            tuple(self.warnings),
+            index + 1,
+            tuple(relabel_drops),
+            shard_drops,
+        )
 
     def fate(self, candidate: Candidate, *, quick: bool = False) -> CandidateFate:
         """What `__call__` does with one candidate, step by step, for `sdgen explain`: the
@@ -223,7 +250,7 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     """`job` and the endpoint's scrape settings as Prometheus's special labels."""
     timeout = endpoint.timeout_ms
     if timeout is None:
-        timeout = min(_DEFAULT_TIMEOUT_MS, endpoint.interval_ms)
+        timeout = default_timeout(endpoint.interval_ms)
     out = {
         METRICS_PATH: endpoint.path,
         SCRAPE_INTERVAL: format_duration(endpoint.interval_ms),
@@ -234,19 +261,18 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     return out
 
 
+def default_timeout(interval_ms: int) -> int:
+    """An endpoint's scrape timeout when it gives none: Prometheus's global one, capped."""
+    return min(_DEFAULT_TIMEOUT_MS, interval_ms)
+
+
 def _scheme(endpoint: Endpoint, https_port: bool) -> str:
     return endpoint.scheme or Scheme.default(https_port).value
 
 
 def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, str], None]:
-    own = len(target.relabelings)
-
     def warn(rule: int, message: str) -> None:
-        if rule < own:
-            path = f"relabelConfigs[{rule}]"
-        else:
-            path = f"endpoints[{index}].relabelings[{rule - own}]"
-        sink.append(f"{target.name}: {path}: {message}")
+        sink.append(f"{target.name}: {rule_ref(target, index, rule)}: {message}")
 
     return warn
 

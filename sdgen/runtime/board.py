@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sdgen.output.outputdir import SyncResult
+from sdgen.resolve.scope import active_targets
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.rollout import Rollout
@@ -33,6 +34,7 @@ class Board:
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
         self.targets: Mapping[str, TargetStatus] = {}
         self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
+        self.lint: tuple[str, ...] = ()  # the last render's lint warnings
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -43,7 +45,11 @@ class Board:
             self._record_sync(result.sync)
             self.targets = result.targets
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
+            self.metrics.set_funnels(
+                {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
         if result.outcome is Outcome.RENDERED:
+            self._record_lint(result.lint)
             self.metrics.render_duration.observe(result.duration)
             self.last_render = self._wall()
             self.rendered_once = True
@@ -80,7 +86,7 @@ class Board:
                 "origin": self.config.origin,
                 "version": self.config.version,
                 "valid": self.config.valid,
-                "issues": list(self.config.issues),
+                "issues": [*self.config.issues, *self.lint],
             },
             "rollout": self.rollout.status(),
             "last_render": self.last_render,
@@ -92,6 +98,7 @@ class Board:
                     "targets": t.targets,
                     "last_error": t.error,
                     "files": list(t.files),
+                    "funnel": t.funnel.as_json() if t.funnel is not None else None,
                 }
                 for name, t in sorted(self.targets.items())
             },
@@ -103,10 +110,21 @@ class Board:
         loaded = result.reading.loaded
         if loaded is None:
             return
+        if loaded.usable:  # an unusable config changes nothing, the funnel neither
+            held = loaded.rejected & set(self.targets)
+            self.metrics.set_funnel_targets([*(t.name for t in active_targets(loaded)), *held])
         if loaded.usable:
             self.metrics.config_last_success.set_to_current_time()
         else:
             self.metrics.config_errors.inc()
+
+    def _record_lint(self, lint: tuple[str, ...]) -> None:
+        """Each warning is logged when it appears, not every cycle it persists."""
+        known = set(self.lint)
+        for warning in lint:
+            if warning not in known:
+                log.warning("lint: %s", warning)
+        self.lint = lint
 
     def _not_rendering(self, why: str) -> None:
         if why != self.waiting_for:

@@ -37,6 +37,8 @@ from sdgen.resolve.explain import (
     explain,
     find_target,
 )
+from sdgen.resolve.funnel import Funnel
+from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -108,6 +110,7 @@ class TargetStatus:
     targets: int = 0
     error: str = ""
     files: tuple[str, ...] = ()
+    funnel: Funnel | None = None  # None: not resolved this time (an error held it)
 
 
 class Outcome(StrEnum):
@@ -124,6 +127,7 @@ class CycleResult:
     sync: SyncResult | None = None  # RENDERED, CLEARED: what the write did
     targets: Mapping[str, TargetStatus] = field(default_factory=dict)  # RENDERED, CLEARED
     duration: float = 0.0  # RENDERED: seconds to resolve, render and write
+    lint: tuple[str, ...] = ()  # RENDERED: the lint warnings, formatted (sdgen.resolve.lint)
 
     @property
     def sync_errors(self) -> bool:
@@ -163,6 +167,7 @@ class Cycle:
             shard=options.shard,
             keep_discovered=options.keep_discovered,
         )
+        self._linter = Linter()
         owned = output.owned()
         self._renderer = render.Renderer(
             options.part_size, naming.parts_on_disk(owned), options.consumer
@@ -185,10 +190,19 @@ class Cycle:
             return CycleResult(Outcome.UNCHANGED, reading)
         started = self._clock()
         with without_cycle_collection():  # the cycle's garbage is freed by reference counting
-            sync, targets = self._write(reading.config, self.resolve(reading.config))
+            resolution = self.resolve(reading.config)
+            sync, targets = self._write(reading.config, resolution)
         if not sync.errors:
             self._rendered_key = key
-        return CycleResult(Outcome.RENDERED, reading, sync, targets, self._clock() - started)
+        lint = self._linter(reading.config, resolution)
+        return CycleResult(
+            Outcome.RENDERED,
+            reading,
+            sync,
+            targets,
+            self._clock() - started,
+            tuple(issue.format(reading.status.origin) for issue in lint),
+        )
 
     def read(self) -> Reading:
         """The config to render now, with the informers it needs started and synced, or why
@@ -340,5 +354,7 @@ def target_statuses(
     for name in (*counts, *errors):
         endpoints, targets = counts.get(name, (0, 0))
         files = files_by_prefix.get(naming.target_prefix(name), []) if name in counts else []
-        statuses[name] = TargetStatus(endpoints, targets, errors.get(name, ""), tuple(files))
+        statuses[name] = TargetStatus(
+            endpoints, targets, errors.get(name, ""), tuple(files), resolution.funnels.get(name)
+        )
     return statuses
