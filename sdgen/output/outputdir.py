@@ -350,6 +350,8 @@ class OutputDir:
         if cached is not None:
             yield cached
             return
+        if not directory:
+            raise OutputError(f"output dir {self.root} is closed; prepare() opens it")
         parent, _, name = directory.rpartition("/")
         with self._dir(parent, create=create) as parent_fd:
             if parent_fd is None:
@@ -381,13 +383,11 @@ class OutputDir:
     def _atomic_write(self, rel: str, data: bytes) -> None:
         directory, _, name = rel.rpartition("/")
         secret = directory == SECRETS
-        staging = self._fds[STAGING]
-        with self._dir(directory, create=True) as fd:
-            assert fd is not None  # created
+        with self._dir(STAGING, create=True) as staging, self._dir(directory, create=True) as fd:
+            assert staging is not None and fd is not None  # created
             temp = _temp_name(name)
-            out = os.open(
-                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=staging
-            )
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            out = os.open(temp, flags, 0o600, dir_fd=staging)
             try:
                 try:
                     view = memoryview(data)
@@ -538,7 +538,7 @@ def _lock(root: Path, real_root: str) -> None:
             if fd < 0:
                 raise OutputError(
                     f"output dir {root} is inside {ancestor}, the output dir of another sdgen "
-                    f"(pid {_lock_holder(Path(ancestor))}); nested output dirs are refused "
+                    f"(pid {_lock_entry(Path(ancestor))[1]}); nested output dirs are refused "
                     "— point each sdgen at its own --output-dir, side by side"
                 )
             fds.append(fd)
@@ -582,11 +582,9 @@ def _ancestors(real_path: str) -> list[str]:
 
 def _in_use(root: Path, real_root: str) -> str:
     """Why the root cannot be locked: another sdgen writes it, or writes a directory below
-    it (it holds a shared lock on the root, see _lock)."""
-    holder, shared = _lock_holder(Path(real_root)), False
-    if holder == "unknown" or _lock_kind(Path(real_root)) == "READ":
-        shared = True
-    if shared and holder != "unknown":
+    it (that one holds a shared lock on this root, see _lock)."""
+    kind, holder = _lock_entry(Path(real_root))
+    if kind == "READ":
         return (
             f"output dir {root} holds the output dir of another sdgen (pid {holder}) below it; "
             "nested output dirs are refused — point each sdgen at its own --output-dir, "
@@ -598,34 +596,21 @@ def _in_use(root: Path, real_root: str) -> str:
     )
 
 
-def _lock_entries(path: Path) -> list[list[str]]:
-    """The FLOCK lines of Linux's /proc/locks on `path`, split into fields."""
+def _lock_entry(path: Path) -> tuple[str, str]:
+    """(READ or WRITE, pid) of a flock held on `path`, read from Linux's /proc/locks;
+    ("", "unknown") elsewhere."""
     st = os.stat(path)
     inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
-        return []
-    # "1: FLOCK  ADVISORY  WRITE 1234 00:2e:5678 0 EOF"
-    return [
-        fields
-        for fields in (line.split() for line in lines)
-        if "FLOCK" in fields and "->" not in fields and inode in fields[2:]
-    ]
-
-
-def _lock_holder(path: Path) -> str:
-    """The pid holding a flock on `path`, from /proc/locks; "unknown" elsewhere."""
-    for fields in _lock_entries(path):
-        return fields[-4]
-    return "unknown"
-
-
-def _lock_kind(path: Path) -> str:
-    """READ (shared) or WRITE (exclusive): the kind of a flock held on `path`, "" if none."""
-    for fields in _lock_entries(path):
-        return fields[-5]
-    return ""
+        return "", "unknown"
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 00:2e:5678 0 EOF"
+        fields = line.split()
+        if "FLOCK" in fields and "->" not in fields and inode in fields[2:]:
+            at = fields.index(inode)
+            return fields[at - 2], fields[at - 1]
+    return "", "unknown"
 
 
 def _open_dir(
