@@ -20,7 +20,7 @@ import yaml
 
 from sdgen.config.model import Endpoint, Target, TargetType
 from sdgen.output import naming, render
-from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir, OutputError
+from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir, OutputError, dir_mode
 from sdgen.resolve.resolver import EndpointTargets
 from tests.support.helpers import tmpfs
 
@@ -83,6 +83,58 @@ def test_default_mode_is_0644_whatever_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "targets/a.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "expected"),
+    [(0o644, 0o755), (0o640, 0o750), (0o600, 0o700), (0o664, 0o755), (0o604, 0o705)],
+)
+def test_directory_mode_lets_read_what_the_file_mode_lets_read(
+    file_mode: int, expected: int
+) -> None:
+    assert dir_mode(file_mode) == expected
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_directory_modes_are_set_whatever_the_umask(tmp_path: Path) -> None:
+    """With umask 000 every directory sdgen made was 0777: anyone could add files to it."""
+    root = tmp_path / "new" / "out"
+    old = os.umask(0)
+    try:
+        out = prepared(root, file_mode=0o640)
+        out.sync({A_JOB: b"[]\n", "secrets/a.password": b"p"})
+    finally:
+        os.umask(old)
+    made = [root, root / STAGING, root / "targets", root / "scrape", (root / A_JOB).parent]
+    assert {str(d.relative_to(root)): mode(d) for d in made} == dict.fromkeys(
+        (str(d.relative_to(root)) for d in made), 0o750
+    )
+    assert mode(root / "secrets") == 0o700
+    assert mode(root / A_JOB) == 0o640
+
+
+def test_an_existing_secrets_dir_open_to_all_is_made_owner_only(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets").chmod(0o777)
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets").chmod(0o775)  # a user's own directory: left as it is
+    prepared(tmp_path).sync({"secrets/a.password": b"p"})
+    assert mode(tmp_path / "secrets") == 0o700
+    assert mode(tmp_path / "targets") == 0o775
+
+
+def test_a_kind_directory_renamed_away_is_not_written_any_more(tmp_path: Path) -> None:
+    """sdgen keeps a descriptor per directory: when the directory is renamed (inside the
+    volume), the next sync opens the one that now has the name."""
+    out = prepared(tmp_path)
+    out.sync({A_SCRAPE: b"1\n"})
+    (tmp_path / "scrape").rename(tmp_path / "scrape.old")
+    assert out.sync({A_SCRAPE: b"2\n"}).written == [A_SCRAPE]
+    assert (tmp_path / A_SCRAPE).read_bytes() == b"2\n"
+    assert (tmp_path / "scrape.old" / A_SCRAPE.split("/")[1]).read_bytes() == b"1\n"
 
 
 def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) -> None:
