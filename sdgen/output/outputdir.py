@@ -9,14 +9,25 @@ temp file beside the target would cost three (create, write, rename), and Promet
 re-reads a whole directory's files on each. Both directories are fsynced once per sync after
 all renames and removals. A failed write removes its temp file and leaves the old file as it
 was; `prepare()` removes temp files a crash left behind (in `.staging/`, and beside the files,
-where versions before `.staging/` wrote them).
+where versions before `.staging/` wrote them): only names of the exact shape sdgen makes, for a
+name it writes.
+
+A shared volume. Anything that mounts the volume can write it, so no path is trusted twice:
+every file operation is relative to a directory descriptor opened one component at a time with
+`O_DIRECTORY | O_NOFOLLOW` (the root, `.staging/` and the kinds' directories are opened once and
+kept; a job's directory per use), and a directory swapped with a symlink makes a write fail
+rather than land elsewhere. A file sdgen owns is read back only if it is a regular file of a
+bounded size, opened `O_NOFOLLOW | O_NONBLOCK` (a FIFO or a symlink to /dev/zero must neither
+block nor flood it); anything else is reported and replaced. Directory modes are set
+explicitly, never left to the umask.
 
 Ownership. sdgen removes only files it wrote, recorded in a manifest, `.sdgen-owned.json` in
 the root (hidden, so no glob matches it), itself written atomically. A manifest is exact where
 recognising sdgen's own name pattern is a guess: a user's file that happens to look like a
-slug survives, and sdgen's files stay recognised if the slug scheme ever changes. The manifest
-is updated *before* a new file is written and *after* files are removed, so it always lists a
-superset of sdgen's files on disk and a crash can never orphan one. If the manifest is lost,
+slug survives. Only manifest entries of sdgen's own exact shape count (`naming.is_own_path`):
+an edited manifest cannot get anyone's file deleted. The manifest is updated *before* a new
+file is written and *after* files are removed, so it always lists a superset of sdgen's files
+on disk and a crash can never orphan one. If the manifest is lost,
 sdgen forgets old files (leaves them) rather than deleting anything it cannot prove it wrote.
 
 Unchanged files cost nothing: the sha256 of what is on disk is kept in memory (loaded once by
@@ -25,7 +36,8 @@ Unchanged files cost nothing: the sha256 of what is on disk is kept in memory (l
 One writer. Two sdgen processes pointed at one directory would remove each other's temp files
 and fight over the manifest, so an `exclusive` OutputDir's `prepare()` takes a `flock` on the
 root directory, held until the process exits (the kernel drops it even after kill -9); a
-second process gets an error naming the holder's pid.
+second process gets an error naming the holder's pid. A shared flock on every directory above
+the root refuses nested output dirs both ways (see _lock).
 """
 
 from __future__ import annotations
