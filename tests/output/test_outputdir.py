@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -632,3 +633,45 @@ def test_kill_9_mid_write_leaves_only_whole_files_and_restart_cleans_up(tmp_path
     out = prepared(tmp_path)
     assert hidden_files(tmp_path) == []
     assert out.owned() == {A_JOB, A_SCRAPE}
+
+
+# Foreign things at owned names (the volume is shared) -------------------------------------
+
+
+def prepare_within(root: Path, seconds: float = 10.0) -> OutputDir:
+    """prepare() in a thread, failing (not hanging) the test if it blocks."""
+    out = OutputDir(root)
+    done = threading.Thread(target=out.prepare, daemon=True)
+    done.start()
+    done.join(seconds)
+    assert not done.is_alive(), "prepare() blocked"
+    return out
+
+
+def test_a_fifo_as_the_manifest_or_an_owned_file_does_not_block_prepare(tmp_path: Path) -> None:
+    prepared(tmp_path).sync({A_JOB: b"[]\n", A_SCRAPE: b"x\n"})
+    (tmp_path / A_JOB).unlink()
+    os.mkfifo(tmp_path / A_JOB)
+    out = prepare_within(tmp_path)
+    assert out.owned() == {A_SCRAPE}
+    result = out.sync({A_JOB: b"[]\n", A_SCRAPE: b"x\n"})
+    assert (result.written, result.replaced) == ([A_JOB], [f"{A_JOB}: a FIFO"])
+    assert (tmp_path / A_JOB).read_bytes() == b"[]\n"
+    out.close()
+    (tmp_path / MANIFEST).unlink()
+    os.mkfifo(tmp_path / MANIFEST)
+    out = prepare_within(tmp_path)
+    assert out.owned() == set()  # the manifest is lost: nothing is removed
+    result = out.sync({A_SCRAPE: b"x\n"})  # known again by recording it anew
+    assert (result.written, result.replaced) == ([A_SCRAPE], [f"{MANIFEST}: a FIFO"])
+    assert json.loads((tmp_path / MANIFEST).read_bytes())["files"] == [A_SCRAPE]
+
+
+def test_a_file_changed_into_a_fifo_while_running_is_replaced(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({A_SCRAPE: b"x\n"})
+    (tmp_path / A_SCRAPE).unlink()
+    os.mkfifo(tmp_path / A_SCRAPE)  # the directory changed: sdgen reads the disk again
+    result = out.sync({A_SCRAPE: b"x\n"})
+    assert (result.written, result.replaced) == ([A_SCRAPE], [f"{A_SCRAPE}: a FIFO"])
+    assert (tmp_path / A_SCRAPE).read_bytes() == b"x\n"
