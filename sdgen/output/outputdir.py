@@ -172,9 +172,12 @@ class OutputDir:
         self._owned = self._load_manifest()
         names = {MANIFEST, _PROBE, *(rel.rpartition("/")[2] for rel in self._owned)}
         for directory in self._dirs(self._owned):
-            with self._dir(directory) as fd:
-                if fd is not None:
-                    _remove_temp_files(fd, names, self.root / directory)
+            try:
+                with self._dir(directory) as fd:
+                    if fd is not None:
+                        _remove_temp_files(fd, names, self.root / directory)
+            except OutputError as e:  # a job's directory swapped for a symlink: not ours
+                log.warning("%s", e)
         for sub in ("", STAGING, *SUBDIRS):
             _probe_writable(self._fds[sub], self.root / sub)
 
@@ -249,6 +252,8 @@ class OutputDir:
     def _stamp_dirs(self) -> dict[str, tuple[int, int] | None]:
         stamps: dict[str, tuple[int, int] | None] = {}
         root = self._fds.get("")
+        if root is None:
+            return stamps  # closed
         for name in sorted({STAGING, *SUBDIRS, *(rel.rpartition("/")[0] for rel in self._owned)}):
             try:
                 st = os.stat(name, dir_fd=root, follow_symlinks=False)
@@ -379,10 +384,18 @@ class OutputDir:
             except OSError as e:
                 if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
-                raise OutputError(
-                    f"refusing to use {directory}/: not a directory inside the output dir "
-                    "(a symlink, or a file)"
-                ) from None
+                if not (create and parent == "targets"):
+                    raise OutputError(
+                        f"refusing to use {directory}/: not a directory inside the output "
+                        "dir (a symlink, or a file)"
+                    ) from None
+                # A job's directory is sdgen's own name: whatever took it (a symlink, a
+                # file, a FIFO) is replaced, never followed.
+                self._report(
+                    directory, _kind(os.stat(name, dir_fd=parent_fd, follow_symlinks=False))
+                )
+                os.unlink(name, dir_fd=parent_fd)
+                fd = _open_dir(parent_fd, name, mode)
         if directory in (SECRETS, *SUBDIRS, STAGING):
             self._fds[directory] = fd
             yield fd
@@ -434,11 +447,10 @@ class OutputDir:
                 if dir_fd is None:
                     return None
                 fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
-        except FileNotFoundError:
-            return None
-        except (OSError, OutputError) as e:
-            what = "a symlink" if isinstance(e, OSError) and e.errno == errno.ELOOP else str(e)
-            self._report(rel, what)
+        except (FileNotFoundError, OutputError):
+            return None  # gone, or its directory is not one (reported when it is replaced)
+        except OSError as e:
+            self._report(rel, "a symlink" if e.errno == errno.ELOOP else _describe(e))
             return None
         try:
             st = os.fstat(fd)
@@ -684,6 +696,8 @@ def _kind(st: os.stat_result) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
     return "not a regular file"
 
 

@@ -154,22 +154,32 @@ def test_a_dev_zero_symlink_a_huge_file_and_a_directory_are_not_read_back(
 # --- item 5: no path is re-resolved between a check and a write ----------------------------
 
 SWAPPER = r"""
-import ctypes, os, sys, time
+import ctypes, os, shutil, sys, time
 path, outside, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 link = path + ".link"
-os.symlink(outside, link)
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
 def exchange():  # one atomic syscall: the name is never missing, so nobody recreates it
     if libc.renameat2(AT_FDCWD, path.encode(), AT_FDCWD, link.encode(), RENAME_EXCHANGE):
         raise OSError(ctypes.get_errno(), "renameat2")
+def discard(name):
+    if os.path.islink(name):
+        os.unlink(name)
+    elif os.path.isdir(name):
+        shutil.rmtree(name)
 swaps, deadline = 0, time.monotonic() + seconds
 print("ready", flush=True)
 while time.monotonic() < deadline:
-    exchange()  # the symlink to the outside now has the directory's name
-    exchange()  # and the real directory has it back
-    swaps += 1
-os.unlink(link)
+    try:
+        if not os.path.islink(link):  # sdgen replaced the symlink it found: plant a new one
+            discard(link)
+            os.symlink(outside, link)
+        exchange()  # the symlink to the outside now has the directory's name
+        exchange()  # and a real directory has it back
+        swaps += 1
+    except OSError:
+        pass  # sdgen was between removing the symlink and making its directory
+discard(link)
 print(swaps)
 """
 
@@ -283,3 +293,26 @@ def test_startup_removes_no_look_alike_temp_name(tmp_path: Path) -> None:
         (tmp_path / rel).write_text("mine")
     OutputDir(tmp_path).prepare()
     assert [rel for rel in look_alikes if not (tmp_path / rel).exists()] == []
+
+
+def test_a_job_directory_replaced_by_a_symlink_is_replaced_not_followed(
+    tmp_path: Path, outside: Path
+) -> None:
+    """Also across a restart: the symlink must neither stop sdgen from starting nor lead a
+    write outside; the job's directory is sdgen's name, so it takes it back."""
+    root = tmp_path / "out"
+    out = OutputDir(root, create=True)
+    out.prepare()
+    out.sync({TARGETS: b"[1]\n"})
+    out.close()
+    job = (root / TARGETS).parent
+    (job / "targets.json").unlink()
+    job.rmdir()
+    job.symlink_to(outside)
+    again = OutputDir(root)
+    again.prepare()
+    result = again.sync({TARGETS: b"[2]\n"})
+    assert (result.written, result.errors) == ([TARGETS], [])
+    assert result.replaced == [f"{job.relative_to(root)}: a symlink"]
+    assert not job.is_symlink() and (root / TARGETS).read_bytes() == b"[2]\n"
+    assert written(outside) == []
