@@ -14,13 +14,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sdgen.output import naming
 from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir
-from tests.support.helpers import REPO, free_port
+from tests.support.helpers import REPO, free_port, wait_for
 from tests.support.sidecar import SidecarProcess, get
 
 DEADLINE = 20.0
@@ -45,16 +46,11 @@ class Sidecar(SidecarProcess):
         self.port = free_port()
         super().__init__(tmp, ["--config-file", str(config), "--listen", f"127.0.0.1:{self.port}"])
 
-    def until(self, predicate: object, what: str, timeout: float = DEADLINE) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if predicate():  # type: ignore[operator]
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"timed out waiting for {what}\n--- sdgen log ---\n{self.log}")
+    def until(self, predicate: Callable[[], object], what: str) -> None:
+        try:
+            wait_for(predicate, DEADLINE, interval=0.05, message=what)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n--- sdgen log ---\n{self.log}") from None
 
     def status(self) -> dict[str, object]:
         code, body = get(self.port, "/status")
@@ -63,10 +59,7 @@ class Sidecar(SidecarProcess):
         return result
 
     def ready(self) -> bool:
-        try:
-            return get(self.port, "/readyz")[0] == 200
-        except OSError:
-            return False  # the port is not open yet
+        return get(self.port, "/readyz")[0] == 200  # an OSError until the port is open
 
 
 def regular(path: Path, containing: str) -> bool:
