@@ -501,7 +501,7 @@ def targets(args: argparse.Namespace) -> int:
         reading = _settle(cycle.read, sidecar)
         # Secrets are read (to report a missing one) but never printed.
         config = reading.config
-        resolution = cycle.with_secrets(cycle.resolve(config))[0] if config is not None else None
+        resolution = cycle.with_secrets(cycle.resolve(config)).resolution if config else None
     finally:
         sidecar.shutdown()
     issues = reading.status.issues

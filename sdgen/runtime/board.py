@@ -21,6 +21,7 @@ from sdgen.runtime.rollout import Rollout
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_FILES = 12  # "files updated" names the files while they fit on a line
+MAX_REPLACED = 20  # /status keeps the last reports of foreign things at sdgen's file names
 
 
 class Board:
@@ -32,6 +33,9 @@ class Board:
         self.rendered_once = False
         self.waiting_for = ""
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
+        # "relpath: what was there": a FIFO, symlink, directory or huge file found at a name
+        # sdgen owns (someone else wrote the volume), replaced; the last MAX_REPLACED, kept
+        self.replaced_files: tuple[str, ...] = ()
         self.targets: Mapping[str, TargetStatus] = {}
         self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
         self.lint: tuple[str, ...] = ()  # the last render's lint warnings
@@ -92,6 +96,7 @@ class Board:
             "last_render": self.last_render,
             "waiting_for": self.waiting_for,
             "write_errors": list(self.write_errors),
+            "replaced_files": list(self.replaced_files),
             "targets": {
                 name: {
                     "endpoints": t.endpoints,
@@ -137,6 +142,8 @@ class Board:
         self.metrics.file_removals.inc(len(result.removed))
         self.metrics.file_errors.inc(len(result.errors))
         self.write_errors = tuple(result.errors)
+        if result.replaced:
+            self.replaced_files = (*self.replaced_files, *result.replaced)[-MAX_REPLACED:]
         for error in result.errors:
             log.error("write failed: %s", error)
         if result.written or result.removed:

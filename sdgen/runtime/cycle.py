@@ -27,7 +27,7 @@ from sdgen.output import naming, render
 from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
-from sdgen.output.secretfiles import materialize
+from sdgen.output.secretfiles import Materialized, materialize
 from sdgen.resolve.explain import (
     ExplainError,
     ExplainSettings,
@@ -168,6 +168,7 @@ class Cycle:
             keep_discovered=options.keep_discovered,
         )
         self._linter = Linter()
+        self._secret_errors: dict[str, str] = {}  # target -> its Secret error, as last logged
         owned = output.owned()
         self._renderer = render.Renderer(
             options.part_size, naming.parts_on_disk(owned), options.consumer
@@ -267,18 +268,28 @@ class Cycle:
             file_of=file_of or self._renderer.file_of,
         )
 
-    def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
+    def with_secrets(self, resolution: Resolution) -> Materialized:
         """The files under secrets/, and the resolution with the targets whose Secrets cannot
-        be read moved to its errors."""
+        be used moved to its errors. Each such error is logged once, when it appears or
+        changes (they are per target, so /status alone would hide them from the logs)."""
         cluster = self.clusters.cluster() if self.clusters else None
-        return materialize(resolution, cluster, self.options.default_namespace)
+        result = materialize(resolution, cluster, self.options.default_namespace)
+        for name, error in sorted(result.errors.items()):
+            if self._secret_errors.get(name) != error:
+                log.error("target %s rejected: %s", name, error)
+        for name in sorted(self._secret_errors.keys() - result.errors.keys()):
+            log.info("target %s: its Secrets can be used again", name)
+        self._secret_errors = result.errors
+        return result
 
     def _write(
         self, config: Config, resolution: Resolution
     ) -> tuple[SyncResult, dict[str, TargetStatus]]:
-        resolution, secrets = self.with_secrets(resolution)
+        resolution, secrets, gone, _ = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
-        held = {naming.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
+        # A target whose Secret is gone loses its files (secretfiles); the others are held.
+        rejected = (*config.rejected, *(n for n in resolution.errors if n not in gone))
+        held = {naming.target_prefix(n) for n in rejected}
         sync = self.output.sync(
             desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)
         )

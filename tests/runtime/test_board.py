@@ -43,6 +43,7 @@ def test_status_is_the_json_document_of_the_last_results() -> None:
         "last_render": 1700000000.5,
         "waiting_for": "",
         "write_errors": ["x: full"],
+        "replaced_files": [],
         "targets": {
             "b": {
                 "endpoints": 0,
@@ -216,3 +217,15 @@ def test_lint_warnings_join_the_issues_and_are_logged_once_each(
     assert board.status()["config"]["issues"] == [one, two]
     board.record(waiting("config invalid: cm:1: targets: boom"))
     assert board.status()["config"]["issues"] == ["cm:1: targets: boom", one, two]
+
+
+def test_replaced_files_stay_in_status_and_only_the_last_ones() -> None:
+    """A FIFO or symlink someone put at sdgen's file name is reported until it scrolls out,
+    not only during the one sync that replaced it."""
+    board = Board()
+    board.record(rendered(SyncResult(replaced=["targets/a.p0/targets.json: a FIFO"])))
+    board.record(rendered(SyncResult()))
+    assert board.status()["replaced_files"] == ["targets/a.p0/targets.json: a FIFO"]
+    board.record(rendered(SyncResult(replaced=[f"scrape/{i}.yml: a symlink" for i in range(30)])))
+    replaced = board.status()["replaced_files"]
+    assert len(replaced) == 20 and replaced[-1] == "scrape/29.yml: a symlink"
