@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from sdgen.config.model import printable
+from sdgen.k8s.shardrange import hex_bound
 from sdgen.resolve.explain import ExplainedCandidate, Explanation
 from sdgen.resolve.pipeline import ScrapeTarget
 from sdgen.resolve.resolver import Resolution
@@ -108,10 +109,14 @@ def _candidate_lines(candidate: ExplainedCandidate) -> list[str]:
     if candidate.shard is not None:
         shard = candidate.shard
         verdict = "this shard's" if shard.kept else "another shard's"
-        lines.append(
-            f"    shard: hashmod(address, {shard.modulus}) = {shard.value}, "
-            f"this is shard {shard.shard}: {verdict}"
-        )
+        if shard.range is None:
+            how = f"hashmod(address, {shard.modulus}) = {shard.value}"
+        else:
+            how = (
+                f"FNV-1a 64 of the {shard.hashed_field} {shard.hashed!r} = "
+                f"{hex_bound(shard.value)}, shard {shard.shard}'s range is {shard.range}"
+            )
+        lines.append(f"    shard: {how}, this is shard {shard.shard}: {verdict}")
     if fate.labels is not None:
         lines.append(f"    labels: {_labels(fate.labels)}")
     if candidate.file:

@@ -64,9 +64,11 @@ class Candidate(NamedTuple):  # a tuple: made per candidate, far cheaper than a 
 @dataclass(frozen=True, slots=True)
 class Source:
     """The candidates one source yields (a pod; a slice with its Service and its endpoints'
-    pods), built when called."""
+    pods), built when called; `namespace`: the object's, which the namespace shard scheme
+    hashes (None for static addresses)."""
 
     candidates: Callable[[], Iterator[Candidate]]
+    namespace: str | None = None
 
 
 _Port: TypeAlias = tuple[Container, ContainerPort | None, bool]  # (container, port, is-init)
@@ -143,13 +145,17 @@ def source_builder(
     if target.type is TargetType.POD_MONITOR:
         matches = _container_port_matcher(endpoint.port)
         return lambda objects: Source(
-            partial(_pod_candidates, objects[0], endpoint, matches, shared)
+            partial(_pod_candidates, objects[0], endpoint, matches, shared),
+            objects[0].metadata.namespace,
         )
 
     def slice_source(objects: Objects) -> Source:
         service, eps = objects[0], objects[1]
         build = partial(_built_slice, shared.slices, service, eps, cluster)
-        return Source(partial(_slice_candidates, service, endpoint, build, shared))
+        return Source(
+            partial(_slice_candidates, service, endpoint, build, shared),
+            service.metadata.namespace,
+        )
 
     return slice_source
 

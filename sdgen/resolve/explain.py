@@ -24,8 +24,8 @@ from typing import Any
 from sdgen import SdgenError
 from sdgen.config.model import Config, Target, TargetType
 from sdgen.k8s.records import SERVICE_NAME_LABEL, EndpointSlice, Namespace, Pod, Secret, Service
+from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, StaticCluster
-from sdgen.prom.relabel import hashmod
 from sdgen.resolve.candidates import (
     Candidate,
     SharedParts,
@@ -40,7 +40,7 @@ from sdgen.resolve.pipeline import CandidateFate, CandidateOutcome, CandidatePip
 from sdgen.resolve.resolver import target_rules
 from sdgen.resolve.scope import namespace_mismatch, selected_by
 from sdgen.resolve.selection import Objects, pod_skipped
-from sdgen.resolve.sharding import Shard
+from sdgen.resolve.sharding import Shard, ShardDecision, ShardScheme
 
 FileOf = Callable[[str, int, bytes], str]  # (target name, endpoint index, line) → its file
 
@@ -118,20 +118,6 @@ class RuleRef:
 
 
 @dataclass(frozen=True, slots=True)
-class ShardDecision:
-    """The operator's scheme: the target is this shard's when hashmod(address, modulus) ==
-    shard."""
-
-    value: int
-    modulus: int
-    shard: int
-
-    @property
-    def kept(self) -> bool:
-        return self.value == self.shard
-
-
-@dataclass(frozen=True, slots=True)
 class ExplainedCandidate:
     endpoint: int
     source: str  # the object it came from (pod key, slice key; "" for static addresses)
@@ -167,16 +153,28 @@ class ExplainedCandidate:
             ],
             "labels": dict(self.fate.labels) if self.fate.labels is not None else None,
             "invalid": self.fate.problem,
-            "shard": None
-            if self.shard is None
-            else {
-                "hashmod": self.shard.value,
-                "modulus": self.shard.modulus,
-                "shard": self.shard.shard,
-                "kept": self.shard.kept,
-            },
+            "shard": None if self.shard is None else _shard_json(self.shard),
             "file": self.file,
         }
+
+
+def _shard_json(decision: ShardDecision) -> dict[str, Any]:
+    """The shard stage of a candidate: the address scheme's hashmod value and modulus (as
+    before the namespace scheme existed), or the namespace scheme's FNV-1a hash and range."""
+    common = {"scheme": decision.scheme.value, "shard": decision.shard, "kept": decision.kept}
+    if decision.scheme is ShardScheme.ADDRESS:
+        return {"hashmod": decision.value, "modulus": decision.modulus, **common}
+    shard_range = decision.range
+    return {
+        "hashed": decision.hashed_field,
+        "value": decision.hashed,
+        "fnv1a64": hex_bound(decision.value),
+        "range": [hex_bound(shard_range.start), hex_bound(shard_range.end)]
+        if shard_range is not None
+        else None,
+        "shards": decision.modulus,
+        **common,
+    }
 
 
 def _rule_json(rule: RuleRef) -> dict[str, Any]:
@@ -450,9 +448,11 @@ class _Explainer:
         ):
             build = source_builder(target, endpoint, cluster, self.shared)
             for key, objects in sorted(selected.items()):
-                found = [c for c in build(objects).candidates() if _belongs(c, obj)]
+                source = build(objects)
+                found = [c for c in source.candidates() if _belongs(c, obj)]
                 explained.extend(
-                    self._candidate(index, key, pipeline, c, obj, address) for c in found
+                    self._candidate(index, key, pipeline, c, obj, address, source.namespace)
+                    for c in found
                 )
                 if not found and obj is not None and objects:
                     reasons.append(
@@ -469,10 +469,11 @@ class _Explainer:
         candidate: Candidate,
         obj: ObjectRef | None,
         address: str | None,
+        namespace: str | None,
     ) -> ExplainedCandidate:
-        fate = pipeline.fate(candidate, quick=obj is None)
+        fate = pipeline.fate(candidate, quick=obj is None, namespace=namespace)
         if obj is None and address in (candidate.address, fate.address):
-            fate = pipeline.fate(candidate)  # one asked about: the whole story
+            fate = pipeline.fate(candidate, namespace=namespace)  # asked about: the whole story
         own = len(self.target.relabelings)
         steps = tuple(
             (_rule_ref(step.index, own, step.action.value), step.changed)
@@ -481,8 +482,7 @@ class _Explainer:
         shard = None
         settings_shard = self.settings.shard
         if settings_shard is not None and fate.labels is not None:
-            value = hashmod(fate.address, settings_shard.count)
-            shard = ShardDecision(value, settings_shard.count, settings_shard.index)
+            shard = settings_shard.decide(fate.address, namespace)
         line = fate.line
         file = None
         written = fate.outcome is CandidateOutcome.WRITTEN
@@ -500,11 +500,7 @@ class _Explainer:
             )
         )
         shard = self.settings.shard
-        shard_words = (
-            f"this is shard {shard.index} of {shard.count} (hashmod of the final __address__)"
-            if shard is not None
-            else "no sharding"
-        )
+        shard_words = f"this is {shard.describe()}" if shard is not None else "no sharding"
         invalid = ", ".join(f"{problem}: {count}" for problem, count in tally.invalid.items())
         after_relabel = tally.candidates - dropped
         return [

@@ -130,10 +130,11 @@ class CandidatePipeline:
         rules: tuple[CompiledRule, ...],
         *,
         keep_meta: bool,
-        keeps: Callable[[str], bool] | None,
+        keeps: Callable[[str, str | None], bool] | None,
         keep_discovered: bool = True,
     ) -> None:
-        """`keeps`: whether this shard keeps a target, by its final address; None keeps all.
+        """`keeps`: whether this shard keeps a target, by its final address and its source's
+        namespace (`Shard.keeps`); None keeps all.
         `keep_discovered`: False leaves `discovered` empty and keeps nothing of a candidate."""
         self.settings = settings = _settings(target, endpoint)
         self.by_scheme = {
@@ -168,7 +169,7 @@ class CandidatePipeline:
             problem = _invalid(address, final, self.settings)
             if problem is not None:
                 dropped.append(problem)
-            elif self.keeps is None or self.keeps(address):
+            elif self.keeps is None or self.keeps(address, source.namespace):
                 labels = _public(final, address, self.public)
                 lines.append(encode_group(address, labels))
                 if self.keep_discovered:
@@ -186,25 +187,29 @@ class CandidatePipeline:
             shard_drops,
         )
 
-    def fate(self, candidate: Candidate, *, quick: bool = False) -> CandidateFate:
+    def fate(
+        self, candidate: Candidate, *, quick: bool = False, namespace: str | None = None
+    ) -> CandidateFate:
         """What `__call__` does with one candidate, step by step, for `sdgen explain`: the
         relabel trace over all its labels, validity, this shard's filter. Slow (the trace
         copies the labels per rule); the outcome and labels are `__call__`'s.
 
         `quick`: for counting many candidates, relabel as `__call__` does, and trace only a
         candidate that is dropped (to name the rule); a kept one then has no trace steps and
-        only its address as discovered labels."""
+        only its address as discovered labels. `namespace`: the source's (`Source.namespace`)."""
         special = self.by_scheme[candidate.https]
         if quick:
             kept_labels = _merged(candidate, special, self.wanted)
             if relabel_in_place(kept_labels, self.rules):
                 address_only = {metalabels.ADDRESS: candidate.address}
-                return self._after_relabel(address_only, RelabelTrace((), kept_labels))
+                return self._after_relabel(address_only, RelabelTrace((), kept_labels), namespace)
         merged = _merged(candidate, special, None)
         traced = trace(merged, self.rules)
-        return self._after_relabel({k: v for k, v in merged.items() if v}, traced)
+        return self._after_relabel({k: v for k, v in merged.items() if v}, traced, namespace)
 
-    def _after_relabel(self, discovered: Mapping[str, str], traced: RelabelTrace) -> CandidateFate:
+    def _after_relabel(
+        self, discovered: Mapping[str, str], traced: RelabelTrace, namespace: str | None
+    ) -> CandidateFate:
         if traced.labels is None:
             return CandidateFate(discovered, traced, CandidateOutcome.DROPPED)
         final = dict(traced.labels)
@@ -213,7 +218,7 @@ class CandidatePipeline:
         if problem is not None:
             return CandidateFate(discovered, traced, CandidateOutcome.INVALID, address, problem)
         labels = _public(final, address, self.public)
-        kept = self.keeps is None or self.keeps(address)
+        kept = self.keeps is None or self.keeps(address, namespace)
         outcome = CandidateOutcome.WRITTEN if kept else CandidateOutcome.FILTERED_BY_SHARD
         return CandidateFate(discovered, traced, outcome, address, None, labels)
 

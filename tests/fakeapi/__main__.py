@@ -35,9 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=Path, action="append", default=[], help="YAML objects")
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
     parser.add_argument("--bookmark-period", type=float, default=1.0, help="seconds")
+    parser.add_argument(
+        "--sharded-list-watch",
+        action="store_true",
+        help="enable the ShardedListAndWatch feature gate (shardSelector)",
+    )
     args = parser.parse_args(argv)
     seeds = [obj for path in args.seed for obj in load_seed(path)]
-    api = FakeAPI(seeds, bookmark_period=args.bookmark_period)
+    api = FakeAPI(
+        seeds, bookmark_period=args.bookmark_period, sharded_list_watch=args.sharded_list_watch
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

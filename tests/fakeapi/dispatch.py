@@ -155,6 +155,8 @@ def _object_body(req: Request) -> dict[str, Any]:
 def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
     if req.method == "GET":
         opts = ListOptions.from_query(req.query)
+        if not state.sharded_list_watch:  # without the gate the parameter is unknown: ignored
+            opts = replace(opts, shard_selector="")
         if opts.watch or t.legacy_watch:
             _check(state, t, "watch")
             watch_opts = replace(opts, watch=True)

@@ -28,6 +28,7 @@ from . import events
 from .errors import ApiError, bad_request
 from .resources import Resource
 from .selectors import FieldSelector, LabelMatcher, parse_fields, parse_labels
+from .sharding import parse_shard_selector
 from .store import Key, Store, Stored
 
 _TRUE = ("1", "t", "T", "true", "TRUE", "True")
@@ -71,6 +72,7 @@ class ListOptions:
     allow_bookmarks: bool = False
     timeout_seconds: int | None = None
     send_initial_events: bool | None = None
+    shard_selector: str = ""  # honoured only with the ShardedListAndWatch gate (dispatch)
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> ListOptions:
@@ -91,6 +93,7 @@ class ListOptions:
             send_initial_events=go_bool(query["sendInitialEvents"], "sendInitialEvents")
             if "sendInitialEvents" in query
             else None,
+            shard_selector=query.get("shardSelector", ""),
         )
         opts.validate()
         return opts
@@ -171,13 +174,19 @@ class Filter:
         self.labels: LabelMatcher = parse_labels(opts.label_selector)
         extra = events.SELECTABLE if plural == "events" else frozenset()
         self.fields: FieldSelector = parse_fields(opts.field_selector, extra)
-        self.selective = bool(opts.label_selector.strip() or opts.field_selector.strip())
+        self.shard = parse_shard_selector(opts.shard_selector)
+        self.shard_info = {"selector": opts.shard_selector} if self.shard is not None else None
+        self.selective = bool(
+            opts.label_selector.strip() or opts.field_selector.strip() or self.shard
+        )
 
     def matches(self, obj: Stored) -> bool:
         ns, name = obj.key
         if self.namespace is not None and ns != self.namespace:
             return False
         if not self.labels(obj.labels):
+            return False
+        if self.shard is not None and not self.shard.matches(obj):
             return False
         return self.fields.matches(name, ns, lambda f: events.field_value(obj.decode(), f))
 
@@ -269,6 +278,8 @@ def list_page(
             items.append(obj)
         pos += 1
     meta: dict[str, Any] = {"resourceVersion": str(snap.rv)}
+    if selected.shard_info is not None:
+        meta["shardInfo"] = selected.shard_info
     if pos < hi and items:
         meta["continue"] = _encode_continue(snap.rv, snap.keys[pos - 1])
         if not selected.selective:

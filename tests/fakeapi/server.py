@@ -26,9 +26,14 @@ class FakeAPI:
     """
 
     def __init__(
-        self, seed_objects: list[dict[str, Any]] | None = None, bookmark_period: float = 1.0
+        self,
+        seed_objects: list[dict[str, Any]] | None = None,
+        bookmark_period: float = 1.0,
+        *,
+        sharded_list_watch: bool = False,
     ) -> None:
-        self._state = State(bookmark_period=bookmark_period)
+        """`sharded_list_watch`: the ShardedListAndWatch feature gate (tests.fakeapi.sharding)."""
+        self._state = State(bookmark_period=bookmark_period, sharded_list_watch=sharded_list_watch)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
@@ -137,6 +142,16 @@ class FakeAPI:
     @too_large_wait.setter
     def too_large_wait(self, seconds: float) -> None:
         self._state.too_large_wait = seconds
+
+    @property
+    def sharded_list_watch(self) -> bool:
+        """The ShardedListAndWatch gate: when off, `shardSelector` is ignored, nothing echoed;
+        switchable at run time, as a watch may reconnect to an API server without it."""
+        return self._state.sharded_list_watch
+
+    @sharded_list_watch.setter
+    def sharded_list_watch(self, on: bool) -> None:
+        self._state.sharded_list_watch = on
 
     @property
     def resource_version(self) -> int:

@@ -15,6 +15,7 @@ from .store import Store
 class State:
     bookmark_period: float = 1.0
     too_large_wait: float = 3.0  # how long a list/watch waits for a future resourceVersion
+    sharded_list_watch: bool = False  # the ShardedListAndWatch feature gate (alpha: off)
     store: Store = field(default_factory=lambda: Store([r.plural for r in RESOURCES]))
     closing: threading.Event = field(default_factory=threading.Event)
     _requests: list[tuple[str, str]] = field(default_factory=list)

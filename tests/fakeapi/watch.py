@@ -81,6 +81,8 @@ class Watch:
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            if self.selected.shard_info is not None:  # the initial sync's echo, as a list's
+                meta["shardInfo"] = self.selected.shard_info
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}
         return line("BOOKMARK", msgspec.json.encode(obj))
 
