@@ -29,6 +29,7 @@ from sdgen.cache.reflector import (
     Query,
     ReadTimeout,
     ReflectorOptions,
+    ServerSharding,
     Status,
     TransportError,
     api_error,
@@ -308,10 +309,12 @@ def new_informer(
     field_selector: str = "",
     on_change: ChangeHandler[Any] | None = None,
     options: ReflectorOptions | None = None,
+    sharding: ServerSharding | None = None,
 ) -> Informer[Any]:
     """An informer for a resource of `RESOURCES` (by name or `Resource`), named
     `<resource>/<namespace or *>`, with that resource's record type and indexes, whose records
-    are shrunk by an interner of its own (equal parts shared) as they arrive."""
+    are shrunk by an interner of its own (equal parts shared) as they arrive; `sharding`:
+    only one range of the namespace hash, asked of the server (KEP-5866) and filtered here."""
     spec = api_resource(resource)
     return Informer(
         f"{spec.resource.value}/{namespace or '*'}",
@@ -323,4 +326,5 @@ def new_informer(
         on_change=on_change,
         options=options,
         transform=Interner(),
+        sharding=sharding,
     )

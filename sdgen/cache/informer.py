@@ -16,7 +16,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic
 
-from sdgen.cache.reflector import ChangeHandler, ListerWatcher, Reflector, ReflectorOptions
+from sdgen.cache.reflector import (
+    ChangeHandler,
+    ListerWatcher,
+    Reflector,
+    ReflectorOptions,
+    ServerSharding,
+)
 from sdgen.cache.store import NAMESPACE_INDEX, Change, IndexFunc, R, Store, by_namespace
 
 log = logging.getLogger(__name__)
@@ -36,9 +42,11 @@ class Informer(Generic[R]):
         options: ReflectorOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
         transform: Callable[[R], R] | None = None,
+        sharding: ServerSharding | None = None,
     ) -> None:
         """`transform`: what the reflector does to each record before storing it (see
-        `Reflector`); None stores records as decoded."""
+        `Reflector`); None stores records as decoded. `sharding`: only one namespace-hash
+        range, asked of the server and filtered here (`ServerSharding`)."""
         self.name = name
         self._clock = clock
         self.store: Store[R] = Store(
@@ -58,6 +66,7 @@ class Informer(Generic[R]):
             options=options,
             clock=clock,
             transform=transform,
+            sharding=sharding,
         )
         self._thread: threading.Thread | None = None
 
@@ -110,6 +119,11 @@ class Informer(Generic[R]):
 
     def watch_restarts(self) -> dict[str, int]:
         return dict(self.reflector.watch_restarts)
+
+    def server_sharded(self) -> bool | None:
+        """Whether the API server sharded the last list; None when not sharded or not yet
+        listed."""
+        return self.reflector.server_sharded
 
     def relists(self) -> dict[str, int]:
         return dict(self.reflector.relists)

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol
 
@@ -29,6 +29,7 @@ import msgspec
 from sdgen import SdgenError
 from sdgen.cache.store import Change, R, Store
 from sdgen.k8s.records import ObjectList, ObjectMeta, key_of
+from sdgen.k8s.shardrange import HashRange
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,26 @@ class TransportError(SdgenError):
 
 class ReadTimeout(TransportError):
     """Nothing arrived within the client read timeout: a hung server or a stalled watch."""
+
+
+class ShardingIgnored(SdgenError):
+    """`--server-side-sharding on`, and the API server listed without applying the shard
+    selector (no `shardInfo` echo): the list is refused rather than caching every shard."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSharding:
+    """Ask the API server for one range of the namespace hash (KEP-5866's `shardSelector`)
+    on every list and watch, and filter by that range on the client as well: a server
+    without the feature gate ignores the parameter, and a watch can reconnect to such a
+    server without telling. `required`: a list the server did not shard (no echo) is an
+    error (`ShardingIgnored`) instead of being filtered here."""
+
+    range: HashRange
+    required: bool = False
+
+    def keeps(self, namespace: str) -> bool:
+        return self.range.holds(namespace)
 
 
 class _Stopped(Exception):
@@ -164,7 +185,7 @@ def _failure_reason(err: Exception) -> str:
         return "expired"
     if isinstance(err, ReadTimeout):
         return "stalled"
-    if isinstance(err, ApiError | TransportError | msgspec.DecodeError):
+    if isinstance(err, ApiError | TransportError | msgspec.DecodeError | ShardingIgnored):
         return "error"
     return "unexpected"
 
@@ -192,16 +213,22 @@ class Reflector(Generic[R]):
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
         transform: Callable[[R], R] | None = None,
+        sharding: ServerSharding | None = None,
     ) -> None:
         """`transform`: applied to each decoded record before the store publishes it, while
         the record is still private, so it may change the record in place (an `Interner`
-        does); None stores records as decoded."""
+        does); None stores records as decoded. `sharding`: only this namespace-hash range is
+        asked for and kept (`ServerSharding`)."""
         self.name = name
         self._lw = lister_watcher
         self._store = store
         self._stop = stop
         self._on_changes = on_changes
         self._selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        self._sharding = sharding
+        if sharding is not None:
+            self._selectors["shardSelector"] = sharding.range.selector()
+        self.server_sharded: bool | None = None  # whether the last list was sharded by the server
         self._options = options or ReflectorOptions()
         self._clock = clock
         self._sleep = sleep or stop.wait
@@ -336,13 +363,42 @@ class Reflector(Generic[R]):
         while True:
             query = self._query(limit=str(self._options.page_size), **{"continue": token})
             page = self._list_decoder.decode(self._lw.list(query, self._options.list_timeout))
+            items = self._sharded(page) if self._sharding is not None else page.items
             transform = self._transform
-            records.extend(page.items if transform is None else map(transform, page.items))
+            records.extend(items if transform is None else map(transform, items))
             token = page.metadata.continue_
             if not token:
                 return records, page.metadata.resource_version
             if self._stop.is_set():
                 raise _Stopped
+
+    def _sharded(self, page: ObjectList[R]) -> Iterable[R]:
+        """This shard's items of a page, checking the echo: `ShardingIgnored` when sharding
+        is required and the server did not shard; otherwise filtered here either way."""
+        sharding = self._sharding
+        assert sharding is not None
+        echoed = page.metadata.shard_info is not None
+        if self.server_sharded is not echoed:
+            log.info(
+                "%s: the API server %s the shard selector %s",
+                self.name,
+                "applied" if echoed else "ignored (no shardInfo echo); filtering here",
+                self._selectors["shardSelector"],
+            )
+        self.server_sharded = echoed
+        if not echoed and sharding.required:
+            raise ShardingIgnored(
+                f"{self.name}: --server-side-sharding on, but the API server ignored "
+                f"shardSelector (no shardInfo in the list response): enable the "
+                "ShardedListAndWatch feature gate on every API server, or use "
+                "--server-side-sharding auto to filter on the client"
+            )
+        return [item for item in page.items if sharding.keeps(item.metadata.namespace)]
+
+    def _outside(self, record: R) -> bool:
+        """Another shard's object (the client-side half of server-side sharding)."""
+        sharding = self._sharding
+        return sharding is not None and not sharding.keeps(record.metadata.namespace)
 
     def _handle(self, line: bytes) -> None:
         event = _EVENT.decode(line)
@@ -350,13 +406,17 @@ class Reflector(Generic[R]):
         if event.type in ("ADDED", "MODIFIED"):
             record = self._record_decoder.decode(event.object)
             resource_version = record.metadata.resource_version
-            if self._transform is not None:
-                record = self._transform(record)
-            change = self._store.upsert(record)
+            if self._outside(record):
+                pass  # a namespace never changes: it never was in this store
+            else:
+                if self._transform is not None:
+                    record = self._transform(record)
+                change = self._store.upsert(record)
         elif event.type == "DELETED":
-            meta = self._record_decoder.decode(event.object).metadata
-            resource_version = meta.resource_version
-            change = self._store.delete(key_of(meta))
+            deleted = self._record_decoder.decode(event.object)
+            resource_version = deleted.metadata.resource_version
+            if not self._outside(deleted):
+                change = self._store.delete(key_of(deleted.metadata))
         elif event.type == "BOOKMARK":
             resource_version = _OBJECT.decode(event.object).metadata.resource_version
         elif event.type == "ERROR":

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,18 @@ from sdgen import SdgenError
 from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
+from sdgen.cache.reflector import ServerSharding, ShardingIgnored
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref
+from sdgen.k8s.records import Resource
+from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.explain import ExplainError
 from sdgen.resolve.resolver import Resolution
-from sdgen.resolve.sharding import Shard, shard_from_hostname
+from sdgen.resolve.sharding import Shard, ShardScheme, shard_from_hostname
 from sdgen.runtime import logs
 from sdgen.runtime.board import Board
 from sdgen.runtime.cycle import (
@@ -220,7 +224,36 @@ def shard_of(args: argparse.Namespace) -> Shard | None:
         index = found
     if index >= args.shards:
         raise UsageError(f"shard index {index} is out of range for --shards {args.shards}")
-    return Shard(args.shards, index)
+    return Shard(args.shards, index, ShardScheme(args.shard_by))
+
+
+class ServerSideSharding(StrEnum):
+    """`--server-side-sharding`: whether informers ask the API server for one shard."""
+
+    AUTO = "auto"  # ask; filter on the client when the server does not shard
+    ON = "on"  # ask; an unsharded list is an error
+    OFF = "off"  # list and watch everything
+
+
+def server_sharding_of(args: argparse.Namespace, shard: Shard | None) -> ServerSharding | None:
+    """What the pod, Service and EndpointSlice informers ask for; a UsageError for a
+    combination that cannot work."""
+    mode = ServerSideSharding(args.server_side_sharding)
+    if mode is ServerSideSharding.OFF:
+        return None
+    if shard is None:
+        raise UsageError(f"--server-side-sharding {mode}: needs --shards N")
+    if shard.scheme is not ShardScheme.NAMESPACE:
+        raise UsageError(
+            f"--server-side-sharding {mode}: needs --shard-by namespace (a shard's targets must "
+            "be the objects of whole namespaces for the API server to serve them)"
+        )
+    return ServerSharding(shard.range, required=mode is ServerSideSharding.ON)
+
+
+# The informers a namespace shard needs only its namespaces of (ConfigMaps, Secrets and
+# Namespaces are read whole).
+SHARDED_RESOURCES = frozenset({Resource.PODS, Resource.SERVICES, Resource.ENDPOINTSLICES})
 
 
 def on_missing_config(value: str) -> OnMissingConfig:
@@ -266,10 +299,12 @@ def build(
     output = OutputDir(args.output_dir, args.file_mode, exclusive=write)
     if write:
         output.prepare()
+    shard = shard_of(args)
+    sharding = server_sharding_of(args, shard)
     options = Options(
         default_namespace=namespace,
         keep_meta_labels=args.keep_meta_labels,
-        shard=shard_of(args),
+        shard=shard,
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
@@ -278,9 +313,11 @@ def build(
     )
     wakeup = Wakeup()  # first: every watcher below notifies it
     api_client = _api_client(args)
-    clusters = _cluster_source(args, api_client, wakeup)
+    clusters = _cluster_source(args, api_client, wakeup, sharding)
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
+    if shard is not None:
+        metrics.set_shard(shard.scheme.value, shard.index, shard.count)
     stop = threading.Event()
     board = Board(metrics)
     events = _events(args, api_client, source, stop, metrics) if serve else None
@@ -309,7 +346,11 @@ def build(
                 window=args.health_window,
             ),
             ready=board.ready,
-            status=lambda: {**board.status(), "watches": _watches(source, clusters)},
+            status=lambda: {
+                **board.status(),
+                "watches": _watches(source, clusters),
+                "sharding": _sharding_status(shard, args.server_side_sharding),
+            },
             explain=lambda target, obj, address: sidecar.cycle.explain(
                 target, obj, address
             ).as_json(),
@@ -318,7 +359,7 @@ def build(
 
 
 def _cluster_source(
-    args: argparse.Namespace, api_client: Any, wakeup: Wakeup
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, sharding: ServerSharding | None
 ) -> ClusterSource | None:
     if args.snapshot:
         return SnapshotClusterSource(load_snapshot(args.snapshot))
@@ -326,7 +367,11 @@ def _cluster_source(
         return None
     return InformerSet(
         lambda resource, ns: apiclient.new_informer(
-            api_client, resource, ns, on_change=wakeup.notify
+            api_client,
+            resource,
+            ns,
+            on_change=wakeup.notify,
+            sharding=sharding if resource in SHARDED_RESOURCES else None,
         ),
         progress_window=args.health_window,
     )
@@ -429,6 +474,22 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
     return found
 
 
+def _sharding_status(shard: Shard | None, server_side: str) -> dict[str, Any] | None:
+    """/status: the scheme that assigns this shard its targets (None without --shards)."""
+    if shard is None:
+        return None
+    found: dict[str, Any] = {
+        "scheme": shard.scheme.value,
+        "shards": shard.count,
+        "index": shard.index,
+        "assignment": shard.describe(),
+        "server_side": server_side,
+    }
+    if shard.scheme is ShardScheme.NAMESPACE:
+        found["range"] = [hex_bound(shard.range.start), hex_bound(shard.range.end)]
+    return found
+
+
 def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, dict[str, Any]]:
     """/status per informer: synced, and its last error while it lasts, so an unreachable
     API server shows there and not only in the logs."""
@@ -436,6 +497,7 @@ def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, 
         informer.name: {
             "synced": informer.has_synced(),
             "last_error": str(informer.last_error or ""),
+            "server_sharded": informer.server_sharded(),
         }
         for informer in _all_informers(source, clusters)
     }
@@ -557,6 +619,13 @@ def _settle(attempt: Callable[[], Reading], sidecar: Sidecar) -> Reading:
         reading = attempt()
         if reading.config is not None or (reading.rejected and sidecar.source.synced()):
             return reading
+        refused = [
+            inf.last_error
+            for inf in _all_informers(sidecar.source, sidecar.clusters)
+            if isinstance(inf.last_error, ShardingIgnored)
+        ]
+        if refused:  # waiting may find another API server, but not within a one-shot command
+            raise GaveUp(f"gave up: {refused[0]}")
         if time.monotonic() > deadline:
             raise GaveUp(f"gave up: {reading.waiting_for}")
         sidecar.stop.wait(0.05)

@@ -144,7 +144,7 @@ class _View:
     def __init__(self, args: argparse.Namespace) -> None:
         self._args = args
         self._api = None if args.snapshot else _api_client(args)
-        self.clusters: ClusterSource | None = _cluster_source(args, self._api, Wakeup())
+        self.clusters: ClusterSource | None = _cluster_source(args, self._api, Wakeup(), None)
         self._source: ConfigMapSource | None = None
 
     def live_config(self) -> Loaded:

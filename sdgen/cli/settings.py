@@ -161,13 +161,28 @@ OUTPUT = (
     ),
     Flag(
         "shards",
-        "total number of Prometheus shards; keep only this shard's targets "
-        "(hashmod of __address__, as the Prometheus Operator shards)",
+        "total number of Prometheus shards; keep only this shard's targets (by --shard-by)",
         type=_positive_int,
         default=0,
         metavar="N",
     ),
     Flag("shard-index", "this shard's index, 0..N-1", type=_positive_int, default=0, metavar="I"),
+    Flag(
+        "shard-by",
+        "what assigns a target to a shard: address (hashmod of __address__, as the "
+        "Prometheus Operator shards) or namespace (the FNV-1a range of its namespace, which "
+        "the API server can serve per shard)",
+        default="address",
+        choices=("address", "namespace"),
+    ),
+    Flag(
+        "server-side-sharding",
+        "with --shard-by namespace: ask the API server for this shard's namespaces only "
+        "(KEP-5866 shardSelector); auto filters on the client when the server does not, on "
+        "refuses an unsharded list, off lists everything",
+        default="off",
+        choices=("auto", "on", "off"),
+    ),
     Flag(
         "shard-from-hostname",
         "take the shard index from the StatefulSet ordinal at the end "

@@ -172,10 +172,17 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 T = TypeVar("T")
 
 
+class ShardInfo(_Record, frozen=True):
+    """The shard selector a server applied to a list (KEP-5866), echoed back."""
+
+    selector: str = ""
+
+
 class ListMeta(_Record, frozen=True):
     resource_version: str = ""
     continue_: str = msgspec.field(default="", name="continue")
     remaining_item_count: int | None = None
+    shard_info: ShardInfo | None = None  # present only when the server sharded the list
 
 
 class ObjectList(_Record, Generic[T], frozen=True):

@@ -89,10 +89,10 @@ class Shard:
     def describe(self) -> str:
         """The scheme in words, for logs, `/status` and `sdgen explain`."""
         if self.scheme is ShardScheme.ADDRESS:
-            return f"shard {self.index} of {self.count}: hashmod(__address__, {self.count})"
+            return f"shard {self.index} of {self.count} (hashmod of the final __address__)"
         return (
-            f"shard {self.index} of {self.count}: FNV-1a 64 of the namespace (of the address "
-            f"without one) in {self.range}"
+            f"shard {self.index} of {self.count} (FNV-1a 64 of the namespace, or of the final "
+            f"__address__ without one, in {self.range})"
         )
 
 

@@ -31,6 +31,7 @@ class InformerStats(Protocol):
     def last_event_time(self) -> float: ...  # wall-clock seconds, 0 before the first event
     def watch_restarts(self) -> dict[str, int]: ...  # reason -> count
     def relists(self) -> dict[str, int]: ...  # reason -> count
+    def server_sharded(self) -> bool | None: ...  # None: not sharded server-side
 
 
 class _InformerCollector(Collector):
@@ -57,7 +58,16 @@ class _InformerCollector(Collector):
         relists = CounterMetricFamily(
             "sdgen_relists", "full relists of an informer", labels=["informer", "reason"]
         )
+        sharded = GaugeMetricFamily(
+            "sdgen_informer_server_sharded",
+            "1 when the API server applied the shard selector to the informer's last list, 0 "
+            "when it ignored it (filtered on the client); only for server-side sharded informers",
+            labels=["informer"],
+        )
         for informer in self._informers():
+            server_sharded = informer.server_sharded()
+            if server_sharded is not None:
+                sharded.add_metric([informer.name], 1.0 if server_sharded else 0.0)
             synced.add_metric([informer.name], 1.0 if informer.has_synced() else 0.0)
             objects.add_metric([informer.name], informer.object_count())
             last.add_metric([informer.name], informer.last_event_time())
@@ -67,7 +77,7 @@ class _InformerCollector(Collector):
             counted = informer.relists()
             for reason in _known(RELIST_REASONS, counted):
                 relists.add_metric([informer.name, reason], counted.get(reason, 0))
-        yield from (synced, objects, last, restarts, relists)
+        yield from (synced, objects, last, restarts, relists, sharded)
 
 
 def _known(reasons: tuple[str, ...], counted: dict[str, int]) -> Iterator[str]:
@@ -137,7 +147,20 @@ class Metrics:
             ["version", "state"],
             registry=r,
         )
+        self.shard_targets = Gauge(
+            "sdgen_shard_targets",
+            "with --shards: the targets this shard writes (compare the shards' series for the "
+            "balance), labelled with the scheme that assigns them",
+            ["scheme", "shard", "shards"],
+            registry=r,
+        )
+        self._shard: tuple[str, str, str] | None = None
         r.register(_InformerCollector(informers))
+
+    def set_shard(self, scheme: str, index: int, count: int) -> None:
+        """This sidecar is shard `index` of `count` under `scheme`."""
+        self._shard = (scheme, str(index), str(count))
+        self.shard_targets.labels(*self._shard).set(0)
 
     def set_config_versions(self, versions: dict[str, str]) -> None:
         """state → version; one series per state, so `seen != loaded` can be alerted on."""
@@ -175,3 +198,5 @@ class Metrics:
         self.targets.clear()
         for name, count in counts.items():
             self.targets.labels(name).set(count)
+        if self._shard is not None:
+            self.shard_targets.labels(*self._shard).set(sum(counts.values()))

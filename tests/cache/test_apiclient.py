@@ -11,9 +11,18 @@ import msgspec
 import pytest
 
 from sdgen.cache import apiclient
-from sdgen.cache.reflector import ApiError, Expired, ReadTimeout, TransportError
+from sdgen.cache.reflector import (
+    ApiError,
+    Expired,
+    ReadTimeout,
+    ServerSharding,
+    ShardingIgnored,
+    TransportError,
+)
 from sdgen.k8s.records import ObjectList, Pod, Resource
+from sdgen.k8s.shardrange import HashRange
 from tests.fakeapi import FakeAPI
+from tests.support.helpers import wait_for
 
 
 def pod(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
@@ -262,5 +271,88 @@ def test_its_informers_share_equal_parts_of_their_records(api: FakeAPI, client: 
         assert a.metadata.labels == {"app": "web"}
         assert a.metadata.labels is b.metadata.labels  # the interner is its transform
         assert informer.name == "pods/default"
+    finally:
+        assert informer.stop()
+
+
+# --- server-side sharding (KEP-5866) --------------------------------------------------------
+
+SHARD_NAMESPACES = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+LOW_HALF = HashRange.of_shard(2, 0)
+
+
+def _seed_namespaces(api: FakeAPI) -> set[str]:
+    """A pod in each namespace; the namespaces the low half of the hash space holds."""
+    for ns in SHARD_NAMESPACES:
+        api.create(pod("p", namespace=ns))
+    mine = {ns for ns in SHARD_NAMESPACES if LOW_HALF.holds(ns)}
+    assert mine and mine != set(SHARD_NAMESPACES)  # both halves have some
+    return mine
+
+
+def _namespaces(informer: Any) -> set[str]:
+    return {p.metadata.namespace for p in informer.store.snapshot()}
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["gate on", "gate off"])
+def test_a_sharded_informer_holds_only_its_namespaces(
+    api: FakeAPI, client: Any, gate: bool
+) -> None:
+    api.sharded_list_watch = gate
+    mine = _seed_namespaces(api)
+    informer = apiclient.new_informer(client, "pods", sharding=ServerSharding(LOW_HALF))
+    informer.start()
+    try:
+        assert informer.wait_synced(5)
+        assert _namespaces(informer) == mine
+        assert informer.server_sharded() is gate
+        listed = [path for method, path in api.requests if method == "GET" and "watch" not in path]
+        assert any("shardSelector=shardRange" in path for path in listed)
+        # watch events of other namespaces never enter, whether or not the server filtered
+        other = next(ns for ns in SHARD_NAMESPACES if ns not in mine)
+        api.create(pod("later", namespace=other))
+        api.create(pod("later", namespace=min(mine)))
+        wait_for(lambda: informer.store.get(f"{min(mine)}/later"))
+        assert informer.store.get(f"{other}/later") is None
+        api.delete("pods", other, "later")
+        assert _namespaces(informer) == mine
+    finally:
+        assert informer.stop()
+
+
+def test_a_watch_that_reconnects_to_a_server_without_the_gate_still_filters(
+    api: FakeAPI, client: Any
+) -> None:
+    api.sharded_list_watch = True
+    mine = _seed_namespaces(api)
+    informer = apiclient.new_informer(client, "pods", sharding=ServerSharding(LOW_HALF))
+    informer.start()
+    try:
+        assert informer.wait_synced(5)
+        api.sharded_list_watch = False  # the next API server instance has no gate
+        api.drop_watches()
+        others = [ns for ns in SHARD_NAMESPACES if ns not in mine]
+        for ns in [*others, min(mine)]:
+            api.create(pod("after", namespace=ns))
+        wait_for(lambda: informer.store.get(f"{min(mine)}/after"))
+        assert _namespaces(informer) == mine
+        assert all(informer.store.get(f"{ns}/after") is None for ns in others)
+    finally:
+        assert informer.stop()
+
+
+def test_required_sharding_refuses_a_list_the_server_did_not_shard(
+    api: FakeAPI, client: Any
+) -> None:
+    _seed_namespaces(api)  # the gate is off
+    sharding = ServerSharding(LOW_HALF, required=True)
+    informer = apiclient.new_informer(client, "pods", sharding=sharding)
+    informer.start()
+    try:
+        error = wait_for(lambda: informer.last_error)
+        assert isinstance(error, ShardingIgnored)
+        assert "ShardedListAndWatch" in str(error) and "--server-side-sharding auto" in str(error)
+        assert not informer.has_synced() and len(informer.store) == 0
+        assert informer.server_sharded() is False
     finally:
         assert informer.stop()

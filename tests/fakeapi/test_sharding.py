@@ -16,7 +16,20 @@ PODS = "/api/v1/pods"
 HALF = "0x8000000000000000"
 END = "0x10000000000000000"
 # Not ns0..ns11: names differing in the last byte alone share FNV-1a's top bits (one range).
-NAMESPACES = "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima".split()
+NAMESPACES = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliett",
+    "kilo",
+    "lima",
+]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from sdgen.k8s.view import StaticCluster
 from sdgen.prom.relabel import RelabelRule, compile_rule, hashmod
 from sdgen.resolve.pipeline import ScrapeTarget
 from sdgen.resolve.resolver import Resolution, resolve
-from sdgen.resolve.sharding import Shard, shard_from_hostname
+from sdgen.resolve.sharding import Shard, ShardScheme, shard_from_hostname
 from tests.support.helpers import REPO
 
 
@@ -610,3 +610,54 @@ def test_a_resolver_that_keeps_no_discovered_labels_makes_the_same_targets() -> 
             (t.address, t.labels) for t in full
         ]
         assert all(dict(t.discovered) == {} for t in endpoint.targets)
+
+
+# --- the namespace shard scheme ----------------------------------------------------------------
+
+
+def _namespaces_of(resolution: Resolution) -> set[str]:
+    return {t.labels.get("namespace", "") for ep in resolution.endpoints for t in ep.targets}
+
+
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("kind", [POD, SVC])
+def test_the_namespace_scheme_keeps_whole_namespaces_by_their_fnv_range(
+    kind: TargetType, count: int
+) -> None:
+    endpoint = Endpoint(port="metrics" if kind is POD else "http-metrics")
+    target = _target(kind, endpoint, namespaces=ANY, selector=LabelSelector())
+    everything = _resolve(target)
+    whole = set(_addresses(everything))
+    assert len(_namespaces_of(everything)) > (1 if kind is POD else 0)  # the fixture's slices
+    shards = [Shard(count, i, ShardScheme.NAMESPACE) for i in range(count)]
+    parts = [_resolve(target, shard=shard) for shard in shards]
+    assert set().union(*(_addresses(p) for p in parts)) == whole
+    assert sum(len(_addresses(p)) for p in parts) == len(_addresses(everything))
+    for shard, part in zip(shards, parts, strict=True):
+        # every target of a namespace, and only the namespaces in this shard's range
+        assert all(shard.range.holds(ns) for ns in _namespaces_of(part))
+        for ns in _namespaces_of(everything) - _namespaces_of(part):
+            assert not shard.range.holds(ns)
+
+
+def test_static_addresses_are_placed_by_the_fnv_range_of_their_address() -> None:
+    addresses = tuple(f"10.9.{i // 250}.{i % 250}:9100" for i in range(200))
+    target = _target(STATIC, Endpoint(addresses=addresses), name="many")
+    shards = [Shard(4, i, ShardScheme.NAMESPACE) for i in range(4)]
+    parts = [set(_addresses(_resolve(target, shard=shard))) for shard in shards]
+    assert sum(len(p) for p in parts) == 200 and set().union(*parts) == set(addresses)
+    for shard, part in zip(shards, parts, strict=True):
+        assert part == {a for a in addresses if shard.range.holds(a)}
+
+
+def test_the_address_scheme_ignores_the_namespace() -> None:
+    shard = Shard(3, 1)
+    owner = hashmod("a:1", 3)
+    assert all(shard.keeps("a:1", ns) == (owner == 1) for ns in (None, "shop", "infra"))
+    decision = shard.decide("a:1", "shop")
+    assert (decision.scheme, decision.value, decision.modulus, decision.range) == (
+        ShardScheme.ADDRESS,
+        owner,
+        3,
+        None,
+    )
