@@ -109,3 +109,14 @@ def test_usage_errors_exit_2_with_a_clear_message(
     done = explain(dump, tmp_path, *args)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_the_namespace_scheme_names_the_hash_and_the_range(
+    dump: Path, tmp_path: Path, index: int
+) -> None:
+    flags = ("--shards", "2", "--shard-index", str(index), "--shard-by", "namespace")
+    done = explain(dump, tmp_path, "db-service", "--object", "svc/corners/db", *flags)
+    assert "shard: FNV-1a 64 of the namespace 'corners' = 0x" in done.stdout
+    mine = f"this is shard {index}: this shard's"
+    assert (mine in done.stdout) is (done.returncode == 0), done.stdout

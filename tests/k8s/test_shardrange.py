@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sdgen.k8s.shardrange import SPACE, HashRange, fnv1a64, hex_bound
@@ -47,7 +49,7 @@ def test_shard_ranges(count: int, index: int, start: str, end: str) -> None:
 def test_the_ranges_of_n_shards_tile_the_hash_space(count: int) -> None:
     ranges = [HashRange.of_shard(count, i) for i in range(count)]
     assert ranges[0].start == 0 and ranges[-1].end == SPACE
-    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     for value in ("", "default", "kube-system", "team-a", "10.0.0.1:9100"):
         assert sum(r.holds(value) for r in ranges) == 1
 

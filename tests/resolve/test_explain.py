@@ -17,6 +17,7 @@ import pytest
 from sdgen.cache.snapshot import load_snapshot
 from sdgen.config.document import parse_config
 from sdgen.config.model import Config, Target, TargetType
+from sdgen.k8s.shardrange import HashRange, fnv1a64, hex_bound
 from sdgen.output import naming
 from sdgen.resolve.explain import (
     ExplainError,
@@ -29,7 +30,7 @@ from sdgen.resolve.explain import (
 )
 from sdgen.resolve.pipeline import CandidateOutcome
 from sdgen.resolve.resolver import resolve
-from sdgen.resolve.sharding import Shard
+from sdgen.resolve.sharding import Shard, ShardScheme
 from tests.support.helpers import REPO
 
 GOLDEN = REPO / "tests" / "data" / "golden"
@@ -129,24 +130,28 @@ def _objects(target: Target) -> Iterator[ObjectRef]:
             yield ObjectRef(kind, namespace, name)
 
 
+BY_NAMESPACE = ExplainSettings("monitoring", Shard(2, 0, ShardScheme.NAMESPACE))
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, BY_NAMESPACE], ids=["address", "namespace"])
 @pytest.mark.parametrize(
     "target",
     [t for t in CONFIG.targets if t.type is not TargetType.STATIC_ENDPOINTS],
     ids=lambda t: t.name,
 )
 def test_an_object_is_written_by_the_resolver_iff_explain_says_every_stage_passed(
-    target: Target,
+    target: Target, settings: ExplainSettings
 ) -> None:
     """Per object: the lines explain says it writes are exactly the resolver's lines that
     come from it, and every stage passed iff it writes one; over all pods (PodMonitor) or all
     slices (ServiceMonitor) that is the resolver's whole output."""
     resolution = resolve(
-        Config(targets=(target,)), CLUSTER, default_namespace="monitoring", shard=SETTINGS.shard
+        Config(targets=(target,)), CLUSTER, default_namespace="monitoring", shard=settings.shard
     )
     resolved = {line for et in resolution.endpoints for line in et.lines}
     explained: set[bytes] = set()
     for obj in _objects(target):
-        answer = explain(target, CLUSTER, SETTINGS, obj=obj)
+        answer = explain(target, CLUSTER, settings, obj=obj)
         lines = {
             c.fate.line
             for c in answer.candidates
@@ -164,9 +169,32 @@ def test_an_object_is_written_by_the_resolver_iff_explain_says_every_stage_passe
         if obj.kind is primary:
             explained |= lines
     assert explained == resolved
-    funnel = explain(target, CLUSTER, SETTINGS)
+    funnel = explain(target, CLUSTER, settings)
     written = next(s for s in funnel.stages if s.stage is Stage.WRITTEN)
     assert written.count == funnel.written == len(resolved)
+
+
+def test_the_namespace_scheme_explains_the_fnv_range_of_the_namespace() -> None:
+    answer = explain(
+        find_target(CONFIG, "db-pods"),
+        CLUSTER,
+        BY_NAMESPACE,
+        obj=ObjectRef.parse("pod/corners/db-0"),
+    ).as_json()
+    shard = answer["candidates"][0]["shard"]
+    owned = HashRange.of_shard(2, 0)
+    assert shard == {
+        "scheme": "namespace",
+        "hashed": "namespace",
+        "value": "corners",
+        "fnv1a64": hex_bound(fnv1a64("corners")),
+        "range": ["0x0000000000000000", "0x8000000000000000"],
+        "shards": 2,
+        "shard": 0,
+        "kept": owned.holds("corners"),
+    }
+    stage = next(s for s in answer["stages"] if s["stage"] == "dropped_by_shard")
+    assert "FNV-1a 64 of the namespace" in stage["reason"]
 
 
 def test_unknown_targets_and_objects_are_explain_errors() -> None:
