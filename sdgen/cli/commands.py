@@ -27,7 +27,7 @@ from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.reflector import ServerSharding, ShardingIgnored
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
-from sdgen.cli.report import explain_report, targets_report
+from sdgen.cli.report import explain_report, shard_plan_report, targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.records import Resource
 from sdgen.k8s.shardrange import hex_bound
@@ -224,7 +224,19 @@ def shard_of(args: argparse.Namespace) -> Shard | None:
         index = found
     if index >= args.shards:
         raise UsageError(f"shard index {index} is out of range for --shards {args.shards}")
-    return Shard(args.shards, index, ShardScheme(args.shard_by))
+    scheme = ShardScheme(args.shard_by)
+    try:
+        return Shard(args.shards, index, scheme, _cuts(args.shard_cuts or ""))
+    except ValueError as err:
+        raise UsageError(f"--shard-cuts {args.shard_cuts!r}: {err}") from None
+
+
+def _cuts(text: str) -> tuple[int, ...]:
+    """`--shard-cuts`: comma-separated hex boundaries (`0x` optional)."""
+    try:
+        return tuple(int(part.strip(), 16) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError("expected comma-separated hex values like 0x4000000000000000") from None
 
 
 class ServerSideSharding(StrEnum):
@@ -555,7 +567,10 @@ def once(args: argparse.Namespace) -> int:
 
 @exit_codes
 def targets(args: argparse.Namespace) -> int:
-    """`sdgen targets`: what would be discovered, with discovered and final labels."""
+    """`sdgen targets`: what would be discovered, with discovered and final labels; with
+    `--shard-plan N`, how N namespace shards would share them instead."""
+    if args.shard_plan:
+        args.shards = 0  # the whole, to be split
     sidecar = build(args, serve=False, write=False, discovered=True)
     sidecar.start()
     cycle = sidecar.cycle
@@ -568,6 +583,9 @@ def targets(args: argparse.Namespace) -> int:
         sidecar.shutdown()
     issues = reading.status.issues
     errors = dict(resolution.errors) if resolution else {}
+    if args.shard_plan:
+        print(shard_plan_report(resolution, args.shard_plan))
+        return 1 if errors or not reading.status.valid else 0
     report = targets_report(
         resolution,
         issues,

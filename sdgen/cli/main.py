@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print each target's labels before relabeling",
     )
+    targets.add_argument(
+        "--shard-plan",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead, print how N shards by namespace would share the targets, with equal "
+        "ranges and with the --shard-cuts that balance them",
+    )
     targets.set_defaults(func=commands.targets)
 
     explain = _runtime_parser(

@@ -11,10 +11,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from sdgen.config.model import printable
+from sdgen.k8s.metalabels import NAMESPACE as NAMESPACE_META
 from sdgen.k8s.shardrange import hex_bound
 from sdgen.resolve.explain import ExplainedCandidate, Explanation
 from sdgen.resolve.pipeline import ScrapeTarget
 from sdgen.resolve.resolver import Resolution
+from sdgen.resolve.sharding import plan_shards
 
 
 def _labels(labels: Mapping[str, str]) -> str:
@@ -126,3 +128,23 @@ def _candidate_lines(candidate: ExplainedCandidate) -> list[str]:
 
 def _value(value: str | None) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def shard_plan_report(resolution: Resolution | None, count: int) -> str:
+    """`sdgen targets --shard-plan N`: targets per shard under `--shard-by namespace` with
+    equal ranges, and the `--shard-cuts` that balance them."""
+    written = (
+        (t.discovered.get(NAMESPACE_META) or None, t.address)
+        for et in (resolution.endpoints if resolution else ())
+        for t in et.targets
+    )
+    found = plan_shards(written, count)
+    cuts = ",".join(hex_bound(cut) for cut in found.cuts)
+    return "\n".join(
+        [
+            f"targets per shard of {count}, --shard-by namespace:",
+            f"  equal ranges:        {' '.join(map(str, found.equal))}",
+            f"  with the cuts below: {' '.join(map(str, found.balanced))}",
+            f"--shard-cuts {cuts}" if cuts else "(one shard: no cuts)",
+        ]
+    )

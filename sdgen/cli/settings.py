@@ -176,6 +176,13 @@ OUTPUT = (
         choices=("address", "namespace"),
     ),
     Flag(
+        "shard-cuts",
+        "with --shard-by namespace: the N-1 inner boundaries of the shards' hash ranges, "
+        "comma-separated hex (default: N equal ranges); `sdgen targets --shard-plan` "
+        "prints ones that balance the targets",
+        metavar="HEX,...",
+    ),
+    Flag(
         "server-side-sharding",
         "with --shard-by namespace: ask the API server for this shard's namespaces only "
         "(KEP-5866 shardSelector); auto filters on the client when the server does not, on "

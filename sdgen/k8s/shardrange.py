@@ -11,6 +11,8 @@ has no namespace to hash (static addresses), so one assignment holds everywhere.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,11 +48,16 @@ class HashRange:
     end: int
 
     @classmethod
-    def of_shard(cls, count: int, index: int) -> HashRange:
-        """Shard `index` of `count` equal slices; their union is [0, 2⁶⁴)."""
+    def of_shard(cls, count: int, index: int, cuts: tuple[int, ...] = ()) -> HashRange:
+        """Shard `index` of `count`: equal slices, or the slices between `cuts` (the
+        `count - 1` inner boundaries, increasing) when given; their union is [0, 2⁶⁴)."""
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"shard index {index} is outside 0..{count - 1}")
-        return cls(index * SPACE // count, (index + 1) * SPACE // count)
+        if not cuts:
+            return cls(index * SPACE // count, (index + 1) * SPACE // count)
+        check_cuts(cuts, count)
+        bounds = (0, *cuts, SPACE)
+        return cls(bounds[index], bounds[index + 1])
 
     def holds(self, value: str) -> bool:
         """Whether the FNV-1a hash of `value` falls in this range."""
@@ -62,3 +69,37 @@ class HashRange:
 
     def __str__(self) -> str:
         return f"[{hex_bound(self.start)}, {hex_bound(self.end)})"
+
+
+def check_cuts(cuts: tuple[int, ...], count: int) -> None:
+    """A ValueError unless `cuts` are `count - 1` increasing values strictly inside
+    (0, 2⁶⁴), so that no range is empty or reversed."""
+    if len(cuts) != count - 1:
+        raise ValueError(f"{len(cuts)} cut(s) for {count} shards: need {count - 1}")
+    bounds = (0, *cuts, SPACE)
+    if any(a >= b for a, b in itertools.pairwise(bounds)):
+        raise ValueError("cuts must increase strictly, between 0x0 and 0x10000000000000000")
+
+
+def balanced_cuts(weights: Mapping[str, int], count: int) -> tuple[int, ...]:
+    """The `count - 1` inner boundaries that split the hash space so that each shard's
+    namespaces (or other hashed values) weigh about the same: the values sorted by hash, a
+    boundary at the hash of the first value past each `k/count` of the total weight.
+
+    Equal ranges suit hashes spread evenly over the space; FNV-1a of names that differ only in
+    their last characters (team-000, team-001, ...) is not: such names share their top bits and
+    fall into one equal range. A boundary at a value's hash puts that value first in the next
+    range, which holds as long as the set of values does (a new value lands in one range)."""
+    if count < 1:
+        raise ValueError(f"shard count {count} must be at least 1")
+    ordered = sorted((cached_fnv1a64(value), weight) for value, weight in weights.items())
+    total = sum(weight for _, weight in ordered)
+    cuts: list[int] = []
+    before = 0
+    for hashed, weight in ordered:
+        while len(cuts) < count - 1 and before * count >= (len(cuts) + 1) * total and hashed:
+            cuts.append(max(hashed, cuts[-1] + 1 if cuts else 1))
+        before += weight
+    while len(cuts) < count - 1:  # fewer values than shards: the last shards stay empty
+        cuts.append(min(SPACE - (count - 1 - len(cuts)), max(cuts[-1] + 1 if cuts else 1, 1)))
+    return tuple(cuts)

@@ -15,10 +15,12 @@ Either way the shards are disjoint and their union is the whole.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sdgen.k8s.shardrange import HashRange, cached_fnv1a64
+from sdgen.k8s.shardrange import HashRange, balanced_cuts, cached_fnv1a64, check_cuts
 from sdgen.prom.relabel import hashmod
 
 _ORDINAL = re.compile(r"-(\d+)$")
@@ -49,20 +51,27 @@ class ShardDecision:
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """This shard: `index` of `count`, under `scheme` (the address scheme by default)."""
+    """This shard: `index` of `count`, under `scheme` (the address scheme by default);
+    `cuts`: the namespace scheme's inner range boundaries when not equal slices
+    (`--shard-cuts`, see sdgen.k8s.shardrange.balanced_cuts)."""
 
     count: int
     index: int
     scheme: ShardScheme = ShardScheme.ADDRESS
+    cuts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
             raise ValueError(f"shard index {self.index} is outside 0..{self.count - 1}")
+        if self.cuts:
+            if self.scheme is not ShardScheme.NAMESPACE:
+                raise ValueError("range cuts apply to the namespace scheme only")
+            check_cuts(self.cuts, self.count)
 
     @property
     def range(self) -> HashRange:
         """This shard's slice of the FNV-1a hash space (the namespace scheme's)."""
-        return HashRange.of_shard(self.count, self.index)
+        return HashRange.of_shard(self.count, self.index, self.cuts)
 
     def keeps(self, address: str, namespace: str | None = None) -> bool:
         """Whether this shard keeps the target at `address` made from an object in
@@ -90,10 +99,40 @@ class Shard:
         """The scheme in words, for logs, `/status` and `sdgen explain`."""
         if self.scheme is ShardScheme.ADDRESS:
             return f"shard {self.index} of {self.count} (hashmod of the final __address__)"
+        cut = ", set by --shard-cuts" if self.cuts else ""
         return (
             f"shard {self.index} of {self.count} (FNV-1a 64 of the namespace, or of the final "
-            f"__address__ without one, in {self.range})"
+            f"__address__ without one, in {self.range}{cut})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ShardPlan:
+    """Targets per shard under the namespace scheme, with equal ranges and with `cuts` that
+    balance them (`sdgen targets --shard-plan`)."""
+
+    equal: tuple[int, ...]
+    cuts: tuple[int, ...]
+    balanced: tuple[int, ...]
+
+
+def shard_counts(weights: Mapping[str, int], count: int, cuts: tuple[int, ...] = ()) -> list[int]:
+    """Per shard, the weight of the hashed values (namespaces, addresses) its range holds."""
+    ranges = [HashRange.of_shard(count, i, cuts) for i in range(count)]
+    counts = [0] * count
+    for value, weight in weights.items():
+        counts[next(i for i, r in enumerate(ranges) if r.holds(value))] += weight
+    return counts
+
+
+def plan_shards(targets: Iterable[tuple[str | None, str]], count: int) -> ShardPlan:
+    """`targets`: each written target's (namespace or None, final address), as the namespace
+    scheme hashes them."""
+    weights = Counter(address if namespace is None else namespace for namespace, address in targets)
+    cuts = balanced_cuts(weights, count)
+    return ShardPlan(
+        tuple(shard_counts(weights, count)), cuts, tuple(shard_counts(weights, count, cuts))
+    )
 
 
 def shard_from_hostname(hostname: str) -> int | None:

@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from sdgen.k8s.shardrange import SPACE, HashRange, fnv1a64, hex_bound
+from sdgen.k8s.shardrange import (
+    SPACE,
+    HashRange,
+    balanced_cuts,
+    check_cuts,
+    fnv1a64,
+    hex_bound,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,3 +65,45 @@ def test_the_ranges_of_n_shards_tile_the_hash_space(count: int) -> None:
 def test_a_shard_outside_the_count_is_refused(count: int, index: int) -> None:
     with pytest.raises(ValueError, match="outside"):
         HashRange.of_shard(count, index)
+
+
+TEAMS = {f"team-{n:03d}": 500 for n in range(20)}  # the bench's namespaces, 500 pods each
+
+
+def test_names_alike_but_for_the_last_characters_share_one_equal_range() -> None:
+    """Why balanced cuts exist: FNV-1a's top bits hardly move with the last bytes."""
+    ranges = [HashRange.of_shard(4, i) for i in range(4)]
+    owners = {next(i for i, r in enumerate(ranges) if r.holds(ns)) for ns in TEAMS}
+    assert len(owners) == 1
+
+
+@pytest.mark.parametrize(
+    ("weights", "count", "expected"),
+    [
+        (TEAMS, 2, [5000, 5000]),
+        (TEAMS, 4, [2500, 2500, 2500, 2500]),
+        ({**TEAMS, "team-000": 4500}, 2, [None, None]),  # one heavy namespace: not splittable
+        ({"only": 7}, 3, [None, None, None]),  # fewer values than shards
+        ({}, 2, [0, 0]),
+    ],
+)
+def test_balanced_cuts(weights: dict[str, int], count: int, expected: list[int | None]) -> None:
+    cuts = balanced_cuts(weights, count)
+    check_cuts(cuts, count)  # always valid cuts
+    ranges = [HashRange.of_shard(count, i, cuts) for i in range(count)]
+    counts = [sum(w for v, w in weights.items() if r.holds(v)) for r in ranges]
+    assert sum(counts) == sum(weights.values())
+    if all(e is not None for e in expected):
+        assert counts == expected
+    else:  # the heaviest shard holds no more than its heaviest value or an equal share
+        share = sum(weights.values()) / count
+        assert max(counts) <= max(max(weights.values()), share) + max(weights.values())
+
+
+@pytest.mark.parametrize(
+    ("cuts", "message"),
+    [((1,), "need 2"), ((5, 5), "increase strictly"), ((0, 5), "increase"), ((1, SPACE), "in")],
+)
+def test_bad_cuts(cuts: tuple[int, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_cuts(cuts, 3)
