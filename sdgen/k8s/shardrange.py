@@ -11,6 +11,7 @@ has no namespace to hash (static addresses), so one assignment holds everywhere.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,23 +84,34 @@ def check_cuts(cuts: tuple[int, ...], count: int) -> None:
 
 def balanced_cuts(weights: Mapping[str, int], count: int) -> tuple[int, ...]:
     """The `count - 1` inner boundaries that split the hash space so that each shard's
-    namespaces (or other hashed values) weigh about the same: the values sorted by hash, a
-    boundary at the hash of the first value past each `k/count` of the total weight.
+    namespaces (or other hashed values) weigh about the same: the values sorted by hash, the
+    k-th boundary at the hash of the value where the weight before it comes closest to
+    `k/count` of the total.
 
     Equal ranges suit hashes spread evenly over the space; FNV-1a of names that differ only in
     their last characters (team-000, team-001, ...) is not: such names share their top bits and
     fall into one equal range. A boundary at a value's hash puts that value first in the next
-    range, which holds as long as the set of values does (a new value lands in one range)."""
+    range; a value added later lands in one range (shards stay disjoint and complete), though
+    not necessarily where it balances best."""
     if count < 1:
         raise ValueError(f"shard count {count} must be at least 1")
     ordered = sorted((cached_fnv1a64(value), weight) for value, weight in weights.items())
-    total = sum(weight for _, weight in ordered)
+    before = [0]  # before[i]: the weight of the values ordered before value i
+    for _, weight in ordered:
+        before.append(before[-1] + weight)
+    total = before[-1]
     cuts: list[int] = []
-    before = 0
-    for hashed, weight in ordered:
-        while len(cuts) < count - 1 and before * count >= (len(cuts) + 1) * total and hashed:
-            cuts.append(max(hashed, cuts[-1] + 1 if cuts else 1))
-        before += weight
-    while len(cuts) < count - 1:  # fewer values than shards: the last shards stay empty
-        cuts.append(min(SPACE - (count - 1 - len(cuts)), max(cuts[-1] + 1 if cuts else 1, 1)))
+    position = 0  # the value the last boundary put first in its range
+    for k in range(1, count):
+        goal = k * total / count
+        best = bisect.bisect_left(before, goal, lo=position + 1, hi=len(ordered))
+        if (
+            best > position + 1
+            and goal - before[best - 1] <= before[min(best, len(ordered))] - goal
+        ):
+            best -= 1
+        position = min(best, len(ordered))
+        floor = cuts[-1] + 1 if cuts else 1
+        hashed = ordered[position][0] if position < len(ordered) else SPACE - (count - k)
+        cuts.append(min(max(hashed, floor), SPACE - (count - k)))
     return tuple(cuts)

@@ -6,7 +6,8 @@ is measured against it (first render, memory, steady cycles, change latencies), 
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
 follow.py). Last, render + relabel of 10k targets in-process, that cycle with and without
-the funnel counts, and explaining one object on a 10k-pod cache. Prints one table and writes it,
+the funnel counts, explaining one object on a 10k-pod cache, and the targets per shard of
+each sharding scheme (tests/bench/shardbalance.py). Prints one table and writes it,
 with every raw number, as JSON to --out.
 """
 
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run
+from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run, shardbalance
 from tests.bench.table import format_table, rows
 
 
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if args.quick else 7)
     _say("explaining one object in-process")
     results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if args.quick else 7)
+    _say("sharding quality: targets per shard by scheme")
+    results["shard_balance"] = shardbalance.measure(10_000)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(table))
     print("\nresolve + render, 10k targets, cProfile top by own time:")
     print("\n".join(f"  {line}" for line in results["render_inprocess"]["profile_top"]))
+    print("\n" + shardbalance.format_balance(results["shard_balance"]))
     print(f"\n{len(sizes)} size(s) in {results['total_s']:.0f} s; JSON in {args.out}")
     return 0
 
