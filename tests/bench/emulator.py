@@ -50,9 +50,10 @@ def seed(api: FakeAPI, objects: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def seeded(pods: int) -> FakeAPI:
-    """An emulator (not started) holding the synthetic cluster of `pods` pods."""
-    api = FakeAPI()
+def seeded(pods: int, sharded_list_watch: bool = False) -> FakeAPI:
+    """An emulator (not started) holding the synthetic cluster of `pods` pods;
+    `sharded_list_watch`: the ShardedListAndWatch gate (tests.fakeapi.sharding)."""
+    api = FakeAPI(sharded_list_watch=sharded_list_watch)
     # Millions of short-lived dicts: the cycle collector would rescan them over and over.
     gc.disable()
     try:
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods", type=int, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--sharded-list-watch", action="store_true", help="the KEP-5866 gate")
     args = parser.parse_args(argv)
-    api = seeded(args.pods)
+    api = seeded(args.pods, args.sharded_list_watch)
     gc.freeze()  # the seeded objects live forever: keep them out of every later collection
     # Blocked before the server threads exist, so they inherit the mask and only sigwait sees
     # the signal: no handler, no polling.

@@ -6,6 +6,12 @@ resolved once, unsharded, with discovered labels, and each target counted where 
 scheme puts it.
 
 `python -m tests.bench.shardbalance [--pods N] [--shards 2,4,8]`
+
+`python -m tests.bench.shardbalance fleet --pods N [--shards 4] [--cuts equal|balanced]`
+measures real sidecars instead: the emulator (gate on) in its own process, then one
+unsharded `sdgen run` and each of N `--shard-by namespace --server-side-sharding on` shards in
+turn (one at a time, so that each is measured alone): first render (start until its first
+render completed) and peak RSS, and the targets each wrote.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sdgen.config.document import parse_config
@@ -23,7 +31,7 @@ from sdgen.k8s.shardrange import hex_bound
 from sdgen.prom.relabel import hashmod
 from sdgen.resolve.resolver import Resolver
 from sdgen.resolve.sharding import plan_shards
-from tests.bench import inprocess, synth
+from tests.bench import emulator, inprocess, proc, sdgen_run, synth
 
 
 def _spread(counts: list[int]) -> float:
@@ -81,14 +89,93 @@ def format_balance(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fleet(pods: int, count: int, cuts: str, work: Path) -> dict[str, Any]:
+    """Per shard of `count` server-side shards (and unsharded, as "all"): first render,
+    peak RSS, targets written."""
+    work.mkdir(parents=True, exist_ok=True)
+    kubeconfig = work / "kubeconfig"
+    with (work / "emulator.log").open("w") as log:
+        server = proc.python(
+            "tests.bench.emulator",
+            *("--pods", str(pods), "--kubeconfig", str(kubeconfig), "--sharded-list-watch"),
+            log=log,
+        )
+    try:
+        assert server.stdout is not None
+        if not server.stdout.readline().startswith(emulator.READY):
+            raise RuntimeError(f"the emulator did not start; see {work / 'emulator.log'}")
+        flags: dict[str, list[str]] = {"all": []}
+        cut_flag = []
+        if cuts == "balanced":
+            plan = measure(pods, (count,))["shards"][str(count)]
+            cut_flag = ["--shard-cuts", ",".join(plan["cuts"])]
+        for index in range(count):
+            flags[str(index)] = [
+                *("--shards", str(count), "--shard-index", str(index)),
+                *("--shard-by", "namespace", "--server-side-sharding", "on", *cut_flag),
+            ]
+        return {
+            "pods": pods,
+            "cuts": cuts,
+            "shards": {name: _one(kubeconfig, work / name, extra) for name, extra in flags.items()},
+        }
+    finally:
+        proc.stop(server)
+
+
+def _one(kubeconfig: Path, work: Path, extra: list[str]) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / "sdgen.log").open("w") as log:
+        sdgen = sdgen_run.Sdgen(kubeconfig, work, sdgen_run._free_port(), log, extra)
+        try:
+            proc.poll(lambda: _rendered(sdgen), 600, interval=0.01)
+            first = time.monotonic() - sdgen.started
+            return {
+                "first_render_s": first,
+                "peak_rss_mb": proc.memory_mb(sdgen.pid)["VmHWM"],
+                "targets": sdgen.metric("sdgen_targets{"),
+                "objects": sdgen.metric("sdgen_informer_objects{"),
+            }
+        finally:
+            sdgen.stop()
+
+
+def _rendered(sdgen: sdgen_run.Sdgen) -> bool:
+    if sdgen.process.poll() is not None:
+        raise RuntimeError(f"sdgen exited with {sdgen.process.returncode}")
+    try:
+        return sdgen.renders() >= 1
+    except OSError:  # not listening yet
+        return False
+
+
+def format_fleet(result: dict[str, Any]) -> str:
+    lines = [f"{result['pods']} pods, server-side shards ({result['cuts']} ranges), one at a time:"]
+    for name, found in result["shards"].items():
+        lines.append(
+            f"  shard {name:>3}: first render {found['first_render_s']:6.1f} s, peak RSS "
+            f"{found['peak_rss_mb']:6.0f} MB, {found['targets']:.0f} targets, "
+            f"{found['objects']:.0f} cached objects"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.shardbalance", description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=["balance", "fleet"], default="balance")
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--shards", default="2,4,8", help="shard counts, comma-separated")
+    parser.add_argument("--cuts", choices=["equal", "balanced"], default="balanced")
     parser.add_argument("--json", action="store_true", help="print the raw JSON too")
     args = parser.parse_args(argv)
-    found = measure(args.pods, tuple(int(n) for n in args.shards.split(",") if n))
-    print(format_balance(found))
+    counts = tuple(int(n) for n in args.shards.split(",") if n)
+    if args.mode == "fleet":
+        with tempfile.TemporaryDirectory(prefix="sdgen-fleet-") as tmp:
+            found = fleet(args.pods, counts[-1] if counts else 4, args.cuts, Path(tmp))
+        print(format_fleet(found))
+    else:
+        found = measure(args.pods, counts)
+        print(format_balance(found))
     if args.json:
         print(json.dumps(found, indent=2))
     return 0
