@@ -26,6 +26,7 @@ class Stats:
     last_event: float = 0.0
     restarts: dict[str, int] = field(default_factory=dict)
     relisted: dict[str, int] = field(default_factory=dict)
+    sharded: bool | None = None
 
     def has_synced(self) -> bool:
         return self.synced
@@ -41,6 +42,9 @@ class Stats:
 
     def relists(self) -> dict[str, int]:
         return self.relisted
+
+    def server_sharded(self) -> bool | None:
+        return self.sharded
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -80,6 +84,29 @@ def test_informer_state_is_read_at_scrape_time() -> None:
 
     informers[1].objects = 5000  # a later scrape sees the informer as it is then
     assert exposition(metrics)[key("sdgen_informer_objects", informer="pods/*")] == 5000
+
+
+def test_server_sharding_is_shown_only_for_informers_that_ask_for_it() -> None:
+    informers = [
+        Stats("configmaps/monitoring"),
+        Stats("pods/*", sharded=True),
+        Stats("services/*", sharded=False),
+    ]
+    samples = exposition(Metrics(lambda: informers))
+    sharded = "sdgen_informer_server_sharded"
+    assert samples[key(sharded, informer="pods/*")] == 1
+    assert samples[key(sharded, informer="services/*")] == 0
+    assert key(sharded, informer="configmaps/monitoring") not in samples
+
+
+def test_shard_targets_follow_the_targets_written() -> None:
+    metrics = Metrics()
+    assert not [k for k in exposition(metrics) if k[0] == "sdgen_shard_targets"]
+    metrics.set_shard("namespace", 1, 4)
+    shard = key("sdgen_shard_targets", scheme="namespace", shard="1", shards="4")
+    assert exposition(metrics)[shard] == 0
+    metrics.set_targets({"a": 3, "b": 4})
+    assert exposition(metrics)[shard] == 7
 
 
 def test_set_targets_replaces_the_whole_gauge() -> None:
