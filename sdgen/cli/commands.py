@@ -313,6 +313,12 @@ def build(
         output.prepare()
     shard = shard_of(args)
     sharding = server_sharding_of(args, shard)
+    if shard is not None:
+        log.info(
+            "sharding: %s",
+            shard.describe(),
+            extra={"server_side_sharding": args.server_side_sharding},
+        )
     options = Options(
         default_namespace=namespace,
         keep_meta_labels=args.keep_meta_labels,

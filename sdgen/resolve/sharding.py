@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sdgen.k8s.shardrange import HashRange, balanced_cuts, cached_fnv1a64, check_cuts
@@ -59,6 +59,9 @@ class Shard:
     index: int
     scheme: ShardScheme = ShardScheme.ADDRESS
     cuts: tuple[int, ...] = ()
+    # This shard's slice of the FNV-1a hash space (the namespace scheme's), made once: `keeps`
+    # runs per candidate.
+    range: HashRange = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
@@ -67,11 +70,7 @@ class Shard:
             if self.scheme is not ShardScheme.NAMESPACE:
                 raise ValueError("range cuts apply to the namespace scheme only")
             check_cuts(self.cuts, self.count)
-
-    @property
-    def range(self) -> HashRange:
-        """This shard's slice of the FNV-1a hash space (the namespace scheme's)."""
-        return HashRange.of_shard(self.count, self.index, self.cuts)
+        object.__setattr__(self, "range", HashRange.of_shard(self.count, self.index, self.cuts))
 
     def keeps(self, address: str, namespace: str | None = None) -> bool:
         """Whether this shard keeps the target at `address` made from an object in
