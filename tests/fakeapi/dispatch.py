@@ -152,11 +152,16 @@ def _object_body(req: Request) -> dict[str, Any]:
     return body
 
 
+def _list_options(state: State, req: Request) -> ListOptions:
+    opts = ListOptions.from_query(req.query)
+    if not state.sharded_list_watch:  # without the gate the parameter is unknown: ignored
+        opts = replace(opts, shard_selector="")
+    return opts
+
+
 def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
     if req.method == "GET":
-        opts = ListOptions.from_query(req.query)
-        if not state.sharded_list_watch:  # without the gate the parameter is unknown: ignored
-            opts = replace(opts, shard_selector="")
+        opts = _list_options(state, req)
         if opts.watch or t.legacy_watch:
             _check(state, t, "watch")
             watch_opts = replace(opts, watch=True)
@@ -193,7 +198,7 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
         return Reply(201, created.raw)
     if req.method == "DELETE":
         _check(state, t, "deletecollection")
-        opts = ListOptions.from_query(req.query)
+        opts = _list_options(state, req)
         items, meta = list_page(state.store, t.res, t.namespace, replace(opts, limit=0), 0.0)
         for item in items:
             state.objects.delete(t.res, item.key[0], item.key[1], {})

@@ -176,3 +176,16 @@ def test_without_the_gate_the_selector_is_ignored_and_nothing_is_echoed(gated: F
     with WatchStream(gated.url, f"{PODS}?{query}&allowWatchBookmarks=true") as stream:
         events = stream.events(len(NAMESPACES) + 1)
         assert "shardInfo" not in events[-1]["object"]["metadata"]
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["gate on", "gate off"])
+def test_a_delete_collection_honours_the_selector_only_with_the_gate(
+    gated: FakeAPI, gate: bool
+) -> None:
+    gated.sharded_list_watch = gate
+    selector = quote(shard_range("namespace", "0x0", HALF))
+    resp = request(gated.url, "DELETE", f"{PODS}?shardSelector={selector}")
+    assert resp.status == 200, resp.body
+    left = {p["metadata"]["namespace"] for p in gated.list("pods")}
+    low = {ns for ns in NAMESPACES if in_range(ns, 0, 1 << 63)}
+    assert left == (set(NAMESPACES) - low if gate else set())
