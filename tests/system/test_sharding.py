@@ -179,3 +179,23 @@ def _metric(ops: Ops, name: str, **labels: str) -> float | None:
         v for (n, ls), v in samples(ops.port).items() if n == name and set(labels.items()) <= ls
     ]
     return found[0] if found else None
+
+
+def test_a_running_sidecar_under_on_shows_the_refusal_and_stays_unready(
+    api: FakeAPI, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    api.write_kubeconfig(kubeconfig)  # the gate is off
+    ops = Ops(tmp_path / "run", kubeconfig, *shard_flags(2, 0, "on"))
+    try:
+
+        def refused() -> str:
+            return str(ops.status()["watches"].get("pods/*", {}).get("last_error", ""))
+
+        ops.until(lambda: "ignored shardSelector" in refused(), what="the refusal in /status")
+        assert "ShardedListAndWatch" in refused()
+        assert ops.status()["watches"]["pods/*"]["synced"] is False
+        assert ops.get("/readyz")[0] != 200 and not ops.files()
+        assert _metric(ops, "sdgen_informer_server_sharded", informer="pods/*") == 0
+    finally:
+        assert ops.terminate() == 0, ops.log
