@@ -430,11 +430,13 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
 
 
 def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, dict[str, Any]]:
-    """/status per informer: synced, and its last error while it lasts, so an unreachable
-    API server shows there and not only in the logs."""
+    """/status per informer: synced, the wall-clock time of its last list or watch event
+    (null before the first), and its last error while it lasts, so an unreachable API server
+    shows there and not only in the logs."""
     return {
         informer.name: {
             "synced": informer.has_synced(),
+            "last_event_at": informer.last_event_time() or None,
             "last_error": str(informer.last_error or ""),
         }
         for informer in _all_informers(source, clusters)

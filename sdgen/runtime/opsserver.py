@@ -1,4 +1,5 @@
-"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status and /explain on --listen.
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status, /explain and the HTML page
+(`/`, `/ui`, `/ui/target`: sdgen.runtime.page) on --listen.
 
 A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
 liveness check, the board and the informers for their state through three callables and never
@@ -18,6 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
+from sdgen.runtime.page import ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class OpsServer:
                 json.dumps(status(), indent=2, sort_keys=True).encode() + b"\n",
             ),
         }
+        ui = ui_routes(status, explain)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -66,6 +69,8 @@ class OpsServer:
                 route = routes.get(path)
                 if path == "/explain" and explain is not None:
                     code, ctype, body = _explain(explain, query)
+                elif path in ui:
+                    code, ctype, body = ui[path](urllib.parse.parse_qs(query))
                 else:
                     code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
                 self.send_response(code)
