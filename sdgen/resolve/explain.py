@@ -239,14 +239,17 @@ def explain(
     obj: ObjectRef | None = None,
     address: str | None = None,
     file_of: FileOf | None = None,
+    every: bool = False,
 ) -> Explanation:
     """Every stage of `target` for `obj` (or, without one, the target's funnel; with
-    `address`, only the candidates with that discovered or final address are listed)."""
+    `address`, only the candidates with that discovered or final address are listed).
+    `every`, without `obj` or `address`: list every candidate too, each with its final labels
+    or the rule that dropped it but no trace (the page's drill-down, which paginates them)."""
     if not target.enabled:
         why = "the target (or the whole config) is disabled: enabled: false"
         stages = (StageResult(Stage.WRITTEN, False, 0, why),)
         return Explanation(target.name, None if obj is None else str(obj), address, stages, (), 0)
-    return _Explainer(target, cluster, settings, file_of).run(obj, address)
+    return _Explainer(target, cluster, settings, file_of).run(obj, address, every)
 
 
 # --- the explainer -----------------------------------------------------------------------
@@ -311,7 +314,7 @@ class _Explainer:
             for i, ep in enumerate(target.endpoints)
         ]
 
-    def run(self, obj: ObjectRef | None, address: str | None) -> Explanation:
+    def run(self, obj: ObjectRef | None, address: str | None, every: bool = False) -> Explanation:
         target = self.target
         try:
             namespaces = namespaces_of(target, self.cluster, self.settings.default_namespace)
@@ -331,7 +334,7 @@ class _Explainer:
             tally.add(candidate)
         stages.extend(self._funnel(tally, port_reasons))
         if obj is None and address is None:  # the funnel only: there may be thousands
-            shown: tuple[ExplainedCandidate, ...] = ()
+            shown: tuple[ExplainedCandidate, ...] = tuple(explained) if every else ()
             written = tally.written
         else:
             shown = tuple(c for c in explained if address is None or c.has_address(address))

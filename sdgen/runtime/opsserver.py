@@ -19,13 +19,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
-from sdgen.runtime.page import ui_routes
+from sdgen.runtime.page import ExplainAnswer, ui_routes
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
-# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
-Explain = Callable[[str, str | None, str | None], dict[str, Any]]
+Explain = ExplainAnswer
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sdgen import SdgenError
 
@@ -27,8 +27,16 @@ LIST_OPEN_UP_TO = 10  # issues, files, errors: shown open up to this many, colla
 
 Query = Mapping[str, Sequence[str]]
 Reply = tuple[int, str, bytes]
-# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
-ExplainAnswer = Callable[[str, str | None, str | None], dict[str, Any]]
+
+
+class ExplainAnswer(Protocol):
+    """(target, object, address) → the `sdgen explain --json` document (`every`: with every
+    candidate of the target listed); SdgenError for a question it cannot answer."""
+
+    def __call__(
+        self, target: str, obj: str | None, address: str | None, /, *, every: bool = False
+    ) -> dict[str, Any]: ...
+
 
 HTML_TYPE = "text/html; charset=utf-8"
 UI_PATHS = ("/", "/ui", "/ui/target")
@@ -466,7 +474,8 @@ def ui_routes(
             answer = "explain is not available here"
         else:
             try:
-                answer = explain(question.target, question.object, question.address)
+                every = question.object is None and question.address is None
+                answer = explain(question.target, question.object, question.address, every=every)
             except SdgenError as err:
                 answer = str(err)
         page = drilldown(status(), question, answer, _first(query, "page"))

@@ -169,6 +169,30 @@ def test_an_object_is_written_by_the_resolver_iff_explain_says_every_stage_passe
     assert written.count == funnel.written == len(resolved)
 
 
+@pytest.mark.parametrize("name", [t.name for t in CONFIG.targets])
+def test_every_lists_each_candidate_with_its_labels_or_its_rule(name: str) -> None:
+    """`every` (the page's drill-down): the funnel's stages, plus every candidate it counted,
+    the written ones being exactly the resolver's lines and each dropped one naming its rule."""
+    target = find_target(CONFIG, name)
+    funnel = explain(target, CLUSTER, SETTINGS)
+    listed = explain(target, CLUSTER, SETTINGS, every=True)
+    assert funnel.candidates == () and listed.stages == funnel.stages
+    counts = {s.stage: s.count for s in funnel.stages}
+    assert len(listed.candidates) == (counts.get(Stage.CANDIDATES) or 0)
+    resolution = resolve(
+        Config(targets=(target,)), CLUSTER, default_namespace="monitoring", shard=SETTINGS.shard
+    )
+    resolved = sorted(line for et in resolution.endpoints for line in et.lines)
+    written = [c for c in listed.candidates if c.fate.outcome is CandidateOutcome.WRITTEN]
+    assert sorted(c.fate.line for c in written if c.fate.line is not None) == resolved
+    for candidate in listed.candidates:
+        dropped = candidate.fate.outcome is CandidateOutcome.DROPPED
+        assert (candidate.dropped_by is not None) is dropped, candidate
+        assert (candidate.fate.labels is not None) is (
+            candidate.fate.outcome in (CandidateOutcome.WRITTEN, CandidateOutcome.FILTERED_BY_SHARD)
+        )
+
+
 def test_unknown_targets_and_objects_are_explain_errors() -> None:
     with pytest.raises(ExplainError, match="no target 'nope' in the config; targets: 'db-pods'"):
         find_target(CONFIG, "nope")
