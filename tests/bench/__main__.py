@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if args.quick else 7)
     _say("explaining one object in-process")
     results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if args.quick else 7)
+    _say("the ops port's HTML page in-process")
+    results["page_inprocess"] = inprocess.measure_page(10_000, 3 if args.quick else 7)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)
