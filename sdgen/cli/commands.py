@@ -310,8 +310,8 @@ def build(
             ),
             ready=board.ready,
             status=lambda: {**board.status(), "watches": _watches(source, clusters)},
-            explain=lambda target, obj, address, every=False: sidecar.cycle.explain(
-                target, obj, address, every=every
+            explain=lambda target, obj, address, window=None: sidecar.cycle.explain(
+                target, obj, address, window=window
             ).as_json(),
         )
     return sidecar

@@ -237,7 +237,7 @@ class Cycle:
         obj: str | None = None,
         address: str | None = None,
         file_of: FileOf | None = None,
-        every: bool = False,
+        window: tuple[int, int] | None = None,
     ) -> Explanation:
         """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
         API call); the files as the last render split them unless `file_of` says otherwise.
@@ -267,7 +267,7 @@ class Cycle:
             obj=ref,
             address=address,
             file_of=file_of or self._renderer.file_of,
-            every=every,
+            window=window,
         )
 
     def with_secrets(self, resolution: Resolution) -> Materialized:

@@ -30,11 +30,18 @@ Reply = tuple[int, str, bytes]
 
 
 class ExplainAnswer(Protocol):
-    """(target, object, address) → the `sdgen explain --json` document (`every`: with every
-    candidate of the target listed); SdgenError for a question it cannot answer."""
+    """(target, object, address) → the `sdgen explain --json` document (`window`: with the
+    target's candidates at positions [start, stop) listed, and `listed_of` their total);
+    SdgenError for a question it cannot answer."""
 
     def __call__(
-        self, target: str, obj: str | None, address: str | None, /, *, every: bool = False
+        self,
+        target: str,
+        obj: str | None,
+        address: str | None,
+        /,
+        *,
+        window: tuple[int, int] | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -383,7 +390,12 @@ def _answer(question: Question, answer: Mapping[str, Any], requested: str | None
     title = f"Explain: {about}" if about else "Discovered candidates"
     stages = "".join(_stage(s) for s in answer.get("stages", []))
     candidates = list(answer.get("candidates", []))
-    page = Page.of(requested, len(candidates), CANDIDATES_PER_PAGE)
+    total = answer.get("listed_of")
+    if total is None:  # every candidate of the object or address asked about
+        page = Page.of(requested, len(candidates), CANDIDATES_PER_PAGE)
+        candidates = candidates[page.start : page.stop]
+    else:  # the answer holds the requested page of the target's `total` only
+        page = Page.of(requested, int(total), CANDIDATES_PER_PAGE)
     pager = page.links(
         "/ui/target", name=question.target, object=question.object, address=question.address
     )
@@ -391,13 +403,13 @@ def _answer(question: Question, answer: Mapping[str, Any], requested: str | None
         "<tr><th>candidate</th><th>outcome</th>"
         "<th>final labels, or the rule that dropped it</th></tr>"
     )
-    rows = "".join(_candidate(c) for c in candidates[page.start : page.stop])
+    rows = "".join(_candidate(c) for c in candidates)
     if not rows:
         rows = '<tr><td colspan="3" class="muted">no candidates</td></tr>'
     return (
         f"<h2>{_e(title)}</h2><p>{_e(answer.get('written', 0))} targets written</p>"
         f'<table id="stages"><tr><th>stage</th><th>passed</th><th>count</th><th>why</th></tr>'
-        f"{stages}</table><h2>Candidates ({len(candidates)})</h2>{pager}"
+        f"{stages}</table><h2>Candidates ({page.total})</h2>{pager}"
         f'<table id="candidates">{head}{rows}</table>{pager}'
     )
 
@@ -449,6 +461,20 @@ def _fate(candidate: Mapping[str, Any]) -> str:
 # --- routing ---------------------------------------------------------------------------------
 
 
+def _ask(
+    explain: ExplainAnswer, question: Question, status: Mapping[str, Any], page: str | None
+) -> dict[str, Any]:
+    """The explain answer the drill-down shows: about the object or address asked, or, about
+    the whole target, the requested page of its candidates only (/status's funnel says how
+    many there are), so a page costs the same at 10 candidates as at 10,000."""
+    if question.object is not None or question.address is not None:
+        return explain(question.target, question.object, question.address)
+    funnel = (status.get("targets", {}).get(question.target) or {}).get("funnel") or {}
+    window = Page.of(page, int(funnel.get("candidates", 0)), CANDIDATES_PER_PAGE)
+    start = window.start
+    return explain(question.target, None, None, window=(start, start + CANDIDATES_PER_PAGE))
+
+
 def _first(query: Query, name: str) -> str | None:
     values = query.get(name)
     return values[0] if values and values[0] else None
@@ -474,8 +500,7 @@ def ui_routes(
             answer = "explain is not available here"
         else:
             try:
-                every = question.object is None and question.address is None
-                answer = explain(question.target, question.object, question.address, every=every)
+                answer = _ask(explain, question, status(), _first(query, "page"))
             except SdgenError as err:
                 answer = str(err)
         page = drilldown(status(), question, answer, _first(query, "page"))

@@ -240,9 +240,18 @@ def test_the_overview_shows_one_page_of_targets() -> None:
 
 def test_the_drilldown_shows_one_page_of_candidates() -> None:
     many = [candidate(address=f"10.0.{i // 250}.{i % 250}:80") for i in range(120)]
-    second = drilldown(status(), Question("t"), answer(*many), "2").decode()
+    second = drilldown(status(), Question("t", "pod/a/b"), answer(*many), "2").decode()
     shown = [c["address"] for c in many if f">{c['address']}<" in second]
     assert shown == [c["address"] for c in many[CANDIDATES_PER_PAGE : 2 * CANDIDATES_PER_PAGE]]
+    assert "Candidates (120)" in second and "page 2/3" in second
+
+
+def test_a_windowed_answer_is_shown_as_the_page_it_is() -> None:
+    window = [candidate(address=f"10.0.0.{i}:80") for i in range(CANDIDATES_PER_PAGE)]
+    third = drilldown(status(), Question("t"), answer(*window, listed_of=1000), "3").decode()
+    assert all(f">{c['address']}<" in third for c in window)
+    assert "Candidates (1000)" in third and "page 3/20" in third
+    assert 'href="/ui/target?name=t&amp;page=4"' in third
 
 
 @pytest.mark.parametrize(
@@ -279,17 +288,24 @@ def test_a_dropped_candidate_names_its_rule_and_a_kept_one_its_labels() -> None:
 
 
 def test_the_routes_answer_from_status_and_explain() -> None:
-    asked: list[tuple[str, str | None, str | None, bool]] = []
+    asked: list[tuple[str, str | None, str | None, tuple[int, int] | None]] = []
 
     def explain(
-        name: str, obj: str | None, address: str | None, /, *, every: bool = False
+        name: str,
+        obj: str | None,
+        address: str | None,
+        /,
+        *,
+        window: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        asked.append((name, obj, address, every))
+        asked.append((name, obj, address, window))
         if name != "t":
             raise SdgenError(f"no target {name!r} in the config")
         return answer(candidate())
 
-    routes = ui_routes(lambda: status(t=target()), explain, wall=lambda: NOW)
+    routes = ui_routes(
+        lambda: status(t=target(funnel=funnel(candidates=120))), explain, wall=lambda: NOW
+    )
     assert set(routes) == {"/", "/ui", "/ui/target"}
     code, ctype, body = routes["/"]({})
     assert (code, ctype) == (200, "text/html; charset=utf-8") and b"Targets (1)" in body
@@ -299,6 +315,13 @@ def test_the_routes_answer_from_status_and_explain() -> None:
     code, _, body = routes["/ui/target"]({"name": ["nope"]})
     assert code == 200 and b"no target &#x27;nope&#x27; in the config" in body
     assert routes["/ui/target"]({})[0] == 400
-    # the whole target: every candidate listed; an object or address: those of it
-    assert asked == [("t", "pod/ns/p", None, False), ("nope", None, None, True)]
+    routes["/ui/target"]({"name": ["t"], "page": ["2"]})  # /status: 120 candidates
+    routes["/ui/target"]({"name": ["t"], "page": ["9"]})
+    # an object or address: all of its candidates; the whole target: one page of them
+    assert asked == [
+        ("t", "pod/ns/p", None, None),
+        ("nope", None, None, (0, CANDIDATES_PER_PAGE)),
+        ("t", None, None, (CANDIDATES_PER_PAGE, 2 * CANDIDATES_PER_PAGE)),
+        ("t", None, None, (2 * CANDIDATES_PER_PAGE, 3 * CANDIDATES_PER_PAGE)),
+    ]
     assert b"explain is not available" in ui_routes(status, None)["/ui/target"]({"name": ["t"]})[2]
