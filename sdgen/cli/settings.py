@@ -210,7 +210,8 @@ LOOP = (
 OPS = (
     Flag(
         "listen",
-        "address for /metrics, /healthz, /readyz and /status ('' to disable)",
+        "address for /metrics, /healthz, /readyz, /status, /explain and the HTML page at / "
+        "('' to disable)",
         default=":8080",
         metavar="HOST:PORT",
     ),

@@ -53,13 +53,14 @@ body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#222}
 h1{font-size:1.4em;margin:.6em 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}
 a{color:#0b57d0;text-decoration:none}a:hover{text-decoration:underline}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:3px 8px;
-vertical-align:top;border-bottom:1px solid #e3e3e3}th{background:#f4f6f8;font-weight:600}
+vertical-align:top;border-bottom:1px solid #e3e3e3}
+th{background:#f4f6f8;font-weight:600;white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font:12px/1.3 ui-monospace,monospace;overflow-wrap:anywhere}
 .ok{color:#146c2e}.bad{color:#b3261e;font-weight:600}.muted{color:#777}
 .bar{display:flex;width:160px;height:10px;background:#eee;border-radius:2px;overflow:hidden}
 .bar span{display:block;height:100%}.w{background:#2e9d4f}.s{background:#9aa4ae}
-.r{background:#e8a33d}.i{background:#c8453c}
+.r{background:#e8a33d}.i{background:#c8453c}.funnel{font-size:12px;white-space:nowrap}
 .pager a,.pager b{margin-right:.6em}details summary{cursor:pointer}
 form{background:#f4f6f8;padding:.6em;border-radius:4px}input{font:inherit;margin-right:.6em}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:0}dt{color:#555}
@@ -290,7 +291,7 @@ def funnel_bar(funnel: Mapping[str, Any] | None) -> str:
         f" - {_e(funnel.get('dropped_by_shard', 0))} shard"
         f" → {_e(funnel.get('written', 0))} written"
     )
-    return f'<div class="bar">{"".join(spans)}</div><span class="muted">{text}</span>'
+    return f'<div class="bar">{"".join(spans)}</div><span class="muted funnel">{text}</span>'
 
 
 def _watches_section(watches: Mapping[str, Any], now: float) -> str:
@@ -438,6 +439,8 @@ def _fate(candidate: Mapping[str, Any]) -> str:
     """The rule that dropped it, why it is invalid, or its final labels (and its shard)."""
     dropped = candidate.get("dropped_by")
     if dropped:
+        if dropped.get("list") == "relabelings":  # the endpoint's own list: say which endpoint
+            dropped = {**dropped, "endpoint": candidate.get("endpoint")}
         return f'<span class="bad dropped-by">dropped by {_e(_rule_name(dropped))}</span>'
     if candidate.get("invalid"):
         return f'<span class="bad">invalid: {_e(candidate["invalid"])}</span>'

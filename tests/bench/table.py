@@ -66,6 +66,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
             ms = explained[kind]["best_ms"]
             name = f"explain one {kind} on a {pods} (best)"
             out.append(Row(name, ms, "ms", "≤ 50 ms", met=ms <= 50))
+    page = results.get("page_inprocess")
+    if page:
+        k = f"{page['targets'] // 1000}k"
+        for key, what in (
+            ("overview", f"ops page: overview at {k} targets, /status included (best)"),
+            ("drilldown", f"ops page: a {k}-candidate target's drill-down (best)"),
+        ):
+            ms = page[key]["best_ms"]
+            out.append(Row(what, ms, "ms", "≤ 200 ms", met=ms <= 200))
     return out
 
 

@@ -283,7 +283,7 @@ def test_a_dropped_candidate_names_its_rule_and_a_kept_one_its_labels() -> None:
         labels=None,
     )
     page = drilldown(status(), Question("t"), answer(dropped, candidate())).decode()
-    assert "dropped by relabelings[2] (drop)" in page
+    assert "dropped by endpoints[0].relabelings[2] (drop)" in page
     assert "job=&quot;t&quot;" in page
 
 

@@ -112,7 +112,9 @@ def test_the_page_in_chromium_drills_down_and_explains_a_dropped_pod(
     browser.click(browser.find("#candidates details summary"))  # web-1's labels, folded
     candidates = browser.text(browser.find("#candidates"))
     assert "10.0.0.1:8080" in candidates and f'note="{HOSTILE_LABEL}"' in candidates
-    assert "dropped by relabelings[0] (drop)" in candidates  # web-canary, in the whole list
+    assert (
+        "dropped by endpoints[0].relabelings[0] (drop)" in candidates
+    )  # web-canary, in the whole list
 
     browser.type(browser.find('#why input[name="object"]'), "pod/demo/web-canary")
     browser.click(browser.find('#why button[type="submit"]'))
@@ -121,7 +123,7 @@ def test_the_page_in_chromium_drills_down_and_explains_a_dropped_pod(
     _shot(browser, "why-not")
     _nothing_executed(browser, "sdgen: web")
     dropped = [browser.text(e) for e in browser.find_all(".dropped-by")]
-    assert dropped == ["dropped by relabelings[0] (drop)"]
+    assert dropped == ["dropped by endpoints[0].relabelings[0] (drop)"]
     assert "10.0.0.1:8080" not in browser.text(browser.find("#candidates"))
 
     browser.open(base + "/")
