@@ -151,3 +151,11 @@ def test_the_page_changes_nothing(sidecar: Ops) -> None:
     assert "<form" not in sidecar.get("/ui")[1]
     code, body = sidecar.get("/ui/target?name=web")
     assert code == 200 and body.count("<form") == 1 and '<form method="get"' in body
+
+
+def test_the_watches_show_the_age_of_their_last_event(sidecar: Ops) -> None:
+    watches = sidecar.status()["watches"]
+    assert set(watches) >= {"configmaps/monitoring", "pods/demo"}
+    assert all(w["synced"] and w["last_event_at"] > 0 for w in watches.values()), watches
+    rows = sidecar.get("/")[1].split("<h2>Watches", 1)[1].split("<tr>")[2:]
+    assert len(rows) == len(watches) and all("s ago</td>" in row for row in rows), rows
