@@ -46,7 +46,6 @@ class ExplainAnswer(Protocol):
 
 
 HTML_TYPE = "text/html; charset=utf-8"
-UI_PATHS = ("/", "/ui", "/ui/target")
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#222}
