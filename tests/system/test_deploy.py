@@ -177,7 +177,10 @@ def test_rbac_grants_exactly_what_sdgen_reads(kustomization: str) -> None:
 
 @pytest.mark.parametrize("kustomization", ENTRY_POINTS)
 def test_containers_run_unprivileged_on_a_read_only_root(kustomization: str) -> None:
-    pod = workload(render(kustomization))["spec"]["template"]["spec"]
+    assert_unprivileged(workload(render(kustomization))["spec"]["template"]["spec"])
+
+
+def assert_unprivileged(pod: dict[str, Any]) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     for c in pod["containers"]:
         sc = c["securityContext"]
@@ -458,12 +461,7 @@ def test_central_overlay_grants_the_cluster_to_sdgen_serve_only() -> None:
 
 @pytest.mark.parametrize("name", ["sdgen-central", "prometheus"])
 def test_central_overlay_containers_run_unprivileged(name: str) -> None:
-    pod = workload(central_docs(name))["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    for c in pod["containers"]:
-        sc = c["securityContext"]
-        assert sc["runAsUser"] != 0 and sc["readOnlyRootFilesystem"] is True
-        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+    assert_unprivileged(workload(central_docs(name))["spec"]["template"]["spec"])
 
 
 def test_central_overlay_serves_under_its_rbac_and_prometheus_accepts_the_jobs(

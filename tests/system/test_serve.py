@@ -173,9 +173,7 @@ def test_each_prometheus_shard_sees_exactly_its_targets(
     for shard in range(SHARDS):
         fragment = central.tmp / f"scrape-{shard}.yml"
         fragment.write_bytes(central.get(f"/scrape/{shard}"))  # as a config reloader would
-        proms.append(
-            prometheus(f"global: {{scrape_interval: 30s}}\nscrape_config_files: ['{fragment}']\n")
-        )
+        proms.append(prometheus(including(str(fragment))))
     jobs: set[str] = set()
     for shard, prom in enumerate(proms):
         expected = central.addresses(shard)
@@ -184,6 +182,12 @@ def test_each_prometheus_shard_sees_exactly_its_targets(
             jobs.add(target["labels"]["job"])
             assert target["labels"]["team" if target["labels"]["job"] == "web" else "job"]
     assert jobs == {"web", "static"}  # the jobs' relabels applied, in both kinds of job
+
+
+def including(fragments: str) -> str:
+    """A Prometheus config loading these scrape fragments (a path or a glob), scraping never
+    within a test (the pods' loopback addresses refuse anyway)."""
+    return f"global: {{scrape_interval: 30s}}\nscrape_config_files: ['{fragments}']\n"
 
 
 def active_addresses(prom: PromHandle) -> set[str]:
@@ -197,7 +201,7 @@ def test_a_configmap_edit_reaches_the_served_bytes_and_prometheus(
     shard = 0
     fragment = central.tmp / "scrape.yml"
     fragment.write_bytes(central.get(f"/scrape/{shard}"))
-    prom = prometheus(f"global: {{scrape_interval: 30s}}\nscrape_config_files: ['{fragment}']\n")
+    prom = prometheus(including(str(fragment)))
     wait_for(lambda: active_addresses(prom) == central.addresses(shard), timeout=30)
     edited = time.monotonic()
     central.api.update(configmap(scrape_config(STATICS, team="edited")))
@@ -221,3 +225,41 @@ def prom_teams(prom: PromHandle) -> set[str]:
     return {
         t["labels"]["team"] for t in prom.targets()["activeTargets"] if t["labels"]["job"] == "web"
     }
+
+
+def test_propagation_latency_central_and_sidecar(
+    central: Central, prometheus: Callable[..., PromHandle]
+) -> None:
+    """Edit → Prometheus shows the new label, through `serve` (http_sd, refresh 1s) and
+    through a sidecar (file_sd), each Prometheus fed by one of them, the same edits. Both
+    wait for Prometheus's discovery manager, which hands over targets at most every 5 s."""
+    fragment = central.tmp / "central.yml"
+    fragment.write_bytes(central.get("/scrape/0"))
+    via_http = prometheus(including(str(fragment)))
+    sidecar = Ops(
+        central.tmp / "sidecar", central.kubeconfig, "--shards", "2", "--shard-index", "0"
+    )
+    try:
+        sidecar.until(lambda: sidecar.get("/readyz")[0] == 200, what="sidecar ready")
+        via_file = prometheus(including(f"{sidecar.out}/scrape/*.yml"))
+        for prom in (via_http, via_file):
+            wait_for(lambda p=prom: prom_teams(p) == {"shop"}, timeout=30)
+        samples: dict[str, list[float]] = {"serve (http_sd 1s)": [], "sidecar (file_sd)": []}
+        for edit in range(3):
+            team = f"edit{edit}"
+            edited = time.monotonic()
+            central.api.update(configmap(scrape_config(STATICS, team=team)))
+            pending = dict(zip(samples, (via_http, via_file), strict=True))
+            while pending:
+                for name, prom in list(pending.items()):
+                    if prom_teams(prom) == {team}:
+                        samples[name].append(time.monotonic() - edited)
+                        del pending[name]
+                assert time.monotonic() - edited < 15, f"not seen: {sorted(pending)}"
+                time.sleep(0.05)
+        print()
+        for name, seconds in samples.items():
+            print(f"edit → Prometheus, {name}: " + ", ".join(f"{s:.2f}s" for s in seconds))
+        assert max(samples["serve (http_sd 1s)"]) <= 1 + 5 + 2  # refresh + handover + slack
+    finally:
+        assert sidecar.terminate() == 0
