@@ -4,7 +4,7 @@
 `owned`/`sync`/`tampered`), so reading the config, holding a rejected target's last good
 output and reporting on the board work as they do for a sidecar. Its files are keyed
 `<shard>/<relpath>` (sdgen.output.central); a rejected target's files are held by the same
-rule as on disk, asked of the path below the shard.
+rule as on disk (`naming.prefix_of` reads the target below the shard's number).
 
 After a sync that changed anything, the served documents are built once (central.documents)
 and swapped in whole, so a request is one dict lookup of bytes built per render, and a reader
@@ -38,7 +38,7 @@ class Published:
         result = SyncResult()
         files = dict(desired)
         for key, data in self._files.items():
-            if key not in files and keep(key.partition("/")[2]):
+            if key not in files and keep(key):
                 files[key] = data
         for key, data in files.items():
             old = self._files.get(key)
