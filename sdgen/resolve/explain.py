@@ -16,19 +16,20 @@ The file holding a target is the output layer's business: the caller passes `fil
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from sdgen import SdgenError
-from sdgen.config.model import Config, Target, TargetType
+from sdgen.config.model import Config, Endpoint, Target, TargetType
 from sdgen.k8s.records import SERVICE_NAME_LABEL, EndpointSlice, Namespace, Pod, Secret, Service
 from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, StaticCluster
 from sdgen.resolve.candidates import (
     Candidate,
     SharedParts,
+    Source,
     TargetError,
     namespaces_of,
     new_selection,
@@ -115,6 +116,18 @@ class RuleRef:
 
     def __str__(self) -> str:
         return f"{self.list}[{self.index}] ({self.action})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Walked:
+    """One selected source of one endpoint, as explain walks them."""
+
+    index: int
+    endpoint: Endpoint
+    pipeline: CandidatePipeline
+    key: str
+    objects: Objects
+    source: Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +470,17 @@ class _Explainer:
                 reasons.append(f"Service {service.metadata.name}: {mismatch or 'not selected'}")
         return "; ".join(dict.fromkeys(reasons))
 
+    def _sources(self, selected: Mapping[str, Objects]) -> Iterator[_Walked]:
+        """Per endpoint, each selected source in key order: what `_candidates` and `_window`
+        walk, in the same order."""
+        target, cluster = self.target, self.cluster
+        for index, (endpoint, pipeline) in enumerate(
+            zip(target.endpoints, self.pipelines, strict=True)
+        ):
+            build = source_builder(target, endpoint, cluster, self.shared)
+            for key, objects in sorted(selected.items()):
+                yield _Walked(index, endpoint, pipeline, key, objects, build(objects))
+
     def _candidates(
         self, selected: Mapping[str, Objects], obj: ObjectRef | None, address: str | None
     ) -> tuple[list[ExplainedCandidate], list[str]]:
@@ -465,23 +489,14 @@ class _Explainer:
         need); and why sources (when an object was asked about) yielded none."""
         explained: list[ExplainedCandidate] = []
         reasons: list[str] = []
-        target, cluster = self.target, self.cluster
-        for index, (endpoint, pipeline) in enumerate(
-            zip(target.endpoints, self.pipelines, strict=True)
-        ):
-            build = source_builder(target, endpoint, cluster, self.shared)
-            for key, objects in sorted(selected.items()):
-                source = build(objects)
-                found = [c for c in source.candidates() if _belongs(c, obj)]
-                explained.extend(
-                    self._candidate(index, key, pipeline, c, obj, address, source.namespace)
-                    for c in found
+        for walked in self._sources(selected):
+            found = [c for c in walked.source.candidates() if _belongs(c, obj)]
+            explained.extend(self._candidate(walked, c, obj, address) for c in found)
+            if not found and obj is not None and walked.objects:
+                reasons.append(
+                    f"endpoints[{walked.index}] of {walked.key or 'static'}: "
+                    f"{port_mismatch(self.target, walked.endpoint, walked.objects)}"
                 )
-                if not found and obj is not None and objects:
-                    reasons.append(
-                        f"endpoints[{index}] of {key or 'static'}: "
-                        f"{port_mismatch(target, endpoint, objects)}"
-                    )
         return explained, reasons
 
     def _window(
@@ -492,33 +507,22 @@ class _Explainer:
         start, stop = window
         listed: list[ExplainedCandidate] = []
         position = 0
-        target, cluster = self.target, self.cluster
-        for index, (endpoint, pipeline) in enumerate(
-            zip(target.endpoints, self.pipelines, strict=True)
-        ):
-            build = source_builder(target, endpoint, cluster, self.shared)
-            for key, objects in sorted(selected.items()):
-                source = build(objects)
-                found = list(source.candidates())
-                for candidate in found[max(0, start - position) : max(0, stop - position)]:
-                    listed.append(
-                        self._candidate(
-                            index, key, pipeline, candidate, None, None, source.namespace
-                        )
-                    )
-                position += len(found)
+        for walked in self._sources(selected):
+            found = list(walked.source.candidates())
+            for candidate in found[max(0, start - position) : max(0, stop - position)]:
+                listed.append(self._candidate(walked, candidate, None, None))
+            position += len(found)
         return listed, position
 
     def _candidate(
         self,
-        index: int,
-        key: str,
-        pipeline: CandidatePipeline,
+        walked: _Walked,
         candidate: Candidate,
         obj: ObjectRef | None,
         address: str | None,
-        namespace: str | None,
     ) -> ExplainedCandidate:
+        index, key, pipeline = walked.index, walked.key, walked.pipeline
+        namespace = walked.source.namespace
         fate = pipeline.fate(candidate, quick=obj is None, namespace=namespace)
         if obj is None and address in (candidate.address, fate.address):
             fate = pipeline.fate(candidate, namespace=namespace)  # asked about: the whole story
