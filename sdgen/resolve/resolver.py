@@ -152,10 +152,14 @@ class Resolver:
         shared: SharedParts,
         diffs: Diffs,
     ) -> list[_EndpointState]:
-        rules = _rules(target)
         namespaces = namespaces_of(target, cluster, self._default_namespace)
         key = (target, namespaces)
-        state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
+        # Rules are compiled for a new state only: a kept state's compiled fine before, and
+        # compiling every target on every call went through a bounded cache that missed
+        # whenever a config had more rule lists than it held (issue 17).
+        state = used[key] = self._states.get(key) or self._new_state(
+            target, namespaces, _rules(target)
+        )
         delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:

@@ -660,3 +660,28 @@ def discovered(base: str) -> dict[tuple[str, str], dict[str, str]]:
         (t["scrapePool"], t["discoveredLabels"]["__address__"]): t["discoveredLabels"]
         for t in targets
     }
+
+
+def test_an_unchanged_rerender_dumps_no_yaml_at_any_endpoint_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17, item 8: a cache of 4,096 entries got no hits at all above that many endpoints
+    (each render evicted what the next needed), so an unchanged re-render of 5,000 endpoints
+    dumped every fragment's YAML again."""
+    endpoint = Endpoint(addresses=("192.0.2.1:9100",), metric_relabelings=TRICKY_RULES[:2])
+    ets = [endpoint_targets(f"t{i}", endpoint, [("192.0.2.1:9100", {})]) for i in range(5000)]
+    renderer = render.Renderer()
+    first = renderer.render(ets)
+    dumps: list[object] = []
+    real = render._yaml
+    monkeypatch.setattr(render, "_yaml", lambda doc: dumps.append(doc) or real(doc))
+    assert renderer.render(ets) == first
+    assert dumps == []
+    changed = Endpoint(addresses=("192.0.2.1:9100",), metric_relabelings=TRICKY_RULES[:3])
+    ets[7] = endpoint_targets("t7", changed, [("192.0.2.1:9100", {})])
+    again = renderer.render(ets)
+    assert len(dumps) == 2  # the one changed endpoint's relabel file and fragment
+    assert [p for p in again if again[p] != first[p]] == [
+        naming.relabel_path(slug("t7", 0)),
+        naming.scrape_path(slug("t7", 0)),
+    ]
