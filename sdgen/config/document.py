@@ -27,6 +27,8 @@ Decisions the formats leave open (docs/configuration.md repeats them):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -37,7 +39,11 @@ from sdgen.config.reader import Reader, schema
 from sdgen.config.target import ParsedTarget, parse_target
 from sdgen.config.yamlnode import Field, join_path, line_of
 
-__all__ = ["parse_config"]
+__all__ = ["ParseItem", "parse_config", "read_config"]
+
+# Reads one item of the target list (sdgen.config.target.parse_target with its permissions
+# bound); sdgen.config.incremental passes one that reuses unchanged targets.
+ParseItem = Callable[[Reader, Field, Defaults], ParsedTarget]
 
 _BODY = "enabled scrapingInterval|globalInterval globalPath targets"
 _UNDER_FEATURES = "in this layout this field belongs under features.openAgent"
@@ -84,11 +90,20 @@ def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = F
     `allow_secrets` (--materialize-secrets) accepts Secret references instead of refusing them.
     """
     reader = Reader()
+    parse_item = partial(parse_target, secrets=allow_secrets)
+    return read_config(reader, lambda: reader.compose(text), source, parse_item)
+
+
+def read_config(
+    reader: Reader, compose: Callable[[], Node | None], source: str, parse_item: ParseItem
+) -> Config:
+    """The Config of the document `compose` returns (None: it could not, and said why in
+    `reader`), its target list's items read by `parse_item`; never raises."""
     document = _Document()
     try:
-        root = reader.compose(text)
+        root = compose()
         if root is not None:
-            document = _document(reader, root, secrets=allow_secrets)
+            document = _document(reader, root, parse_item)
     except RecursionError:
         reader.error("", None, "the document is nested too deeply")
     except Exception as exc:  # a bug in sdgen: still an issue, because callers rely on no raise
@@ -103,7 +118,7 @@ def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = F
     )
 
 
-def _document(reader: Reader, root: Node, *, secrets: bool) -> _Document:
+def _document(reader: Reader, root: Node, parse_item: ParseItem) -> _Document:
     layout_a = isinstance(root, MappingNode) and any(
         isinstance(k, ScalarNode) and k.value == "features" for k, _ in root.value
     )
@@ -121,7 +136,7 @@ def _document(reader: Reader, root: Node, *, secrets: bool) -> _Document:
         reader.text(body.get("globalPath")) or DEFAULT_PATH,
     )
     enabled = reader.boolean(body.get("enabled")) is not False
-    return _Document(enabled, *_targets(reader, body.get("targets"), defaults, secrets=secrets))
+    return _Document(enabled, *_targets(reader, body.get("targets"), defaults, parse_item))
 
 
 def _open_agent(reader: Reader, features: Field | None, root: Node) -> dict[str, Field] | None:
@@ -146,13 +161,11 @@ def _global_interval(reader: Reader, glob: Field | None) -> int | None:
 
 
 def _targets(
-    reader: Reader, f: Field | None, defaults: Defaults, *, secrets: bool
+    reader: Reader, f: Field | None, defaults: Defaults, parse_item: ParseItem
 ) -> tuple[tuple[Target, ...], frozenset[str]]:
     """The good targets, and the names of the rejected ones: those with an error, and every
     target of a name given more than once."""
-    parsed = [
-        (item, parse_target(reader, item, defaults, secrets=secrets)) for item in reader.items(f)
-    ]
+    parsed = [(item, parse_item(reader, item, defaults)) for item in reader.items(f)]
     lines = _lines_by_name([p for _, p in parsed])
     good, rejected = [], set()
     for item, (name, line, target) in parsed:

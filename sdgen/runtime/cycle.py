@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from sdgen.config.document import parse_config
+from sdgen.config.incremental import IncrementalParser
 from sdgen.config.model import Config, Severity
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
@@ -146,6 +146,8 @@ class Cycle:
         self._clock = clock
         self._status = ConfigStatus()
         self._parsed: tuple[str, Config] | None = None
+        # Re-reads only the targets whose text an edit changed (sdgen.config.incremental).
+        self._parser = IncrementalParser(allow_secrets=options.materialize_secrets)
         self._rendered_key: object = None
         self._resolver = Resolver(
             default_namespace=options.default_namespace,
@@ -239,9 +241,7 @@ class Cycle:
         assert text.text is not None
         if self._parsed is not None and self._parsed[0] == text.version:
             return self._parsed[1], None
-        config = parse_config(
-            text.text, source=text.origin, allow_secrets=self.options.materialize_secrets
-        )
+        config = self._parser.parse(text.text, source=text.origin)
         self._parsed = (text.version, config)
         self._status = ConfigStatus(
             origin=text.origin,
