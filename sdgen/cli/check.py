@@ -28,6 +28,7 @@ from sdgen.cli.settings import MATERIALIZE_SECRETS, add_flags
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Issue, Severity
+from sdgen.output import naming
 
 _CONFIG_KEYS = frozenset({"targets", "features"})
 # A ConfigMap holds at most 1 MiB; a scrape config file many times that is no config.
@@ -59,13 +60,20 @@ def check_text(
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
             return [Issue("", f'no ConfigMap with data key "{key}"')] if explicit else None
-        found = [i for c in manifest.configs for i in c.parse(allow_secrets=allow_secrets).issues]
+        found = [
+            issue
+            for config in manifest.configs
+            for issue in config.parse(
+                allow_secrets=allow_secrets, file_prefix=naming.target_prefix
+            ).issues
+        ]
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
     if manifest.issues:
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    return list(parse_config(text, allow_secrets=allow_secrets).issues)
+    config = parse_config(text, allow_secrets=allow_secrets, file_prefix=naming.target_prefix)
+    return list(config.issues)
 
 
 @dataclass

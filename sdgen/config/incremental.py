@@ -50,7 +50,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from sdgen.config.document import parse_config, read_config
+from sdgen.config.document import FilePrefix, parse_config, read_config
 from sdgen.config.endpoint import Defaults
 from sdgen.config.model import Config, Issue
 from sdgen.config.reader import Reader
@@ -94,12 +94,15 @@ class _Reading:
 
 
 class IncrementalParser:
-    """`parse_config` again and again, reading only the targets whose text changed since the
-    last call (see the module docstring). `reread`: how many items the last call read anew
-    (-1: it parsed the whole document the plain way)."""
+    """`parse_config` (with the same options) again and again, reading only the targets
+    whose text changed since the last call (see the module docstring). `reread`: how many
+    items the last call read anew (-1: it parsed the whole document the plain way)."""
 
-    def __init__(self, *, allow_secrets: bool = False) -> None:
+    def __init__(
+        self, *, allow_secrets: bool = False, file_prefix: FilePrefix | None = None
+    ) -> None:
         self._secrets = allow_secrets
+        self._file_prefix = file_prefix
         self._known: dict[_Key, _Reading] = {}
         self._used: dict[_Key, _Reading] = {}
         self.reread = 0
@@ -107,13 +110,15 @@ class IncrementalParser:
     def parse(self, text: str, *, source: str = "<config>") -> Config:
         if "&" in text or text.startswith("%") or "\n%" in text:
             self._known, self.reread = {}, -1
-            return parse_config(text, source=source, allow_secrets=self._secrets)
+            return parse_config(
+                text, source=source, allow_secrets=self._secrets, file_prefix=self._file_prefix
+            )
         reader, self._used, self.reread = Reader(), {}, 0
         # libyaml's composer when little is known (it is faster than events + the Python
         # composer over a whole document), and for the exact message of a YAML error.
         root = _skeleton(text) if self._known else None
         compose = (lambda: root) if root else (lambda: _wrapped(text, reader.compose(text)))
-        config = read_config(reader, compose, source, self._item)
+        config = read_config(reader, compose, source, self._item, self._file_prefix)
         self._known, self._used = self._used, {}
         return config
 

@@ -110,6 +110,10 @@ class Renderer:
         # Not an LRU cache: one of 4,096 entries got no hits at all above that many endpoints
         # (issue 17). Like `_sd`, it holds exactly the endpoints of the last render.
         self._yaml: dict[tuple[str, int], _Fragments] = {}
+        # Target name → why the last render left it out: its files would be an earlier
+        # target's. The parse rejects such names first (sdgen.config.document, FilePrefix);
+        # this is the last line, so that a clash costs one target, never the whole render.
+        self.clashes: dict[str, str] = {}
 
     def parts(self, target_name: str, index: int) -> int:
         """How many parts (scrape jobs) the endpoint had in the last render; 0 if none."""
@@ -126,19 +130,24 @@ class Renderer:
         files: dict[str, bytes] = {}
         used: dict[tuple[str, int], _Parted] = {}
         used_yaml: dict[tuple[str, int], _Fragments] = {}
+        self.clashes = {}
         for et in endpoints:
             key = (et.target.name, et.index)
             stem = slug(et.target.name, et.index)
             parted = self._sd.get(key)
             if parted is None or parted.lines is not et.lines:
                 parted = self._split(et.lines, parted, self._hint.pop(stem, 1))
-            used[key] = parted
-            yaml_files = used_yaml[key] = self._fragments(key, et.endpoint, len(parted.files))
+            yaml_files = self._fragments(key, et.endpoint, len(parted.files))
             rendered = {targets_path(stem, i): data for i, data in enumerate(parted.files)}
             rendered[relabel_path(stem)] = yaml_files.relabel
             rendered[scrape_path(stem)] = yaml_files.scrape
             if clash := rendered.keys() & files.keys():
-                raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
+                self.clashes[et.target.name] = (
+                    f"endpoints[{et.index}] would write {sorted(clash)[0]}, which an earlier "
+                    "target writes; rename this target"
+                )
+                continue
+            used[key], used_yaml[key] = parted, yaml_files
             files.update(rendered)
         self._sd, self._yaml = used, used_yaml
         return files

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sdgen.config.incremental import IncrementalParser
-from sdgen.config.model import Config, Severity
+from sdgen.config.model import Config, Severity, printable
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
 from sdgen.output.migration import LegacyFiles
@@ -147,7 +147,9 @@ class Cycle:
         self._status = ConfigStatus()
         self._parsed: tuple[str, Config] | None = None
         # Re-reads only the targets whose text an edit changed (sdgen.config.incremental).
-        self._parser = IncrementalParser(allow_secrets=options.materialize_secrets)
+        self._parser = IncrementalParser(
+            allow_secrets=options.materialize_secrets, file_prefix=naming.target_prefix
+        )
         self._rendered_key: object = None
         self._resolver = Resolver(
             default_namespace=options.default_namespace,
@@ -217,6 +219,10 @@ class Cycle:
     ) -> tuple[SyncResult, dict[str, TargetStatus]]:
         resolution, secrets = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
+        if clashes := self._renderer.clashes:  # left out, like a target that failed to resolve
+            for name, why in clashes.items():
+                log.error("target %s: %s", printable(name), why)
+            resolution = replace(resolution, errors={**resolution.errors, **clashes})
         held = {naming.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
         sync = self.output.sync(
             desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)

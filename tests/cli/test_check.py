@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sdgen.cli.main import main
+from sdgen.output import naming
 from tests.support.helpers import REPO
 
 DATA = Path("tests/data/config")  # relative to REPO: the CLI prints paths as given
@@ -194,3 +195,23 @@ def test_a_huge_file_is_refused_after_a_bounded_read(tmp_path: Path) -> None:
     result = sdgen(str(huge))
     assert result.returncode == 2, result.stderr
     assert f"{huge}: larger than 8 MiB" in result.stdout + result.stderr
+
+
+def test_check_reports_a_file_name_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, item 7: `sdgen check` passed a config whose render then failed."""
+    real = naming.target_prefix
+    monkeypatch.setattr(naming, "target_prefix", lambda n: real("a" if n == "b" else n))
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(
+        "targets:\n"
+        "  - {targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1'}]}\n"
+        "  - {targetName: b, type: StaticEndpoints, endpoints: [{address: 'h:2'}]}\n"
+    )
+    code, lines, _ = check(capsys, str(config))
+    assert code == 1
+    assert lines == [
+        f'{config}:3: targets[1].targetName: target "b" would write the same files as '
+        'target "a" (line 2); rename one of them'
+    ]

@@ -122,3 +122,14 @@ def test_the_sample_configs_parse_the_same(path: object) -> None:
     parser = IncrementalParser()
     parser.parse(text)
     assert parser.parse("# first line\n" + text) == parse_config("# first line\n" + text)
+
+
+def test_file_name_clashes_are_checked_after_every_edit() -> None:
+    def prefix(name: str) -> str:
+        return "same" if name in ("a", "z") else name
+
+    parser = IncrementalParser(file_prefix=prefix)
+    parser.parse(BASE)
+    edited = config(A, B, C, D, target("z"))
+    assert parser.parse(edited) == parse_config(edited, file_prefix=prefix)
+    assert parser.parse(edited).rejected == {"b", "c", "z"}

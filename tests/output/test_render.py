@@ -379,10 +379,25 @@ def test_rendering_is_deterministic_whatever_the_input_order() -> None:
     assert render.render_endpoint(shuffled) == render.render_endpoint(et)
 
 
-def test_two_endpoints_rendering_the_same_file_is_an_error() -> None:
+def test_an_endpoint_rendering_an_earlier_ones_file_is_left_out_alone() -> None:
+    """Issue 17, item 7: a clash failed the whole render, every cycle; now the later target
+    is left out and named, and the others render."""
     [et] = CASES["minimal"]
-    with pytest.raises(ValueError, match="same file"):
-        render.render([et, et])
+    other = endpoint_targets("other", Endpoint(addresses=("192.0.2.5:1",)), [("192.0.2.5:1", {})])
+    clashing = EndpointTargets.of(
+        Target("clone", TargetType.STATIC_ENDPOINTS, (et.endpoint,)), 0, et.endpoint, et.targets
+    )
+    renderer = render.Renderer()
+    files = renderer.render([et, other])
+    with pytest.MonkeyPatch.context() as patch:  # as if "clone" hashed like et's name
+        patch.setattr(
+            render, "slug", lambda name, i: slug(et.target.name if name == "clone" else name, i)
+        )
+        assert renderer.render([et, clashing, other]) == files
+    assert list(renderer.clashes) == ["clone"]
+    assert "endpoints[0] would write relabel/" in renderer.clashes["clone"]
+    renderer.render([et, other])
+    assert renderer.clashes == {}
 
 
 # Parts of a big endpoint ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sdgen.output import naming
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.runtime.cycle import (
     ConfigStatus,
@@ -172,3 +173,24 @@ def test_only_a_changed_scrape_fragment_asks_for_a_reload() -> None:
     assert not result(SyncResult(written=["targets/a.json", "relabel/a.yml"])).fragments_changed
     assert not result(SyncResult(unchanged=3)).fragments_changed
     assert not result(None).fragments_changed
+
+
+def test_a_file_name_clash_rejects_the_later_target_alone(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, item 7: a clash made every render fail while /status said valid. Now the
+    later target is a located config error (so the config is not valid), and the others
+    render."""
+    real = naming.target_prefix
+    monkeypatch.setattr(naming, "target_prefix", lambda n: real("static" if n == "clone" else n))
+    setup.config.write_text(STATIC + STATIC.split("\n", 1)[1].replace("static", "clone"))
+    result = setup.cycle().run()
+    assert result.outcome is Outcome.RENDERED and not result.sync_errors
+    status = result.reading.status
+    assert not status.valid
+    assert any(
+        ":6: targets[1].targetName: " in line and 'same files as target "static"' in line
+        for line in status.issues
+    ), status.issues
+    assert "same files" in result.targets["clone"].error
+    assert result.targets["static"].error == "" and result.targets["static"].files
