@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sdgen.cli.settings import MATERIALIZE_SECRETS, add_flags
+from sdgen.cli.settings import ALLOWED_FILE_PREFIXES, MATERIALIZE_SECRETS, add_flags
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Issue, Severity
@@ -48,14 +48,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SDGEN_KEY", DEFAULT_KEY),
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
-    add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """Check as `sdgen run` with these flags would read the config."""
+
+    allow_secrets: bool = False  # --materialize-secrets
+    allowed_files: tuple[str, ...] | None = None  # --allowed-file-prefixes
 
 
 def check_text(
-    text: str, key: str = DEFAULT_KEY, *, explicit: bool = True, allow_secrets: bool = False
+    text: str,
+    key: str = DEFAULT_KEY,
+    *,
+    explicit: bool = True,
+    allow_secrets: bool = False,
+    allowed_files: tuple[str, ...] | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
-    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config."""
+    `allow_secrets`, `allowed_files`: check as `sdgen run --materialize-secrets
+    --allowed-file-prefixes` would read the config."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
@@ -64,7 +78,9 @@ def check_text(
             issue
             for config in manifest.configs
             for issue in config.parse(
-                allow_secrets=allow_secrets, file_prefix=naming.target_prefix
+                allow_secrets=allow_secrets,
+                file_prefix=naming.target_prefix,
+                allowed_files=allowed_files,
             ).issues
         ]
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
@@ -72,7 +88,12 @@ def check_text(
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    config = parse_config(text, allow_secrets=allow_secrets, file_prefix=naming.target_prefix)
+    config = parse_config(
+        text,
+        allow_secrets=allow_secrets,
+        file_prefix=naming.target_prefix,
+        allowed_files=allowed_files,
+    )
     return list(config.issues)
 
 
@@ -114,9 +135,7 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
                 yield Path(root, name)
 
 
-def _check_file(
-    path: Path, key: str, report: _Report, *, explicit: bool, allow_secrets: bool
-) -> None:
+def _check_file(path: Path, key: str, report: _Report, *, explicit: bool, policy: _Policy) -> None:
     try:
         data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else _read_file(path)
     except OSError as exc:
@@ -132,7 +151,13 @@ def _check_file(
         line = data.count(b"\n", 0, exc.start) + 1
         report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)])
         return
-    issues = check_text(text, key, explicit=explicit, allow_secrets=allow_secrets)
+    issues = check_text(
+        text,
+        key,
+        explicit=explicit,
+        allow_secrets=policy.allow_secrets,
+        allowed_files=policy.allowed_files,
+    )
     if issues is not None:
         report.add(name, issues)
 
@@ -150,21 +175,22 @@ def _read_file(path: Path) -> bytes:
         os.close(fd)
 
 
-def _check_path(path: Path, key: str, report: _Report, *, allow_secrets: bool) -> None:
+def _check_path(path: Path, key: str, report: _Report, policy: _Policy) -> None:
     if str(path) != "-" and path.is_dir():
         before = report.files
         for file in _yaml_files(path):
-            _check_file(file, key, report, explicit=False, allow_secrets=allow_secrets)
+            _check_file(file, key, report, explicit=False, policy=policy)
         if report.files == before:
             report.add(str(path), [Issue("", "no scrape config found in this directory")])
     elif str(path) == "-" or path.exists():
-        _check_file(path, key, report, explicit=True, allow_secrets=allow_secrets)
+        _check_file(path, key, report, explicit=True, policy=policy)
     else:
         report.io_error(f"{path}: no such file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
     report = _Report(sys.stdout)
+    policy = _Policy(args.materialize_secrets, args.allowed_file_prefixes)
     for path in args.paths:
-        _check_path(Path(path), args.key, report, allow_secrets=args.materialize_secrets)
+        _check_path(Path(path), args.key, report, policy)
     return report.exit_code()

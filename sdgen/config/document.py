@@ -91,6 +91,7 @@ def parse_config(
     source: str = "<config>",
     allow_secrets: bool = False,
     file_prefix: FilePrefix | None = None,
+    allowed_files: tuple[str, ...] | None = None,
 ) -> Config:
     """Parse a scrape config (either layout) into a Config; never raises.
 
@@ -98,9 +99,11 @@ def parse_config(
     outside one named target means the config as a whole cannot be trusted. Issue lines are
     1-based lines of `text`. `source` only names the text in an internal-error message.
     `allow_secrets` (--materialize-secrets) accepts Secret references instead of refusing them.
-    `file_prefix`: see FilePrefix; without it, file names are not checked.
+    `file_prefix`: see FilePrefix; without it, file names are not checked. `allowed_files`
+    (--allowed-file-prefixes): the directories whose files credentials may name; None: any,
+    each with a warning (sdgen.config.filepaths).
     """
-    reader = Reader()
+    reader = Reader(allowed_files)
     parse_item = partial(parse_target, secrets=allow_secrets)
     return read_config(reader, lambda: reader.compose(text), source, parse_item, file_prefix)
 

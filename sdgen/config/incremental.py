@@ -99,10 +99,15 @@ class IncrementalParser:
     items the last call read anew (-1: it parsed the whole document the plain way)."""
 
     def __init__(
-        self, *, allow_secrets: bool = False, file_prefix: FilePrefix | None = None
+        self,
+        *,
+        allow_secrets: bool = False,
+        file_prefix: FilePrefix | None = None,
+        allowed_files: tuple[str, ...] | None = None,
     ) -> None:
         self._secrets = allow_secrets
         self._file_prefix = file_prefix
+        self._allowed_files = allowed_files
         self._known: dict[_Key, _Reading] = {}
         self._used: dict[_Key, _Reading] = {}
         self.reread = 0
@@ -111,9 +116,13 @@ class IncrementalParser:
         if "&" in text or text.startswith("%") or "\n%" in text:
             self._known, self.reread = {}, -1
             return parse_config(
-                text, source=source, allow_secrets=self._secrets, file_prefix=self._file_prefix
+                text,
+                source=source,
+                allow_secrets=self._secrets,
+                file_prefix=self._file_prefix,
+                allowed_files=self._allowed_files,
             )
-        reader, self._used, self.reread = Reader(), {}, 0
+        reader, self._used, self.reread = Reader(self._allowed_files), {}, 0
         # libyaml's composer when little is known (it is faster than events + the Python
         # composer over a whole document), and for the exact message of a YAML error.
         root = _skeleton(text) if self._known else None

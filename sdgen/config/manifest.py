@@ -36,7 +36,11 @@ class EmbeddedConfig:
         return self.first_line + line - 1
 
     def parse(
-        self, *, allow_secrets: bool = False, file_prefix: FilePrefix | None = None
+        self,
+        *,
+        allow_secrets: bool = False,
+        file_prefix: FilePrefix | None = None,
+        allowed_files: tuple[str, ...] | None = None,
     ) -> Config:
         """parse_config on the text, with issue lines relative to the manifest."""
         config = parse_config(
@@ -44,6 +48,7 @@ class EmbeddedConfig:
             source=f"ConfigMap {self.configmap}",
             allow_secrets=allow_secrets,
             file_prefix=file_prefix,
+            allowed_files=allowed_files,
         )
         issues = tuple(replace(i, line=self.manifest_line(i.line)) for i in config.issues)
         return replace(config, issues=issues)

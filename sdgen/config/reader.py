@@ -82,7 +82,10 @@ class Reader:
     Each issue names the target being read (see `target`); an error outside any named target
     makes the whole config unusable, so those are counted apart in `document_errors`."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed_files: tuple[str, ...] | None = None) -> None:
+        # The directories whose files a config may name (--allowed-file-prefixes); None:
+        # any, with a warning per path (sdgen.config.filepaths).
+        self.allowed_files = allowed_files
         self.issues: list[Issue] = []
         self.errors = 0
         self.document_errors = 0

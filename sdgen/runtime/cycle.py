@@ -64,6 +64,8 @@ class Options:
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
     part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
+    # --allowed-file-prefixes: directories whose files credentials may name (None: any)
+    allowed_file_prefixes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,9 @@ class Cycle:
         self._parsed: tuple[str, Config] | None = None
         # Re-reads only the targets whose text an edit changed (sdgen.config.incremental).
         self._parser = IncrementalParser(
-            allow_secrets=options.materialize_secrets, file_prefix=naming.target_prefix
+            allow_secrets=options.materialize_secrets,
+            file_prefix=naming.target_prefix,
+            allowed_files=options.allowed_file_prefixes,
         )
         self._rendered_key: object = None
         self._resolver = Resolver(

@@ -194,3 +194,33 @@ def test_a_file_name_clash_rejects_the_later_target_alone(
     ), status.issues
     assert "same files" in result.targets["clone"].error
     assert result.targets["static"].error == "" and result.targets["static"].files
+
+
+TOKEN = """\
+  - targetName: api
+    type: StaticEndpoints
+    endpoints:
+      - address: "192.0.2.5:443"
+        bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+"""
+
+
+def test_local_file_paths_warn_by_default_and_are_limited_by_the_allowed_prefixes(
+    setup: Setup,
+) -> None:
+    """Issue 17, item 11: /status warns about each local file path; with
+    --allowed-file-prefixes, a path outside rejects its target alone."""
+    setup.config.write_text(STATIC + TOKEN)
+    output = OutputDir(setup.out)
+    output.prepare()
+    default = Cycle(setup.source, None, output, Options(default_namespace="default")).run()
+    status = default.reading.status
+    assert status.valid and len(status.issues) == 1
+    assert ":10: targets[1].endpoints[0].bearerTokenFile: warning: " in status.issues[0]
+    assert default.targets["api"].files
+
+    limited = Options(default_namespace="default", allowed_file_prefixes=("/etc/prometheus",))
+    result = Cycle(setup.source, None, output, limited).run()
+    assert result.outcome is Outcome.RENDERED and not result.reading.status.valid
+    assert "is outside --allowed-file-prefixes (/etc/prometheus)" in result.targets["api"].error
+    assert result.targets["static"].error == "" and result.targets["static"].files
