@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from sdgen import without_cycle_collection
 from sdgen.config.endpoint import AGENT_SETTING, Defaults
 from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Target
 from sdgen.config.reader import Reader, schema
@@ -105,7 +106,8 @@ def parse_config(
     """
     reader = Reader(allowed_files)
     parse_item = partial(parse_target, secrets=allow_secrets)
-    return read_config(reader, lambda: reader.compose(text), source, parse_item, file_prefix)
+    with without_cycle_collection():  # a node per YAML value: a large config has many
+        return read_config(reader, lambda: reader.compose(text), source, parse_item, file_prefix)
 
 
 def read_config(

@@ -50,6 +50,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from sdgen import without_cycle_collection
 from sdgen.config.document import FilePrefix, parse_config, read_config
 from sdgen.config.endpoint import Defaults
 from sdgen.config.model import Config, Issue
@@ -123,11 +124,12 @@ class IncrementalParser:
                 allowed_files=self._allowed_files,
             )
         reader, self._used, self.reread = Reader(self._allowed_files), {}, 0
-        # libyaml's composer when little is known (it is faster than events + the Python
-        # composer over a whole document), and for the exact message of a YAML error.
-        root = _skeleton(text) if self._known else None
-        compose = (lambda: root) if root else (lambda: _wrapped(text, reader.compose(text)))
-        config = read_config(reader, compose, source, self._item, self._file_prefix)
+        with without_cycle_collection():  # about 37 YAML events and marks per target
+            # libyaml's composer when little is known (it is faster than events + the Python
+            # composer over a whole document), and for the exact message of a YAML error.
+            root = _skeleton(text) if self._known else None
+            compose = (lambda: root) if root else (lambda: _wrapped(text, reader.compose(text)))
+            config = read_config(reader, compose, source, self._item, self._file_prefix)
         self._known, self._used = self._used, {}
         return config
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
+from sdgen import without_cycle_collection
 from sdgen.config.incremental import IncrementalParser
 from sdgen.config.model import Config, Severity, printable
 from sdgen.k8s.view import Cluster, ClusterNeeds
@@ -28,7 +29,7 @@ from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import materialize
-from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
+from sdgen.resolve.resolver import Resolution, Resolver
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
 from sdgen.runtime.source import ConfigSource, ConfigText
