@@ -5,7 +5,9 @@ For each size: the emulator is seeded with a synthetic cluster in its own proces
 is measured against it (first render, memory, steady cycles, change latencies), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
-follow.py). Last, render + relabel of 10k targets in-process. Prints one table and writes it,
+follow.py). Then render + relabel of 10k targets in-process. Last, a config of thousands of
+targets (tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and
+ConfigMap edit → file as the config grows. Prints one table and writes it,
 with every raw number, as JSON to --out.
 """
 
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run
+from tests.bench import baseline, emulator, follow, inprocess, manytargets, proc, sdgen_run
 from tests.bench.table import format_table, rows
 
 
@@ -94,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="pod counts, comma-separated")
     parser.add_argument("--quick", action="store_true", help="fewer changes and cycles")
     parser.add_argument("--work", type=Path, help="keep logs and output here (default: temp)")
+    parser.add_argument(
+        "--targets",
+        default="1000,5000",
+        help="config sizes in targets for the many-targets section, comma-separated ('' skips)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     started = time.monotonic()
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             results["sizes"][str(pods)] = measure_size(pods, args.quick, work / str(pods))
     _say("render + relabel in-process")
     results["render_inprocess"] = inprocess.measure(10_000, 3 if args.quick else 7)
+    if target_sizes := [int(s) for s in args.targets.split(",") if s]:
+        _say("a config of many targets, in-process")
+        results["many_targets"] = manytargets.measure_sizes(target_sizes, 5 if args.quick else 20)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)

@@ -156,26 +156,36 @@ def measure(targets: int, edits: int, cluster: StaticCluster, work: Path) -> dic
     }
 
 
+def measure_sizes(sizes: list[int], edits: int) -> list[dict[str, Any]]:
+    """`measure` at each size, over one small cluster, each in a fresh output directory."""
+    cluster = inprocess.static_cluster(PODS)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sdgen-bench-targets-") as tmp:
+        for size in sizes:
+            results.append(measure(size, edits, cluster, Path(tmp) / str(size)))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+def format_results(results: list[dict[str, Any]]) -> str:
+    lines = ["targets  config MB  parse s  first s  unchanged s  edit→file p50 s  max s"]
+    lines += [
+        f"{r['targets']:>7}  {r['config_bytes'] / 1e6:>9.2f}  {r['parse_s']:>7.3f}  "
+        f"{r['first_render_s']:>7.3f}  {r['unchanged_rerender_s']:>11.3f}  "
+        f"{r['edit_to_file_p50_s']:>15.3f}  {r['edit_to_file_max_s']:>5.3f}"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.manytargets", description=__doc__)
     parser.add_argument("--sizes", default="1000,2500,5000,10000", help="target counts")
     parser.add_argument("--edits", type=int, default=20, help="edits timed per size")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
-    cluster = inprocess.static_cluster(PODS)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="sdgen-bench-targets-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",") if s):
-            results.append(measure(size, args.edits, cluster, Path(tmp) / str(size)))
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    header = "targets  config MB  parse s  first s  unchanged s  edit→file p50 s  max s"
-    print(header)
-    for r in results:
-        print(
-            f"{r['targets']:>7}  {r['config_bytes'] / 1e6:>9.2f}  {r['parse_s']:>7.3f}  "
-            f"{r['first_render_s']:>7.3f}  {r['unchanged_rerender_s']:>11.3f}  "
-            f"{r['edit_to_file_p50_s']:>15.3f}  {r['edit_to_file_max_s']:>5.3f}"
-        )
+    results = measure_sizes([int(s) for s in args.sizes.split(",") if s], args.edits)
+    print(format_results(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
