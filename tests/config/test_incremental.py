@@ -4,6 +4,8 @@ lines), while reading anew only the targets whose text changed (issue 17, item 8
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sdgen.config.document import parse_config
 from sdgen.config.incremental import IncrementalParser
@@ -133,3 +135,34 @@ def test_file_name_clashes_are_checked_after_every_edit() -> None:
     edited = config(A, B, C, D, target("z"))
     assert parser.parse(edited) == parse_config(edited, file_prefix=prefix)
     assert parser.parse(edited).rejected == {"b", "c", "z"}
+
+
+FLOW = (
+    "targets: [{targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1'}]},\n"
+    "  {targetName: b, type: StaticEndpoints, endpoints: [{address: 'h:2', interval: 0s}]},\n"
+    "  {targetName: c, type: StaticEndpoints, endpoints: [{address: 'h:3'}]}]\n"
+)
+_EDIT_CHARS = " -:\n\t{}[],'\"#ab1|>!?.\\"  # what changes YAML's structure, and plain text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([BASE, layout_a(BASE), FLOW, BASE.replace("\n  - ", "\n- ")]),
+    st.lists(
+        st.tuples(st.integers(0, len(BASE)), st.integers(0, 6), st.text(_EDIT_CHARS, max_size=8)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_random_edits_parse_as_a_full_parse_does(
+    base: str, edits: list[tuple[int, int, str]]
+) -> None:
+    """Whatever an edit does to the YAML (splits an item, opens a quote or a flow list that
+    swallows the next items, changes indentation), the result is a full parse's."""
+    parser = IncrementalParser()
+    text = base
+    parser.parse(text)
+    for at, removed, inserted in edits:
+        at = min(at, len(text))
+        text = text[:at] + inserted + text[at + removed :]
+        assert parser.parse(text) == parse_config(text)
