@@ -27,20 +27,21 @@ Decisions the formats leave open (docs/configuration.md repeats them):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import NamedTuple
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from sdgen import without_cycle_collection
 from sdgen.config.endpoint import AGENT_SETTING, Defaults
-from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Target
+from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Locations, Target
 from sdgen.config.reader import Reader, schema
 from sdgen.config.target import ParsedTarget, parse_target
 from sdgen.config.yamlnode import Field, join_path, line_of
 
-__all__ = ["ParseItem", "parse_config", "read_config"]
+__all__ = ["FilePrefix", "ParseItem", "parse_config", "read_config"]
 
 # Reads one item of the target list (sdgen.config.target.parse_target with its permissions
 # bound); sdgen.config.incremental passes one that reuses unchanged targets.
@@ -84,6 +85,7 @@ class _Document(NamedTuple):
     enabled: bool = True
     targets: tuple[Target, ...] = ()
     rejected: frozenset[str] = frozenset()
+    paths: Mapping[str, str] = MappingProxyType({})  # a good target's name → its path
 
 
 def parse_config(
@@ -135,6 +137,7 @@ def read_config(
         document.rejected,
         issues,
         usable=not reader.document_errors,
+        locations=Locations(document.paths, reader.fields),
     )
 
 
@@ -189,13 +192,13 @@ def _targets(
     defaults: Defaults,
     parse_item: ParseItem,
     file_prefix: FilePrefix | None,
-) -> tuple[tuple[Target, ...], frozenset[str]]:
+) -> tuple[tuple[Target, ...], frozenset[str], dict[str, str]]:
     """The good targets, and the names of the rejected ones: those with an error, every
     target of a name given more than once, and a target whose files would be another's."""
     parsed = [(item, parse_item(reader, item, defaults)) for item in reader.items(f)]
     lines = _lines_by_name([p for _, p in parsed])
     owners: dict[str, tuple[str, int]] = {}  # file prefix → the first target with it, its line
-    good, rejected = [], set()
+    good, rejected, paths = [], set(), {}
     for item, (name, line, target) in parsed:
         where = join_path(item.path, "targetName")
         if name and len(lines[name]) > 1:
@@ -217,10 +220,11 @@ def _targets(
                 )
         elif target is not None:
             good.append(target)
+            paths[target.name] = item.path
             continue
         if name:
             rejected.add(name)
-    return tuple(good), frozenset(rejected)
+    return tuple(good), frozenset(rejected), paths
 
 
 def _claim(

@@ -13,8 +13,9 @@ How, and why it is exact:
   whether it is a flow list. The same text at the same columns in the same kind of list is
   scanned into the same events, so into the same nodes, lines moved by the same offset.
 * An item whose key (with the defaults it was read under, and the list's path) was read last
-  time replays that reading: its issues, their lines moved by the item's offset and their
-  paths re-rooted at its index. Otherwise its nodes are composed and it is read.
+  time replays that reading: its issues and the fields it recorded for `Config.locations`,
+  their lines moved by the item's offset and their paths re-rooted at its index. Otherwise
+  its nodes are composed and it is read.
 * An issue whose message names another line (a duplicate key) holds only where it was found:
   such an item is reused only at the same line and index.
 * Anything unusual takes the whole-document path (`parse_config`): a YAML error, anchors or
@@ -74,15 +75,18 @@ class _Reading:
 
     parsed: ParsedTarget
     issues: tuple[Issue, ...]
+    fields: dict[str, tuple[str, int]]  # what it added to Reader.fields (where fields are)
     line: int
     path: str
     positional: bool  # an issue names another line: reuse only at this line and path
 
-    def moved(self, line: int, path: str) -> tuple[ParsedTarget, list[Issue]]:
-        shift = line - self.line
+    def moved(
+        self, line: int, path: str
+    ) -> tuple[ParsedTarget, list[Issue], dict[str, tuple[str, int]]]:
+        shift, cut = line - self.line, len(self.path)
         issues = [
             Issue(
-                path + issue.path[len(self.path) :],
+                path + issue.path[cut:],
                 issue.message,
                 None if issue.line is None else issue.line + shift,
                 issue.severity,
@@ -90,8 +94,12 @@ class _Reading:
             )
             for issue in self.issues
         ]
+        fields = {
+            path + key[cut:]: (path + written[cut:], at + shift)
+            for key, (written, at) in self.fields.items()
+        }
         name, named_at, target = self.parsed
-        return ParsedTarget(name, named_at + shift, target), issues
+        return ParsedTarget(name, named_at + shift, target), issues, fields
 
 
 class IncrementalParser:
@@ -149,20 +157,28 @@ class IncrementalParser:
             self._used[key] = known
             return known.parsed
         self._used[key] = known
-        parsed, issues = known.moved(item.line, item.path)
+        parsed, issues, fields = known.moved(item.line, item.path)
         for issue in issues:
             reader.add(issue)
+        reader.fields.update(fields)
         return parsed
 
     def _read(self, reader: Reader, item: Field, defaults: Defaults) -> _Reading:
         self.reread += 1
-        first, positional = len(reader.issues), reader.positional
-        parsed = parse_target(reader, item, defaults, secrets=self._secrets)
+        first, positional, outer = len(reader.issues), reader.positional, reader.fields
+        reader.fields = {}  # what this item adds, kept apart to be replayed
+        try:
+            parsed = parse_target(reader, item, defaults, secrets=self._secrets)
+        finally:
+            fields, reader.fields = reader.fields, outer
+            outer.update(fields)
         issues = tuple(reader.issues[first:])
-        outside = any(not _under(issue.path, item.path) for issue in issues)
-        return _Reading(
-            parsed, issues, item.line, item.path, outside or reader.positional != positional
+        outside = any(not _under(issue.path, item.path) for issue in issues) or any(
+            not _under(key, item.path) or not _under(written, item.path)
+            for key, (written, _) in fields.items()
         )
+        pinned = outside or reader.positional != positional
+        return _Reading(parsed, issues, fields, item.line, item.path, pinned)
 
 
 def _under(path: str, item_path: str) -> bool:

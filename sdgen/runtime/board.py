@@ -13,12 +13,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sdgen.output.outputdir import SyncResult
+from sdgen.resolve.scope import active_targets
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.metrics import Metrics
+from sdgen.runtime.rollout import Rollout
 
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_FILES = 12  # "files updated" names the files while they fit on a line
+MAX_REPLACED = 20  # /status keeps the last reports of foreign things at sdgen's file names
 
 
 class Board:
@@ -30,7 +33,12 @@ class Board:
         self.rendered_once = False
         self.waiting_for = ""
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
+        # "relpath: what was there": a FIFO, symlink, directory or huge file found at a name
+        # sdgen owns (someone else wrote the volume), replaced; the last MAX_REPLACED, kept
+        self.replaced_files: tuple[str, ...] = ()
         self.targets: Mapping[str, TargetStatus] = {}
+        self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
+        self.lint: tuple[str, ...] = ()  # the last render's lint warnings
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -41,11 +49,34 @@ class Board:
             self._record_sync(result.sync)
             self.targets = result.targets
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
+            self.metrics.set_funnels(
+                {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
         if result.outcome is Outcome.RENDERED:
+            self._record_lint(result.lint)
             self.metrics.render_duration.observe(result.duration)
             self.last_render = self._wall()
             self.rendered_once = True
             self.waiting_for = ""
+
+    def rolled(
+        self, result: CycleResult, ticket: int | None, loaded: Callable[[int], bool] | None
+    ) -> None:
+        """After `record` and any reload request: the versions seen, written and loaded.
+        `ticket`: the reloader's latest ticket, None without one; `loaded` its `loaded`."""
+        self.rollout.saw(result.reading.status.version)
+        if (
+            result.outcome is Outcome.RENDERED
+            and result.sync is not None
+            and not result.sync_errors
+        ):
+            changed = bool(result.sync.written or result.sync.removed)
+            self.rollout.wrote(result.reading.status.version, ticket, changed)
+        if loaded is not None:
+            self.rollout.confirm(loaded)
+        self.metrics.set_config_versions(
+            {str(stage): version for stage, version in self.rollout.versions().items()}
+        )
 
     def ready(self) -> tuple[bool, str]:
         if not self.rendered_once:
@@ -59,17 +90,20 @@ class Board:
                 "origin": self.config.origin,
                 "version": self.config.version,
                 "valid": self.config.valid,
-                "issues": list(self.config.issues),
+                "issues": [*self.config.issues, *self.lint],
             },
+            "rollout": self.rollout.status(),
             "last_render": self.last_render,
             "waiting_for": self.waiting_for,
             "write_errors": list(self.write_errors),
+            "replaced_files": list(self.replaced_files),
             "targets": {
                 name: {
                     "endpoints": t.endpoints,
                     "targets": t.targets,
                     "last_error": t.error,
                     "files": list(t.files),
+                    "funnel": t.funnel.as_json() if t.funnel is not None else None,
                 }
                 for name, t in sorted(self.targets.items())
             },
@@ -81,10 +115,21 @@ class Board:
         loaded = result.reading.loaded
         if loaded is None:
             return
+        if loaded.usable:  # an unusable config changes nothing, the funnel neither
+            held = loaded.rejected & set(self.targets)
+            self.metrics.set_funnel_targets([*(t.name for t in active_targets(loaded)), *held])
         if loaded.usable:
             self.metrics.config_last_success.set_to_current_time()
         else:
             self.metrics.config_errors.inc()
+
+    def _record_lint(self, lint: tuple[str, ...]) -> None:
+        """Each warning is logged when it appears, not every cycle it persists."""
+        known = set(self.lint)
+        for warning in lint:
+            if warning not in known:
+                log.warning("lint: %s", warning)
+        self.lint = lint
 
     def _not_rendering(self, why: str) -> None:
         if why != self.waiting_for:
@@ -97,6 +142,8 @@ class Board:
         self.metrics.file_removals.inc(len(result.removed))
         self.metrics.file_errors.inc(len(result.errors))
         self.write_errors = tuple(result.errors)
+        if result.replaced:
+            self.replaced_files = (*self.replaced_files, *result.replaced)[-MAX_REPLACED:]
         for error in result.errors:
             log.error("write failed: %s", error)
         if result.written or result.removed:

@@ -1,4 +1,4 @@
-"""The ops HTTP endpoint: /metrics, /healthz, /readyz and /status on --listen.
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status and /explain on --listen.
 
 A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
 liveness check, the board and the informers for their state through three callables and never
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +22,8 @@ from sdgen import SdgenError
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
+# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
+Explain = Callable[[str, str | None, str | None], dict[str, Any]]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -43,6 +46,7 @@ class OpsServer:
         healthy: Check,
         ready: Check,
         status: Callable[[], dict[str, Any]],
+        explain: Explain | None = None,
     ) -> None:
         host, port = parse_listen(listen)
         routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
@@ -58,8 +62,12 @@ class OpsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                route = routes.get(self.path.split("?", 1)[0])
-                code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
+                path, _, query = self.path.partition("?")
+                route = routes.get(path)
+                if path == "/explain" and explain is not None:
+                    code, ctype, body = _explain(explain, query)
+                else:
+                    code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
@@ -97,3 +105,23 @@ class OpsServer:
 def _probe(check: Check) -> tuple[int, str, bytes]:
     ok, detail = check()
     return (200 if ok else 503), "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
+
+
+def _explain(explain: Explain, query: str) -> tuple[int, str, bytes]:
+    """GET /explain?target=…[&object=KIND/NS/NAME | &address=HOST:PORT]: 200 with the same
+    JSON as `sdgen explain --json`, or 400 with {"error": …} for a question it cannot answer."""
+    params = urllib.parse.parse_qs(query)
+    target = params.get("target", [""])[0]
+    try:
+        if not target:
+            raise SdgenError("missing ?target=<targetName>")
+        document = explain(target, _param(params, "object"), _param(params, "address"))
+        code = 200
+    except SdgenError as err:
+        document, code = {"error": str(err)}, 400
+    body = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+    return code, "application/json", body
+
+
+def _param(params: dict[str, list[str]], name: str) -> str | None:
+    return params.get(name, [None])[0] or None

@@ -5,8 +5,9 @@ For each size: the emulator is seeded with a synthetic cluster in its own proces
 is measured against it (first render, memory, steady cycles, change latencies), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
-follow.py). Then render + relabel of 10k targets in-process. Last, a config of thousands of
-targets (tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and
+follow.py). Then render + relabel of 10k targets in-process, that cycle with and without
+the funnel counts, explaining one object on a 10k-pod cache, and last a config of thousands
+of targets (tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and
 ConfigMap edit → file as the config grows. Prints one table and writes it,
 with every raw number, as JSON to --out.
 """
@@ -115,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             results["sizes"][str(pods)] = measure_size(pods, args.quick, work / str(pods))
     _say("render + relabel in-process")
     results["render_inprocess"] = inprocess.measure(10_000, 3 if args.quick else 7)
+    _say("funnel counts: a render cycle with and without them")
+    results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if args.quick else 7)
+    _say("explaining one object in-process")
+    results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if args.quick else 7)
     if target_sizes := [int(s) for s in args.targets.split(",") if s]:
         _say("a config of many targets, in-process")
         results["many_targets"] = manytargets.measure_sizes(target_sizes, 5 if args.quick else 20)
