@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import signal
 import socket
 import threading
@@ -175,11 +176,12 @@ class Sidecar:
         return self.board.rendered_once
 
     def shutdown(self) -> None:
-        """Stop every thread within one 2 s budget: informers are signalled together."""
+        """Stop every thread within STOP_BUDGET: informers are signalled together, and one
+        blocked in a request (a daemon thread) is left behind after a second."""
         self.stop.set()
         if not isinstance(self.source, ConfigMapSource):
             self.source.stop()
-        if not stop_all(_all_informers(self.source, self.clusters), timeout=1.5):
+        if not stop_all(_all_informers(self.source, self.clusters), timeout=1.0):
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
             self.reloader.join(0.2)
@@ -214,10 +216,18 @@ def on_missing_config(value: str) -> OnMissingConfig:
 
 
 def build(
-    args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
+    args: argparse.Namespace,
+    *,
+    serve: bool,
+    write: bool = True,
+    discovered: bool = False,
+    stop: threading.Event | None = None,
+    wakeup: Wakeup | None = None,
 ) -> Sidecar:
     """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
-    `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves)."""
+    `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves).
+    `stop`, `wakeup`: the Event that stops it and the flag that wakes its loop (`run` passes
+    the ones its signal thread sets)."""
     logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
@@ -235,12 +245,12 @@ def build(
         keep_discovered=discovered,
         part_size=args.part_size,
     )
-    wakeup = Wakeup()  # first: every watcher below notifies it
+    wakeup = Wakeup() if wakeup is None else wakeup  # first: every watcher below notifies it
     api_client = _api_client(args)
     clusters = _cluster_source(args, api_client, wakeup)
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
-    stop = threading.Event()
+    stop = threading.Event() if stop is None else stop
     reloader = _reloader(args, stop, metrics, wakeup)
     sidecar = Sidecar(
         Cycle(source, clusters, output, options),
@@ -355,20 +365,35 @@ def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, 
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# From a stop signal to the process's end, whatever the main thread is doing. A clean stop
+# (Sidecar.shutdown) takes well under this; a main thread blocked in a startup step (a
+# kubeconfig credential plugin that hangs), a read or a write (stderr into a full pipe)
+# never returns to look at the stop Event, so the process exits without it.
+STOP_BUDGET = 1.7
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """Set `stop` on SIGTERM/SIGINT from a thread of its own.
+def _stop_on_signals(stop: threading.Event, wakeup: Wakeup) -> None:
+    """Set `stop` (and wake the loop to see it) on SIGTERM/SIGINT from a thread of its own,
+    and end the process
+    STOP_BUDGET seconds later if the main thread has not ended it by then.
 
     A Python signal handler runs in the main thread between two bytecodes; calling
     `stop.set()` there deadlocks when the main thread was interrupted inside `stop.wait()`
-    while holding the Event's lock (seen as a SIGTERM that never ended the process). With the
-    signals blocked everywhere, a dedicated thread takes them with sigwait instead.
+    while holding the Event's lock (seen as a SIGTERM that never ended the process), and
+    never runs at all while the main thread is blocked in a system call. With the signals
+    blocked everywhere, a dedicated thread takes them with sigwait instead.
     """
 
     def wait() -> None:
-        signal.sigwait(_STOP_SIGNALS)
+        signum = signal.sigwait(_STOP_SIGNALS)
         stop.set()
+        wakeup.notify()
+        time.sleep(STOP_BUDGET)  # a daemon thread: a clean exit ends it first
+        logs.last_words(
+            f"{signal.Signals(signum).name}: the main thread did not stop within "
+            f"{STOP_BUDGET}s (blocked in a startup step, a read or a write); exiting without it"
+        )
+        os._exit(128 + signum)
 
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
@@ -376,10 +401,16 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @exit_codes
 def run(args: argparse.Namespace) -> int:
     """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
-    # Before any thread exists, so every thread inherits the mask; see _stop_on_signals.
+    # Before any thread exists, so every thread inherits the mask; and the signals thread
+    # before anything that can block (credential plugins, the output dir, the first reads),
+    # so a stop is taken in every phase. See _stop_on_signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    sidecar = build(args, serve=True)
-    _stop_on_signals(sidecar.stop)
+    stop, wakeup = threading.Event(), Wakeup()
+    _stop_on_signals(stop, wakeup)
+    sidecar = build(args, serve=True, stop=stop, wakeup=wakeup)
+    if stop.is_set():  # stopped while starting: nothing was started yet
+        log.info("sdgen stopped")
+        return 0
     sidecar.start()
     log.info("sdgen started", extra={"output_dir": args.output_dir})
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -60,3 +61,19 @@ def setup(log_format: str = "text", level: str = "info") -> None:
     # The kubernetes client and urllib3 log every retry at warning; sdgen reports its own.
     for noisy in ("urllib3", "kubernetes", "watchdog"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def last_words(message: str) -> None:
+    """Write one error line straight to stderr, without waiting: for a process about to exit
+    while another thread may be blocked in a log write (stderr into a full pipe) holding the
+    handler's lock. Formatted as the configured handler would; lost if stderr cannot take it."""
+    handlers = logging.getLogger().handlers
+    formatter = handlers[0].formatter if handlers and handlers[0].formatter else TextFormatter()
+    record = logging.makeLogRecord({"levelname": "ERROR", "levelno": logging.ERROR})
+    record.name, record.msg = __name__, message
+    line = (formatter.format(record) + "\n").encode(errors="replace")
+    try:
+        os.set_blocking(2, False)
+        os.write(2, line)
+    except OSError:
+        pass
