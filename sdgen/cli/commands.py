@@ -33,7 +33,7 @@ from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
-from sdgen.runtime.board import Board
+from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import (
     ClusterSource,
     Cycle,
@@ -46,7 +46,7 @@ from sdgen.runtime.cycle import (
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
-from sdgen.runtime.opsserver import ListenError, OpsServer
+from sdgen.runtime.opsserver import ListenError, OpsServer, ops_routes
 from sdgen.runtime.reload import Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
@@ -263,20 +263,16 @@ def build(
         reloader=reloader,
     )
     if serve and args.listen:
-        board = sidecar.board
-        sidecar.server = OpsServer(
-            args.listen,
-            metrics.registry,
-            healthy=Liveness(
-                lambda: sidecar.scheduler.last_cycle,
-                source,
-                clusters,
-                interval=args.interval,
-                window=args.health_window,
-            ),
-            ready=board.ready,
-            status=lambda: {**board.status(), "watches": _watches(source, clusters)},
+        healthy = Liveness(
+            lambda: sidecar.scheduler.last_cycle,
+            source,
+            clusters,
+            interval=args.interval,
+            window=args.health_window,
         )
+        status = StatusPage(sidecar.board, lambda: _watches(source, clusters))
+        routes = ops_routes(metrics.registry, healthy, sidecar.board.ready, status)
+        sidecar.server = OpsServer(args.listen, routes)
     return sidecar
 
 

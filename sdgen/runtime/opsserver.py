@@ -1,26 +1,40 @@
 """The ops HTTP endpoint: /metrics, /healthz, /readyz and /status on --listen.
 
-A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
-liveness check, the board and the informers for their state through three callables and never
-blocks the render loop.
+A route table maps a path to a function of the query string that answers from memory (the
+liveness check, the board, the informers; /status is cached bytes), so a request never waits
+for the render loop. The connections are `httploop`'s: a fixed number of threads, bounded
+connections and timeouts, so a busy or hostile client cannot starve the kubelet's probes.
+The port exposes only what these routes answer (README, "Security model").
 """
 
 from __future__ import annotations
 
-import json
+import io
 import logging
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import socket
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler
+from typing import Any, NamedTuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
+from sdgen.runtime.httploop import HttpLoop, Limits
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
+Query = Mapping[str, Sequence[str]]
+
+
+class Reply(NamedTuple):
+    code: int
+    content_type: str
+    body: bytes
+
+
+Route = Callable[[Query], Reply]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -35,65 +49,98 @@ class ListenError(SdgenError):
     """The ops port cannot be opened (in use, not permitted); the message says what to do."""
 
 
+def ops_routes(
+    registry: CollectorRegistry, healthy: Check, ready: Check, status: Callable[[], bytes]
+) -> dict[str, Route]:
+    """sdgen's routes; add an entry to serve another path."""
+    return {
+        "/metrics": lambda _: Reply(200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+        "/healthz": lambda _: _probe(healthy),
+        "/readyz": lambda _: _probe(ready),
+        "/status": lambda _: Reply(200, "application/json", status()),
+    }
+
+
 class OpsServer:
     def __init__(
-        self,
-        listen: str,
-        registry: CollectorRegistry,
-        healthy: Check,
-        ready: Check,
-        status: Callable[[], dict[str, Any]],
+        self, listen: str, routes: Mapping[str, Route], limits: Limits | None = None
     ) -> None:
         host, port = parse_listen(listen)
-        routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
-            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
-            "/healthz": lambda: _probe(healthy),
-            "/readyz": lambda: _probe(ready),
-            "/status": lambda: (
-                200,
-                "application/json",
-                json.dumps(status(), indent=2, sort_keys=True).encode() + b"\n",
-            ),
-        }
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                route = routes.get(self.path.split("?", 1)[0])
-                code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("ops request: " + format, *args)
-
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.create_server((host, port), family=family, backlog=128)
         except OSError as err:
             raise ListenError(
                 f"--listen {listen}: cannot listen there: {err.strerror or err} — pick another "
                 "port (e.g. --listen :8081), or --listen '' for no ops port"
             ) from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ops-http", daemon=True
-        )
+        self._port = int(listener.getsockname()[1])
+
+        def respond(head: bytes) -> tuple[bytes, bool]:
+            return _Exchange(head, routes).reply()
+
+        self._loop = HttpLoop(listener, respond, limits or Limits())
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._port
+
+    @property
+    def open_connections(self) -> int:
+        return self._loop.open_connections
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=2)
+        self._loop.stop()
 
 
-def _probe(check: Check) -> tuple[int, str, bytes]:
+class _Exchange(BaseHTTPRequestHandler):
+    """One request head in, the reply bytes out: the stdlib's parsing and error replies
+    (400, 431 for more than 100 headers, 501 for any method but GET, 505), without its
+    socket handling."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, for scrapers that reuse their connection
+    default_request_version = "HTTP/1.0"  # an unparsable request still gets a status line
+
+    def __init__(self, head: bytes, routes: Mapping[str, Route]) -> None:
+        # Deliberately not BaseHTTPRequestHandler.__init__, which would serve a socket.
+        self._routes = routes
+        self.rfile = io.BytesIO(head)
+        self.wfile = self._out = io.BytesIO()
+        self.client_address = ("ops", 0)
+        self.close_connection = True
+        self.requestline = ""
+
+    def reply(self) -> tuple[bytes, bool]:
+        """The reply's bytes, and whether the connection may stay open."""
+        self.handle_one_request()
+        headers = getattr(self, "headers", None)
+        has_body = headers is not None and (
+            headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
+        )  # a GET with a body: its bytes are not read, so the connection cannot go on
+        return self._out.getvalue(), not self.close_connection and not has_body
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        route = self._routes.get(url.path)
+        if route is None:
+            code, ctype, body = Reply(404, "text/plain", b"not found\n")
+        else:
+            code, ctype, body = route(urllib.parse.parse_qs(url.query))
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("ops request: " + format, *args)
+
+
+def _probe(check: Check) -> Reply:
     ok, detail = check()
-    return (200 if ok else 503), "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
+    return Reply(
+        200 if ok else 503, "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import pytest
 
 from sdgen.config.document import parse_config
 from sdgen.output.outputdir import SyncResult
-from sdgen.runtime.board import Board
+from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
 
 GOOD = parse_config("targets: []\n")
@@ -140,3 +142,27 @@ def test_metrics_follow_the_results() -> None:
     assert sample(board, "sdgen_config_errors_total") == 1
     assert sample(board, "sdgen_config_valid") == 0
     assert sample(board, "sdgen_targets", target="web") == 5, "kept while nothing is written"
+
+
+def test_status_page_is_encoded_once_per_change_not_per_request() -> None:
+    """At 5,000 targets /status is 1.2 MB: encoding it per request let a flood of requests
+    slow the render loop. It is encoded again only when a cycle or a watch changed it."""
+    board = Board(wall=iter([1.0, 2.0]).__next__)
+    watches: dict[str, Any] = {"pods/*": {"synced": True, "last_error": ""}}
+    page = StatusPage(board, lambda: {k: dict(v) for k, v in watches.items()})
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
+    first = page()
+    assert all(page() is first for _ in range(100)) and page.builds == 1
+    assert json.loads(first) == {**board.status(), "watches": watches}
+
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    assert page() is first and page.builds == 1, "a cycle that changed nothing"
+
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB, db=WEB))
+    second = page()
+    assert page() is second and page.builds == 2
+    assert sorted(json.loads(second)["targets"]) == ["db", "web"]
+
+    watches["pods/*"] = {"synced": True, "last_error": "connection refused"}
+    assert json.loads(page())["watches"]["pods/*"]["last_error"] == "connection refused"
+    assert page.builds == 3

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sdgen.runtime.opsserver import OpsServer, parse_listen
+from sdgen.runtime.opsserver import OpsServer, ops_routes, parse_listen
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import ReloadEndpoint, free_port, pod_manifest
 from tests.support.sidecar import Ops, configmap, get, total, value
@@ -256,13 +256,13 @@ def test_parse_listen_rejects(listen: str) -> None:
 
 def test_routes_answer_with_probe_codes_json_and_404() -> None:
     health = {"ok": True}
-    server = OpsServer(
-        "127.0.0.1:0",
+    routes = ops_routes(
         CollectorRegistry(),
         healthy=lambda: (health["ok"], "fine" if health["ok"] else "stuck"),
         ready=lambda: (False, "waiting"),
-        status=lambda: {"b": 1, "a": [2]},
+        status=lambda: b'{"a": [2], "b": 1}',
     )
+    server = OpsServer("127.0.0.1:0", routes)
     server.start()
     try:
         assert get(server.port, "/healthz") == (200, "ok: fine\n")
