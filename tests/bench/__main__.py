@@ -5,8 +5,10 @@ For each size: the emulator is seeded with a synthetic cluster in its own proces
 is measured against it (first render, memory, steady cycles, change latencies), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
-follow.py). Last, render + relabel of 10k targets in-process. Prints one table and writes it,
-with every raw number, as JSON to --out.
+follow.py). Last, render + relabel of 10k targets in-process, and ConfigMap edit → file of a
+5,000-target config with and without a flood of /status requests (tests/bench/
+status_flood.py, also runnable alone). Prints one table and writes it, with every raw
+number, as JSON to --out.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run
+from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run, status_flood
 from tests.bench.table import format_table, rows
 
 
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         for pods in sizes:
             results["sizes"][str(pods)] = measure_size(pods, args.quick, work / str(pods))
+        _say("edit → file with and without 8 clients flooding /status")
+        edits = 3 if args.quick else 10
+        results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
     _say("render + relabel in-process")
     results["render_inprocess"] = inprocess.measure(10_000, 3 if args.quick else 7)
     results["machine"]["load_after"] = os.getloadavg()
