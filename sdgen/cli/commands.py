@@ -171,9 +171,14 @@ class Sidecar:
             log.info("Prometheus loaded the new output layout; removing the old files")
 
     def tick(self) -> bool:
-        """A cycle for the scheduler, which debounces changes once something was rendered."""
-        self.step()
-        return self.board.rendered_once
+        """A cycle for the scheduler: whether it succeeded (it backs off while cycles fail).
+        Waiting (for a config, for the caches) is not failing: nothing is wrong with sdgen."""
+        try:
+            result = self.step()
+        except Exception:
+            self.board.failed()
+            raise
+        return not (result.sync is not None and result.sync.errors)
 
     def shutdown(self) -> None:
         """Stop every thread within STOP_BUDGET: informers are signalled together, and one

@@ -16,6 +16,7 @@ from typing import Any
 
 from sdgen.output.outputdir import SyncResult
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
+from sdgen.runtime.logs import Repeats
 from sdgen.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Board:
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
         self.targets: Mapping[str, TargetStatus] = {}
         self.revision = 0  # goes up when what status() reports changed
+        self._write_failures = Repeats("write failed")
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -45,7 +47,12 @@ class Board:
     def _reported(self) -> tuple[object, ...]:
         return (self.config, self.last_render, self.waiting_for, self.write_errors)
 
+    def failed(self) -> None:
+        """A cycle that raised (the scheduler logs it)."""
+        self.metrics.cycles.labels("failed").inc()
+
     def _take(self, result: CycleResult) -> None:
+        self.metrics.cycles.labels(result.outcome.value).inc()
         self._record_config(result)
         if result.outcome in (Outcome.WAITING, Outcome.CLEARED):
             self._not_rendering(result.reading.waiting_for)
@@ -109,8 +116,8 @@ class Board:
         self.metrics.file_removals.inc(len(result.removed))
         self.metrics.file_errors.inc(len(result.errors))
         self.write_errors = tuple(result.errors)
-        for error in result.errors:
-            log.error("write failed: %s", error)
+        # Once per error while it recurs, each cycle (a full volume): its count when it ends.
+        self._write_failures.report(result.errors, lambda e: log.error("write failed: %s", e))
         if result.written or result.removed:
             changed = [*result.written, *(f"-{p}" for p in result.removed)]
             log.info(

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sdgen.config.model import printable
@@ -49,6 +50,31 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class Repeats:
+    """One log line per distinct problem while it lasts, and how often it was seen when it
+    ends: a problem that recurs every cycle (a failing write, a failing cycle) is not a line
+    per cycle."""
+
+    def __init__(self, what: str, logger: logging.Logger | None = None) -> None:
+        self._what = what
+        self._log = logger or logging.getLogger(__name__)
+        self._seen: dict[str, int] = {}  # problem -> cycles in a row it was reported in
+
+    def report(self, problems: Iterable[str], emit: Callable[[str], object]) -> None:
+        """This cycle's problems: `emit` each new one; log the count of each that ended."""
+        current = dict.fromkeys(problems)
+        for problem in [p for p in self._seen if p not in current]:
+            count = self._seen.pop(problem)
+            if count > 1:
+                self._log.info("%s %d times in a row, no longer: %s", self._what, count, problem)
+        for problem in current:
+            if problem in self._seen:
+                self._seen[problem] += 1
+            else:
+                self._seen[problem] = 1
+                emit(problem)
 
 
 def setup(log_format: str = "text", level: str = "info") -> None:

@@ -102,6 +102,12 @@ class Metrics:
         self.config_errors = Counter(
             "sdgen_config_errors", "config reads rejected as invalid", registry=r
         )
+        self.cycles = Counter(
+            "sdgen_cycles",
+            "render loop cycles by outcome: rendered, unchanged, cleared, waiting, failed",
+            ["outcome"],
+            registry=r,
+        )
         r.register(_InformerCollector(informers))
 
     def set_targets(self, counts: dict[str, int]) -> None:

@@ -166,3 +166,35 @@ def test_status_page_is_encoded_once_per_change_not_per_request() -> None:
     watches["pods/*"] = {"synced": True, "last_error": "connection refused"}
     assert json.loads(page())["watches"]["pods/*"]["last_error"] == "connection refused"
     assert page.builds == 3
+
+
+def test_a_recurring_write_error_is_logged_once_with_its_count_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A full volume fails the same write every cycle: one line, not one per cycle."""
+    board = Board()
+    full = "targets/web.p0/targets.json: No space left on device"
+    with caplog.at_level(logging.INFO, logger="sdgen.runtime"):
+        for _ in range(5):
+            board.record(rendered(SyncResult([], 0, [], [full]), web=WEB))
+        board.record(rendered(SyncResult([], 0, [], [full, "scrape/web.yml: gone"]), web=WEB))
+        board.record(rendered(SyncResult(["targets/web.p0/targets.json"]), web=WEB))
+    assert [r.getMessage() for r in caplog.records if "files updated" not in r.getMessage()] == [
+        f"write failed: {full}",
+        "write failed: scrape/web.yml: gone",
+        f"write failed 6 times in a row, no longer: {full}",
+    ]
+    assert board.write_errors == ()
+
+
+def test_cycles_are_counted_by_outcome() -> None:
+    board = Board()
+    board.record(waiting("informers not synced yet"))
+    board.record(rendered(SyncResult()))
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    board.failed()
+    counts = {o: sample(board, "sdgen_cycles_total", outcome=o) for o in ("waiting", "rendered")}
+    assert counts == {"waiting": 1, "rendered": 1}
+    assert sample(board, "sdgen_cycles_total", outcome="unchanged") == 2
+    assert sample(board, "sdgen_cycles_total", outcome="failed") == 1
