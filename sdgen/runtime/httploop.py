@@ -146,6 +146,8 @@ class HttpLoop:
                         self._accept()
                     elif key.data is self._wake_read:
                         self._take_replies()
+                    elif key.data not in self._conns:
+                        continue  # closed earlier in this batch, to make room
                     elif events & selectors.EVENT_READ:
                         self._read(key.data)
                     else:
