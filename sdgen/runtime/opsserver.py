@@ -62,6 +62,9 @@ def ops_routes(
 
 
 class OpsServer:
+    """`routes` served on `listen` by an HttpLoop within `limits`; bound at construction, so
+    a port in use is a ListenError before anything starts."""
+
     def __init__(
         self, listen: str, routes: Mapping[str, Route], limits: Limits | None = None
     ) -> None:
