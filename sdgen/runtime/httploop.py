@@ -34,8 +34,9 @@ from enum import Enum
 
 log = logging.getLogger(__name__)
 
-# A request head in, the reply bytes and whether the connection stays open out.
-Respond = Callable[[bytes], tuple[bytes, bool]]
+# A request head in; the reply's parts (sent one after another, so a large body is never
+# copied into one buffer with its head) and whether the connection stays open out.
+Respond = Callable[[bytes], tuple[tuple[bytes, ...], bool]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class _Conn:
     since: float  # when the current state began: the oldest waiting one is evicted first
     deadline: float
     buffer: bytearray = field(default_factory=bytearray)
-    out: memoryview = field(default_factory=lambda: memoryview(b""))
+    out: list[memoryview] = field(default_factory=list)  # the reply's unsent parts
     keep: bool = False  # keep the connection open once `out` is sent
 
 
@@ -232,20 +233,22 @@ class HttpLoop:
 
     def _send(self, conn: _Conn, reply: bytes, keep: bool) -> None:
         """Reply from the loop itself (a refused request)."""
-        conn.out, conn.keep = memoryview(reply), keep
+        conn.out, conn.keep = [memoryview(reply)], keep
         self._begin(conn, _State.WRITING, self.limits.write_timeout)
         self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
         self._write(conn)
 
     def _write(self, conn: _Conn) -> None:
         try:
-            sent = conn.sock.send(conn.out)
+            sent = conn.sock.send(conn.out[0])
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self._close(conn)
             return
-        conn.out = conn.out[sent:]
+        conn.out[0] = conn.out[0][sent:]
+        while conn.out and not conn.out[0]:
+            conn.out.pop(0)
         if conn.out:
             return
         if not conn.keep:
@@ -294,8 +297,8 @@ class HttpLoop:
                 reply, keep = self._respond(head)
             except Exception:
                 log.exception("ops request failed")
-                reply, keep = _INTERNAL_ERROR, False
-            conn.out, conn.keep = memoryview(reply), keep
+                reply, keep = (_INTERNAL_ERROR,), False
+            conn.out, conn.keep = [memoryview(part) for part in reply], keep
             with self._done_lock:
                 self._done.append(conn)
             self._wake()

@@ -128,14 +128,20 @@ def measure(targets: int, edits: int, clients: int, work: Path) -> dict[str, Any
             log=log,
         )
         try:
-            quiet = edit_latencies(config, out, targets, edits, 1)
+            # The first edit after the first render is slow with or without traffic (seen
+            # 6-8 s against 1.5 s after it): a warm-up, not counted.
+            edit_latencies(config, out, targets, 1, 1)
+            cpu = proc.cpu_seconds(sdgen.pid)
+            quiet = edit_latencies(config, out, targets, edits, 2)
+            quiet_cpu, cpu = proc.cpu_seconds(sdgen.pid) - cpu, proc.cpu_seconds(sdgen.pid)
             flood = Flood(f"http://127.0.0.1:{port}/status", clients)
             started = time.monotonic()
             try:
-                flooded = edit_latencies(config, out, targets, edits, 1 + edits)
+                flooded = edit_latencies(config, out, targets, edits, 2 + edits)
             finally:
                 flood.stop()
             elapsed = time.monotonic() - started
+            flood_cpu = proc.cpu_seconds(sdgen.pid) - cpu
         finally:
             proc.stop(sdgen)
     return {
@@ -144,6 +150,7 @@ def measure(targets: int, edits: int, clients: int, work: Path) -> dict[str, Any
         "quiet_s": proc.percentiles(quiet),
         "flood_s": proc.percentiles(flooded),
         "status_requests_per_s": flood.requests / elapsed,
+        "sdgen_cpu_s": {"quiet": quiet_cpu, "flood": flood_cpu},  # over each phase's edits
         "status_bytes": flood.body_bytes,
     }
 
