@@ -1,4 +1,5 @@
-"""The only module that imports the `kubernetes` client: cluster config and raw list/watch.
+"""The only module that imports the `kubernetes` client: cluster config, raw list/watch, and
+raw writes of Events.
 
 From the client we take what is hard to get right (kubeconfig and in-cluster config with
 service-account token refresh, TLS, proxies: its configured urllib3 pool) and nothing else:
@@ -154,10 +155,7 @@ class KubeListerWatcher:
 
     def _get(self, query: Query, read_timeout: float) -> urllib3.BaseHTTPResponse:
         configuration = self._api.configuration
-        headers = {**self._api.default_headers, "Accept": "application/json"}
-        for auth in configuration.auth_settings().values():
-            if auth["in"] == "header" and auth["value"]:
-                headers[auth["key"]] = auth["value"]
+        headers = _headers(self._api)
         url = f"{configuration.host}{self._path}?{urlencode(query)}"
         timeout = urllib3.Timeout(connect=self._connect_timeout, read=read_timeout)
         with _mapped_errors():
@@ -167,6 +165,59 @@ class KubeListerWatcher:
         if response.status != 200:
             raise _status_error(response)
         return response
+
+
+def _headers(api_client: Any) -> dict[str, str]:
+    """The client's default headers and its credentials (a rotated token re-read)."""
+    headers = {**api_client.default_headers, "Accept": "application/json"}
+    for auth in api_client.configuration.auth_settings().values():
+        if auth["in"] == "header" and auth["value"]:
+            headers[auth["key"]] = auth["value"]
+    return headers
+
+
+EVENTS_PREFIX = "/apis/events.k8s.io/v1"
+
+
+class EventWriter:
+    """Creates and patches events.k8s.io/v1 Events: raw JSON requests, like the reads; HTTP
+    and transport failures raise the reflector's `ApiError` / `TransportError`."""
+
+    def __init__(self, api_client: Any, timeout: float = 5.0) -> None:
+        self._api = api_client
+        self._timeout = timeout
+
+    def create(self, namespace: str, body: dict[str, Any]) -> None:
+        self._send("POST", self._path(namespace), body, "application/json")
+
+    def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        path = f"{self._path(namespace)}/{quote(name, safe='')}"
+        self._send("PATCH", path, patch, "application/merge-patch+json")
+
+    @staticmethod
+    def _path(namespace: str) -> str:
+        return f"{EVENTS_PREFIX}/namespaces/{quote(namespace, safe='')}/events"
+
+    def _send(self, method: str, path: str, body: dict[str, Any], content_type: str) -> None:
+        headers = {**_headers(self._api), "Content-Type": content_type}
+        url = f"{self._api.configuration.host}{path}"
+        with _mapped_errors():
+            response: urllib3.BaseHTTPResponse = self._api.rest_client.pool_manager.request(
+                method,
+                url,
+                body=msgspec.json.encode(body),
+                headers=headers,
+                timeout=urllib3.Timeout(total=self._timeout),
+                preload_content=False,
+                retries=False,
+            )
+        if response.status >= 300:
+            raise _status_error(response)
+        try:
+            with _mapped_errors():
+                response.read()
+        finally:
+            response.release_conn()
 
 
 class _WatchStream:

@@ -91,7 +91,9 @@ class InformerSet:
         return (self._generation, tuple(inf.store.version for inf in self._informers.values()))
 
     def cluster(self) -> InformerCluster:
-        return InformerCluster({key: inf.store.snapshot() for key, inf in self._informers.items()})
+        # list() copies at once: GET /explain reads this from another thread than ensure()'s
+        informers = list(self._informers.items())
+        return InformerCluster({key: inf.store.snapshot() for key, inf in informers})
 
     def stalled(self, now: float | None = None) -> list[str]:
         """Informers that made no progress (list page, watch event, bookmark) within the window."""

@@ -152,6 +152,12 @@ _OBJECT = msgspec.json.Decoder(_Object)
 _STATUS = msgspec.json.Decoder(Status)
 
 
+# Every reason a watch ends or a relist happens, counted under (sdgen_watch_restarts_total,
+# sdgen_relists_total): the metrics show each from the start, so `increase()` sees the first.
+WATCH_END_REASONS = ("closed", "expired", "stalled", "error", "unexpected")
+RELIST_REASONS = ("expired", "unexpected")
+
+
 def _failure_reason(err: Exception) -> str:
     """The label a failure is counted under (watch restarts, relists)."""
     if isinstance(err, Expired):

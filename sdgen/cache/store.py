@@ -121,9 +121,10 @@ class Snapshot(Generic[R]):
         found = self._by_index.get((index, value))
         if found is None:
             keys = self.index_keys(index, value)
-            found = self._by_index[(index, value)] = MappingProxyType(
-                {key: self._items[key] for key in sorted(keys)}
-            )
+            built = MappingProxyType({key: self._items[key] for key in sorted(keys)})
+            # setdefault is atomic: a reader on another thread (GET /explain) building the same
+            # mapping at once cannot leave two objects for one index value
+            found = self._by_index.setdefault((index, value), built)
         return found
 
     def get(self, key: str) -> R | None:

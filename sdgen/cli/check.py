@@ -4,7 +4,11 @@ A path is a plain scrape config, a Kubernetes manifest (ConfigMaps holding the c
 checked, other objects ignored), a directory searched recursively for *.yaml / *.yml, or `-`
 for standard input. Problems print as `file:line: path: message` on stdout, a summary on
 stderr. Exit 0 when clean (warnings allowed), 1 when a config is invalid, 2 on a usage or I/O
-error. No cluster access: the check is what `parse_config` finds, so it is fast.
+error. No cluster access by default: the check is what `parse_config` finds, so it is fast.
+Given cluster objects (`--snapshot FILE`, or `--kubeconfig PATH` for a live cluster) it also
+resolves each config against them and adds the lint warnings (sdgen.resolve.lint): selectors
+that match nothing, ports no object has, duplicate scrapes. A config is resolved in its
+ConfigMap's namespace, or, for a plain file, the pod's (POD_NAMESPACE, else `default`).
 
 In a directory, files that are neither a Kubernetes manifest nor a mapping with `targets` or
 `features` (a Prometheus config, a kustomization) are skipped, as are ConfigMaps without the
@@ -19,15 +23,24 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from sdgen.cli.settings import MATERIALIZE_SECRETS, add_flags
+from sdgen import SdgenError
+from sdgen.cache import apiclient
+from sdgen.cache.informerset import InformerSet
+from sdgen.cache.snapshot import SnapshotError, load_snapshot
+from sdgen.cli.settings import MATERIALIZE_SECRETS, SNAPSHOT, Flag, add_flags, pod_namespace
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
-from sdgen.config.model import DEFAULT_KEY, Issue, Severity
+from sdgen.config.model import DEFAULT_KEY, Config, Issue, Severity
+from sdgen.k8s.view import Cluster
+from sdgen.resolve.lint import lint
+from sdgen.resolve.resolver import resolve
+from sdgen.resolve.scope import needs
 
 _CONFIG_KEYS = frozenset({"targets", "features"})
 # A ConfigMap holds at most 1 MiB; a scrape config file many times that is no config.
@@ -48,24 +61,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
     add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "lint against cluster objects", (*SNAPSHOT, KUBECONFIG))
+
+
+KUBECONFIG = Flag(
+    "kubeconfig",
+    "lint against the live cluster of this kubeconfig (read-only: lists and watches)",
+    metavar="PATH",
+)
+CLUSTER_TIMEOUT = 60.0  # seconds `check --kubeconfig` waits for the caches a config needs
+
+Linter = Callable[[Config, str], tuple[Issue, ...]]  # a config, its namespace → warnings
+
+
+class ClusterError(SdgenError):
+    """The cluster to lint against could not be read; exit code 2 with the message."""
 
 
 def check_text(
-    text: str, key: str = DEFAULT_KEY, *, explicit: bool = True, allow_secrets: bool = False
+    text: str,
+    key: str = DEFAULT_KEY,
+    *,
+    explicit: bool = True,
+    allow_secrets: bool = False,
+    linter: Linter | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
-    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config."""
+    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config;
+    `linter`: add each usable config's lint warnings against a cluster."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
             return [Issue("", f'no ConfigMap with data key "{key}"')] if explicit else None
-        found = [i for c in manifest.configs for i in c.parse(allow_secrets=allow_secrets).issues]
+        found: list[Issue] = []
+        for embedded in manifest.configs:
+            config = embedded.parse(allow_secrets=allow_secrets)
+            found.extend(config.issues)
+            namespace = embedded.configmap.rpartition("/")[0] or pod_namespace()
+            found.extend(
+                replace(i, line=embedded.manifest_line(i.line))
+                for i in _lint(config, namespace, linter)
+            )
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
     if manifest.issues:
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    return list(parse_config(text, allow_secrets=allow_secrets).issues)
+    config = parse_config(text, allow_secrets=allow_secrets)
+    return [*config.issues, *_lint(config, pod_namespace(), linter)]
+
+
+def _lint(config: Config, namespace: str, linter: Linter | None) -> tuple[Issue, ...]:
+    if linter is None or not config.usable:
+        return ()
+    return linter(config, namespace)
+
+
+def cluster_linter(cluster_for: Callable[[Config, str], Cluster]) -> Linter:
+    """Lint against the cluster `cluster_for(config, namespace)` gives."""
+
+    def linter(config: Config, namespace: str) -> tuple[Issue, ...]:
+        cluster = cluster_for(config, namespace)
+        return lint(config, resolve(config, cluster, default_namespace=namespace))
+
+    return linter
+
+
+class _LiveCluster:
+    """The objects a config needs, listed (and watched) from a live cluster."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        try:
+            api_client = apiclient.load_api_client(kubeconfig)
+        except apiclient.NoClusterConfig as err:
+            raise ClusterError(str(err)) from None
+        self.informers = InformerSet(
+            lambda resource, ns: apiclient.new_informer(api_client, resource, ns)
+        )
+
+    def __call__(self, config: Config, namespace: str) -> Cluster:
+        self.informers.ensure(needs(config, namespace))
+        deadline = time.monotonic() + CLUSTER_TIMEOUT
+        while not self.informers.synced():
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the cluster's objects did not load in {CLUSTER_TIMEOUT:.0f} s")
+            time.sleep(0.05)
+        return self.informers.cluster()
 
 
 @dataclass
@@ -106,11 +187,16 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
                 yield Path(root, name)
 
 
-def _check_file(
-    path: Path, key: str, report: _Report, *, explicit: bool, allow_secrets: bool
-) -> None:
+@dataclass(frozen=True)
+class _How:
+    key: str
+    allow_secrets: bool
+    linter: Linter | None
+
+
+def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> None:
     try:
-        data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else _read_file(path)
+        data = sys.stdin.buffer.read(MAX_BYTES + 1) if str(path) == "-" else read_regular_file(path)
     except OSError as exc:
         report.io_error(f"{path}: {exc.strerror or exc}")
         return
@@ -124,12 +210,14 @@ def _check_file(
         line = data.count(b"\n", 0, exc.start) + 1
         report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)])
         return
-    issues = check_text(text, key, explicit=explicit, allow_secrets=allow_secrets)
+    issues = check_text(
+        text, how.key, explicit=explicit, allow_secrets=how.allow_secrets, linter=how.linter
+    )
     if issues is not None:
         report.add(name, issues)
 
 
-def _read_file(path: Path) -> bytes:
+def read_regular_file(path: Path) -> bytes:
     """A regular file's bytes, at most MAX_BYTES + 1 of them. A FIFO, a device (`/dev/zero`)
     or a socket is an error, never a read that blocks forever or fills the memory."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -142,21 +230,36 @@ def _read_file(path: Path) -> bytes:
         os.close(fd)
 
 
-def _check_path(path: Path, key: str, report: _Report, *, allow_secrets: bool) -> None:
+def _check_path(path: Path, how: _How, report: _Report) -> None:
     if str(path) != "-" and path.is_dir():
         before = report.files
         for file in _yaml_files(path):
-            _check_file(file, key, report, explicit=False, allow_secrets=allow_secrets)
+            _check_file(file, how, report, explicit=False)
         if report.files == before:
             report.add(str(path), [Issue("", "no scrape config found in this directory")])
     elif str(path) == "-" or path.exists():
-        _check_file(path, key, report, explicit=True, allow_secrets=allow_secrets)
+        _check_file(path, how, report, explicit=True)
     else:
         report.io_error(f"{path}: no such file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
     report = _Report(sys.stdout)
-    for path in args.paths:
-        _check_path(Path(path), args.key, report, allow_secrets=args.materialize_secrets)
+    live: _LiveCluster | None = None
+    try:
+        linter: Linter | None = None
+        if args.snapshot:
+            snapshot = load_snapshot(args.snapshot)
+            linter = cluster_linter(lambda config, namespace: snapshot)
+        elif args.kubeconfig:
+            live = _LiveCluster(args.kubeconfig)
+            linter = cluster_linter(live)
+        how = _How(args.key, args.materialize_secrets, linter)
+        for path in args.paths:
+            _check_path(Path(path), how, report)
+    except (SnapshotError, ClusterError) as err:
+        report.io_error(str(err))
+    finally:
+        if live is not None:
+            live.informers.stop()
     return report.exit_code()

@@ -26,11 +26,13 @@ from sdgen.cache import apiclient
 from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
-from sdgen.cli.report import targets_report
+from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, OutputError
+from sdgen.resolve.explain import ExplainError
+from sdgen.resolve.resolver import Resolution
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
 from sdgen.runtime.board import Board, StatusPage
@@ -43,11 +45,13 @@ from sdgen.runtime.cycle import (
     Outcome,
     Reading,
 )
+from sdgen.runtime.events import Emitter, LoopEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.opsserver import ListenError, OpsServer, ops_routes
-from sdgen.runtime.reload import Reloader
+from sdgen.runtime.recorder import Regarding
+from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
 from sdgen.runtime.wakeup import Wakeup
@@ -74,6 +78,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     OutputError: 2,  # output dir missing, not writable, or held by another sdgen
     SnapshotError: 2,  # --snapshot unreadable or not a dump
     ListenError: 2,  # --listen port in use or not permitted
+    ExplainError: 2,  # sdgen explain: an unknown target or object, a malformed object
     GaveUp: 1,
 }
 
@@ -131,10 +136,13 @@ class Sidecar:
     stop: threading.Event = field(default_factory=threading.Event)
     server: OpsServer | None = None
     reloader: Reloader | None = None
+    events: LoopEvents | None = None  # Kubernetes Events on the ConfigMap (off: --no-events)
     _release_timer: threading.Timer | None = None  # wakes the loop when old files may go
 
     def start(self) -> None:
         self.source.start()
+        if self.events is not None:
+            self.events.emitter.start()
         if self.reloader is not None:
             self.reloader.start()
         if self.server is not None:
@@ -155,6 +163,14 @@ class Sidecar:
             elif ticket is None and legacy.ticket is None:
                 ticket = self.reloader.request()  # none was due; one must confirm the load
             legacy.written(ticket)
+        reloader = self.reloader
+        self.board.rolled(
+            result,
+            reloader.latest_ticket if reloader is not None else None,
+            reloader.loaded if reloader is not None else None,
+        )
+        if self.events is not None:
+            self.events.after_cycle(result)  # only queues: never waits for the API server
         return result
 
     def _release_legacy_files(self) -> None:
@@ -190,6 +206,8 @@ class Sidecar:
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
             self.reloader.join(0.2)
+        if self.events is not None:
+            self.events.emitter.join(0.2)
         if self.server is not None:
             self.server.stop()
 
@@ -218,6 +236,28 @@ def on_missing_config(value: str) -> OnMissingConfig:
     except ValueError:
         choices = ", ".join(OnMissingConfig)
         raise UsageError(f"--on-missing-config {value!r}: expected one of {choices}") from None
+
+
+def consumer_of(args: argparse.Namespace) -> render.Consumer:
+    """`--fragment-format` and `--consumer-path-prefix`. Prometheus's fragments name their
+    files relative to themselves, which works wherever the output is mounted, so a prefix
+    there is a mistake worth telling; vmagent's need absolute paths."""
+    fragment_format = render.FragmentFormat(args.fragment_format)
+    prefix = args.consumer_path_prefix
+    if fragment_format is render.FragmentFormat.PROMETHEUS:
+        if prefix:
+            raise UsageError(
+                "--consumer-path-prefix applies to --fragment-format vmagent only: Prometheus "
+                "resolves the fragments' relative paths itself; drop the prefix"
+            )
+        return render.PROMETHEUS
+    prefix = prefix or str(Path(args.output_dir).absolute())
+    if not prefix.startswith("/"):
+        raise UsageError(
+            f"--consumer-path-prefix {prefix!r}: must be an absolute path, the output "
+            "directory as vmagent sees it (e.g. its volume's mountPath)"
+        )
+    return render.Consumer(fragment_format, prefix.rstrip("/") or "/")
 
 
 def build(
@@ -249,6 +289,7 @@ def build(
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
         part_size=args.part_size,
+        consumer=consumer_of(args),
     )
     wakeup = Wakeup() if wakeup is None else wakeup  # first: every watcher below notifies it
     api_client = _api_client(args)
@@ -256,16 +297,19 @@ def build(
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
     stop = threading.Event() if stop is None else stop
-    reloader = _reloader(args, stop, metrics, wakeup)
+    board = Board(metrics)
+    events = _events(args, api_client, source, stop, metrics) if serve else None
+    reloader = _reloader(args, stop, metrics, wakeup, board, events)
     sidecar = Sidecar(
         Cycle(source, clusters, output, options),
-        Board(metrics),
+        board,
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
         clusters,
         wakeup,
         stop=stop,
         reloader=reloader,
+        events=events,
     )
     if serve and args.listen:
         healthy = Liveness(
@@ -276,7 +320,15 @@ def build(
             window=args.health_window,
         )
         status = StatusPage(sidecar.board, lambda: _watches(source, clusters))
-        routes = ops_routes(metrics.registry, healthy, sidecar.board.ready, status)
+        routes = ops_routes(
+            metrics.registry,
+            healthy,
+            sidecar.board.ready,
+            status,
+            explain=lambda target, obj, address: sidecar.cycle.explain(
+                target, obj, address
+            ).as_json(),
+        )
         sidecar.server = OpsServer(args.listen, routes)
     return sidecar
 
@@ -316,8 +368,40 @@ def _config_source(
     return ConfigMapSource(informer, namespace, name, args.key)
 
 
+def _events(
+    args: argparse.Namespace,
+    api_client: Any,
+    source: ConfigSource,
+    stop: threading.Event,
+    metrics: Metrics,
+) -> LoopEvents | None:
+    """Events on the ConfigMap: only when the config comes from one, and not --no-events."""
+    if args.no_events or api_client is None or not isinstance(source, ConfigMapSource):
+        return None
+    emitter = Emitter(
+        apiclient.EventWriter(api_client),
+        socket.gethostname(),  # the pod's name
+        stop,
+        lambda reason, result: metrics.events.labels(reason, result).inc(),
+    )
+
+    def regarding() -> Regarding | None:
+        found = source.configmap()
+        if found is None:
+            return None
+        meta = found.metadata
+        return Regarding(meta.namespace, meta.name, meta.uid)
+
+    return LoopEvents(emitter, regarding)
+
+
 def _reloader(
-    args: argparse.Namespace, stop: threading.Event, metrics: Metrics, wakeup: Wakeup
+    args: argparse.Namespace,
+    stop: threading.Event,
+    metrics: Metrics,
+    wakeup: Wakeup,
+    board: Board,
+    events: LoopEvents | None,
 ) -> Reloader | None:
     if not args.reload_url:
         return None
@@ -326,10 +410,18 @@ def _reloader(
             args.reload_url,
             stop,
             on_result=lambda result: metrics.reload_requests.labels(result).inc(),
-            on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left
+            on_loaded=wakeup.notify,  # a cycle may now remove files the last layout left,
+            # and mark the written config version loaded
+            on_answer=functools.partial(_answered, board, events),
         )
     except ValueError as err:
         raise UsageError(f"--reload-url: {err}") from None
+
+
+def _answered(board: Board, events: LoopEvents | None, answer: ReloadAnswer) -> None:
+    board.rollout.answered(answer)
+    if events is not None:
+        events.reload_answered(answer)
 
 
 def _api_client(args: argparse.Namespace) -> Any:
@@ -446,26 +538,52 @@ def targets(args: argparse.Namespace) -> int:
         reading = _settle(cycle.read, sidecar)
         # Secrets are read (to report a missing one) but never printed.
         config = reading.config
-        resolution = cycle.with_secrets(cycle.resolve(config))[0] if config is not None else None
+        resolution = cycle.with_secrets(cycle.resolve(config)).resolution if config else None
     finally:
         sidecar.shutdown()
     issues = reading.status.issues
     errors = dict(resolution.errors) if resolution else {}
-    # Split as the sidecar writing to --output-dir splits it: from the parts there now.
-    out = Path(args.output_dir)
-    written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
-    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written))
-    renderer.render(resolution.endpoints if resolution else ())
     report = targets_report(
         resolution,
         issues,
         errors,
         as_json=args.json,
         discovered=args.discovered,
-        file_of=renderer.file_of,
+        file_of=_rendered(args, resolution).file_of,
     )
     print(report)
     return 1 if errors or not reading.status.valid else 0
+
+
+def _rendered(args: argparse.Namespace, resolution: Resolution | None) -> render.Renderer:
+    """A renderer that split the endpoints as the sidecar writing to --output-dir splits
+    them (from the parts there now), for naming the file that holds a target."""
+    out = Path(args.output_dir)
+    written = (str(path.relative_to(out)) for path in out.glob("targets/*/*"))
+    renderer = render.Renderer(args.part_size, naming.parts_on_disk(written), consumer_of(args))
+    renderer.render(resolution.endpoints if resolution else ())
+    return renderer
+
+
+@exit_codes
+def explain(args: argparse.Namespace) -> int:
+    """`sdgen explain`: why a target scrapes an object, or why not (0: it writes at least one
+    target, 1: none, 2: usage or config errors)."""
+    sidecar = build(args, serve=False, write=False)
+    sidecar.start()
+    cycle = sidecar.cycle
+    try:
+        reading = _settle(cycle.read, sidecar)
+        if reading.config is None:
+            raise UsageError(f"cannot explain: {reading.waiting_for}")
+        renderer = _rendered(args, cycle.resolve(reading.config))
+        explanation = cycle.explain(
+            args.target, args.object, args.address, file_of=renderer.file_of
+        )
+    finally:
+        sidecar.shutdown()
+    print(explain_report(explanation, as_json=args.json))
+    return 0 if explanation.written else 1
 
 
 def _settle(attempt: Callable[[], Reading], sidecar: Sidecar) -> Reading:

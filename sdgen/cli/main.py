@@ -1,8 +1,8 @@
 """The `sdgen` command line: one subcommand per job.
 
 This module only builds the argument parser and dispatches; `check` lives in `sdgen.cli.check`,
-and `run`, `once` and `targets` share the assembly in `sdgen.cli.commands`. Every flag has an
-`SDGEN_*` environment variable (see `sdgen.cli.settings`).
+and `run`, `once`, `targets` and `explain` share the assembly in `sdgen.cli.commands`. Every
+flag has an `SDGEN_*` environment variable (see `sdgen.cli.settings`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sdgen import __version__
-from sdgen.cli import check, commands
+from sdgen.cli import check, commands, diff
 from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
 
 DESCRIPTION = """\
@@ -95,6 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     targets.set_defaults(func=commands.targets)
 
+    explain = _runtime_parser(
+        sub,
+        "explain",
+        "say why a target scrapes an object, or why not",
+        "Resolve one target and show every stage (namespaces, selector, ports, relabel rules, "
+        "shard, file) for one object, or the target's funnel without one. Exit 0 when it "
+        "writes at least one target, 1 when none, 2 on usage or config errors.",
+        oneshot=True,
+    )
+    explain.add_argument("target", metavar="TARGET", help="the targetName to explain")
+    about = explain.add_mutually_exclusive_group()
+    about.add_argument(
+        "--object",
+        metavar="KIND/NAMESPACE/NAME",
+        help="a pod, service or endpointslice (kubectl's spellings: po, svc, ...)",
+    )
+    about.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="the candidates with this address, before or after relabeling",
+    )
+    explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+    explain.set_defaults(func=commands.explain)
+
     check_parser = sub.add_parser(
         "check",
         help="validate scrape configs, ConfigMap manifests holding one, or directories of them",
@@ -103,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_arguments(check_parser)
     check_parser.set_defaults(func=check.run)
+
+    diff_parser = sub.add_parser(
+        "diff",
+        help="show what a config change would do to the targets and scrape jobs",
+        description="Resolve the current config (the live ConfigMap, --from OLD, or the "
+        "ConfigMap in --snapshot) and NEW against the same cluster and print the difference "
+        "per target name and scrape job. Exit 0 no change, 1 changes, 2 errors (NEW invalid).",
+    )
+    diff.add_arguments(diff_parser)
+    diff_parser.set_defaults(func=diff.run)
     return parser
 
 

@@ -139,6 +139,21 @@ OUTPUT = (
         metavar="N",
     ),
     Flag(
+        "fragment-format",
+        "the dialect of the scrape/ fragments: prometheus (a scrape_configs: document, paths "
+        "relative to it; also Prometheus in agent mode) or vmagent (a bare list of jobs for "
+        "vmagent's scrape_config_files, absolute paths, user text kept from its "
+        "environment-variable expansion)",
+        default="prometheus",
+        choices=("prometheus", "vmagent"),
+    ),
+    Flag(
+        "consumer-path-prefix",
+        "--fragment-format vmagent: where the consumer sees the output directory (its mount "
+        "path), for the absolute paths in the fragments (default: the output directory)",
+        metavar="DIR",
+    ),
+    Flag(
         "keep-meta-labels",
         "keep the __meta_* discovery labels in the target files",
         type=None,
@@ -206,6 +221,13 @@ OPS = (
         type=_seconds,
         default=660.0,
         metavar="DURATION",
+    ),
+    Flag(
+        "no-events",
+        "write no Kubernetes Events on the ConfigMap (ConfigInvalid, TargetRejected, "
+        "ConfigApplied, ReloadFailed); they need create and patch on events.events.k8s.io",
+        type=None,
+        default=False,
     ),
     Flag("log-format", "log line format", default="text", choices=("text", "json")),
     Flag(

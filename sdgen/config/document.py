@@ -27,12 +27,14 @@ Decisions the formats leave open (docs/configuration.md repeats them):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from sdgen.config.endpoint import AGENT_SETTING, Defaults
-from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Target
+from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Locations, Target
 from sdgen.config.reader import Reader, schema
 from sdgen.config.target import ParsedTarget, parse_target
 from sdgen.config.yamlnode import Field, join_path, line_of
@@ -73,6 +75,7 @@ class _Document(NamedTuple):
     enabled: bool = True
     targets: tuple[Target, ...] = ()
     rejected: frozenset[str] = frozenset()
+    paths: Mapping[str, str] = MappingProxyType({})  # a good target's name → its path
 
 
 def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = False) -> Config:
@@ -100,6 +103,7 @@ def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = F
         document.rejected,
         issues,
         usable=not reader.document_errors,
+        locations=Locations(document.paths, reader.fields),
     )
 
 
@@ -147,14 +151,14 @@ def _global_interval(reader: Reader, glob: Field | None) -> int | None:
 
 def _targets(
     reader: Reader, f: Field | None, defaults: Defaults, *, secrets: bool
-) -> tuple[tuple[Target, ...], frozenset[str]]:
+) -> tuple[tuple[Target, ...], frozenset[str], dict[str, str]]:
     """The good targets, and the names of the rejected ones: those with an error, and every
     target of a name given more than once."""
     parsed = [
         (item, parse_target(reader, item, defaults, secrets=secrets)) for item in reader.items(f)
     ]
     lines = _lines_by_name([p for _, p in parsed])
-    good, rejected = [], set()
+    good, rejected, paths = [], set(), {}
     for item, (name, line, target) in parsed:
         if name and len(lines[name]) > 1:
             others = lines[name][:]
@@ -167,10 +171,11 @@ def _targets(
                 )
         elif target is not None:
             good.append(target)
+            paths[target.name] = item.path
             continue
         if name:
             rejected.add(name)
-    return tuple(good), frozenset(rejected)
+    return tuple(good), frozenset(rejected), paths
 
 
 def _lines_by_name(parsed: list[ParsedTarget]) -> dict[str, list[int]]:

@@ -7,6 +7,8 @@ Defaults are already applied: an Endpoint carries its resolved interval and path
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -169,6 +171,32 @@ def _escape(char: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Locations:
+    """Where a good target's fields were written, to place a problem found after parsing (the
+    lint warnings of sdgen.resolve.lint). `paths`: a target's name → its path; `fields`: a
+    field's path, as written or with its canonical name → (the path as written, its line)."""
+
+    paths: Mapping[str, str]
+    fields: Mapping[str, tuple[str, int]]
+
+    def issue(self, target: str, steps: str, message: str) -> Issue:
+        """A warning at `steps` (like `endpoints[0].port`, canonical names) under `target`,
+        spelled as the user wrote it, on the line of the deepest part of it that was written."""
+        path = self.paths.get(target, "")
+        line = self.fields[path][1] if path in self.fields else None
+        parts = re.findall(r"\[\d+\]|[^.\[]+", steps)
+        for i, part in enumerate(parts):
+            child = path + part if part.startswith("[") else f"{path}.{part}" if path else part
+            found = self.fields.get(child)
+            if found is None:  # not written (a default): name it, on its parent's line
+                rest = "".join(p if p.startswith("[") else f".{p}" for p in parts[i:])
+                path = path + rest if path else rest.lstrip(".")
+                break
+            path, line = found
+        return Issue(path, message, line, Severity.WARNING, target)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A parsed config. `targets` holds only valid targets; `rejected` names the targets that
     had errors (they keep their last good output); `issues` has every error and warning."""
@@ -180,6 +208,7 @@ class Config:
     # False when an error outside any single target (YAML syntax, layout, defaults, a target
     # without a usable targetName) means the config as a whole cannot be trusted: change nothing.
     usable: bool = True
+    locations: Locations = field(default_factory=lambda: Locations({}, {}), compare=False)
 
     @property
     def errors(self) -> tuple[Issue, ...]:

@@ -87,6 +87,10 @@ class Reader:
         self.errors = 0
         self.document_errors = 0
         self._target: str | None = None
+        # every field read, by its path as written and as its canonical name spells it
+        # (`relabelConfigs` for `relabelings`): (the path as written, its line); see
+        # Config.locate, which places warnings found after parsing
+        self.fields: dict[str, tuple[str, int]] = {}
 
     @contextmanager
     def target(self, name: str | None) -> Iterator[None]:
@@ -159,6 +163,7 @@ class Reader:
                 )
             else:
                 out[name] = item
+                self.fields[item.path] = self.fields[join_path(path, name)] = item.path, item.line
         return out
 
     def unknown(self, schema: Schema, item: Field) -> None:
@@ -188,7 +193,9 @@ class Reader:
         if not isinstance(f.node, SequenceNode):
             self.error(f.path, line_of(f.node), f"expected a list, got {kind_of(f.node)}")
             return []
-        return [Field(f.key, f"{f.path}[{i}]", line_of(n), n) for i, n in enumerate(f.node.value)]
+        found = [Field(f.key, f"{f.path}[{i}]", line_of(n), n) for i, n in enumerate(f.node.value)]
+        self.fields.update((item.path, (item.path, item.line)) for item in found)
+        return found
 
     def text(self, f: Field | None, *, required: bool = False) -> str | None:
         if f is None:

@@ -95,6 +95,26 @@ def parts_on_disk(relpaths: Iterable[str]) -> dict[str, int]:
     return parts
 
 
+# The exact shape of every path sdgen writes, in today's layout (128-bit hashes, a directory per
+# job) and the one before (40-bit hashes, targets files side by side): a stem is the readable
+# part of target_prefix, the hash and the endpoint index.
+_NEW, _OLD = (
+    rf"[A-Za-z0-9_-]{{1,{_READABLE_MAX + 1}}}\.[0-9a-f]{{{n}}}\.\d+" for n in (_HASH_HEX, 10)
+)
+_OWN_PATH = re.compile(
+    rf"targets/{_NEW}\.p\d+/{re.escape(TARGETS_FILE)}|targets/{_OLD}\.json"
+    rf"|(relabel|scrape)/({_NEW}|{_OLD})\.yml"
+    rf"|secrets/({_NEW}|{_OLD})\.(ca|cert|key|credentials|username|password)"
+)
+
+
+def is_own_path(relpath: str) -> bool:
+    """Whether `relpath` has the exact shape of a file sdgen writes (today, or in the layout
+    before per-job directories). The output volume is shared, so a manifest that lists other
+    names was edited by someone else: sdgen never removes a file of another shape."""
+    return _OWN_PATH.fullmatch(relpath) is not None
+
+
 def is_legacy(relpath: str) -> bool:
     """Whether sdgen wrote this file in the layout before per-job directories (its slugs had
     a 40-bit hash, and targets files lay side by side in targets/): what a first run after

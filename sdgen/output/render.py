@@ -20,6 +20,20 @@ into parts (sdgen.output.parts), one scrape job `<slug>.p<part>` each:
   `../secrets/<slug>.<field>` (written by sdgen.output.secretfiles, not here: rendering reads
   no Secret). Every part has the endpoint's settings; the `job` label is the target name.
 
+`Consumer` picks the fragments' dialect (`--fragment-format`, docs/architecture.md, "Output"):
+
+* `prometheus` (the default): as above, a `scrape_configs:` document with paths relative to
+  the fragment (Prometheus resolves them against the including file's directory).
+* `vmagent`: each fragment is a bare YAML list of jobs (what vmagent's `scrape_config_files`
+  loads), every path is absolute as the consumer sees it (`--consumer-path-prefix`: vmagent
+  resolves an included file's relative paths against its main config's directory), and user
+  text cannot trigger vmagent's `%{ENV_VAR}` expansion, which works on the raw bytes of each
+  file before YAML parsing and has no escape of its own (vmagent 1.145 replaces a set
+  variable and keeps an unset one; older releases refuse the file): every string holding `%{`
+  is double-quoted with its `%` written `\\x25`, which YAML turns back into `%` after the
+  expansion found nothing (tests/system/test_agents.py proves it with the real vmagent).
+  The targets files need no dialect: they never hold `%{` (resolve.pipeline).
+
 YAML strings from the user are always quoted: single quotes for printable ASCII (readable
 regexes, no backslash doubling), double quotes with escapes otherwise, and no line folding, so
 regexes and replacements such as `${1}`, quotes, backslashes and line breaks reach Prometheus
@@ -31,9 +45,11 @@ written so every rule says what it does.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, cast
 
@@ -55,17 +71,55 @@ from sdgen.resolve.resolver import EndpointTargets
 
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _DEFAULT_RULE = RelabelRule()
+_ENV_OPEN = "%{"  # what opens vmagent's environment-variable placeholders
+_ENV_OPEN_ESCAPED = "\\x25{"  # the same text inside a double-quoted YAML scalar, unexpanded
+
+
+class FragmentFormat(StrEnum):
+    """`--fragment-format`: which scraper's dialect the `scrape/` fragments are written in."""
+
+    PROMETHEUS = "prometheus"  # also Prometheus in agent mode and the OTel Collector
+    VMAGENT = "vmagent"
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """Who loads the fragments, and where it sees the output directory (`path_prefix`: an
+    absolute path, used by the vmagent format, whose paths must be absolute)."""
+
+    format: FragmentFormat = FragmentFormat.PROMETHEUS
+    path_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.format is FragmentFormat.VMAGENT and not posixpath.isabs(self.path_prefix):
+            raise ValueError(
+                f"the vmagent fragment format needs an absolute consumer path prefix, "
+                f"got {self.path_prefix!r}"
+            )
+
+    def path(self, relpath: str) -> str:
+        """How a fragment names a file sdgen writes (relpath below the output directory)."""
+        if self.format is FragmentFormat.VMAGENT:
+            return posixpath.join(self.path_prefix, relpath)
+        return f"../{relpath}"  # Prometheus: relative to the fragment in scrape/
+
+
+PROMETHEUS = Consumer()
 
 
 def render(
-    endpoints: Iterable[EndpointTargets], part_size: int = DEFAULT_PART_SIZE
+    endpoints: Iterable[EndpointTargets],
+    part_size: int = DEFAULT_PART_SIZE,
+    consumer: Consumer = PROMETHEUS,
 ) -> dict[str, bytes]:
     """All files for all endpoints, keyed by path relative to the output directory."""
-    return Renderer(part_size).render(endpoints)
+    return Renderer(part_size, consumer=consumer).render(endpoints)
 
 
-def render_endpoint(et: EndpointTargets, part_size: int = DEFAULT_PART_SIZE) -> dict[str, bytes]:
-    return Renderer(part_size).render((et,))
+def render_endpoint(
+    et: EndpointTargets, part_size: int = DEFAULT_PART_SIZE, consumer: Consumer = PROMETHEUS
+) -> dict[str, bytes]:
+    return Renderer(part_size, consumer=consumer).render((et,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +142,18 @@ class Renderer:
 
     `parts_hint`: the number of parts each slug had on disk before a restart, so the
     fragments, and Prometheus's jobs, stay as they were; each is used by the first render of
-    its endpoint."""
+    its endpoint. `consumer`: the fragments' dialect (see the module docstring)."""
 
     def __init__(
-        self, part_size: int = DEFAULT_PART_SIZE, parts_hint: Mapping[str, int] | None = None
+        self,
+        part_size: int = DEFAULT_PART_SIZE,
+        parts_hint: Mapping[str, int] | None = None,
+        consumer: Consumer = PROMETHEUS,
     ) -> None:
         if part_size < 1:
             raise ValueError(f"part size must be at least 1, got {part_size}")
         self.part_size = part_size
+        self.consumer = consumer
         self._hint = dict(parts_hint or {})
         self._sd: dict[tuple[str, int], _Parted] = {}
 
@@ -120,7 +178,9 @@ class Renderer:
             if parted is None or parted.lines is not et.lines:
                 parted = self._split(et.lines, parted, self._hint.pop(stem, 1))
             used[key] = parted
-            relabel, scrape = _yaml_files(et.target.name, et.index, et.endpoint, len(parted.files))
+            relabel, scrape = _yaml_files(
+                et.target.name, et.index, et.endpoint, len(parted.files), self.consumer
+            )
             rendered = {targets_path(stem, i): data for i, data in enumerate(parted.files)}
             rendered[relabel_path(stem)] = relabel
             rendered[scrape_path(stem)] = scrape
@@ -156,15 +216,27 @@ def _file_sd(lines: Sequence[bytes]) -> bytes:
 
 
 @lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
-def _yaml_files(name: str, index: int, ep: Endpoint, parts: int) -> tuple[bytes, bytes]:
+def _yaml_files(
+    name: str, index: int, ep: Endpoint, parts: int, consumer: Consumer = PROMETHEUS
+) -> tuple[bytes, bytes]:
     stem = slug(name, index)
     header = _header(name, index)
     relabels = [_relabel_rule(rule) for rule in ep.metric_relabelings]
-    jobs = [_job(stem, part, ep) for part in range(parts)]
+    jobs = [_job(stem, part, ep, consumer) for part in range(parts)]
+    if consumer.format is FragmentFormat.VMAGENT:
+        return (
+            _escape_env(header) + _yaml({"metric_relabel_configs": relabels}, escape_env=True),
+            _escape_env(header) + _yaml(jobs, escape_env=True),  # a bare list of jobs
+        )
     return (
         header + _yaml({"metric_relabel_configs": relabels}),
         header + _yaml({"scrape_configs": jobs}),
     )
+
+
+def _escape_env(header: bytes) -> bytes:
+    """A comment cannot unescape: `\\x25{` keeps vmagent's expansion out and still reads."""
+    return header.replace(_ENV_OPEN.encode(), _ENV_OPEN_ESCAPED.encode())
 
 
 def _header(name: str, index: int) -> bytes:
@@ -175,7 +247,7 @@ def _header(name: str, index: int) -> bytes:
     ).encode("ascii")
 
 
-def _job(stem: str, part: int, ep: Endpoint) -> dict[str, Any]:
+def _job(stem: str, part: int, ep: Endpoint, consumer: Consumer) -> dict[str, Any]:
     job: dict[str, Any] = {
         "job_name": job_name(stem, part),
         "scrape_interval": format_duration(ep.interval_ms),
@@ -191,16 +263,16 @@ def _job(stem: str, part: int, ep: Endpoint) -> dict[str, Any]:
         job["honor_labels"] = ep.honor_labels
     if ep.sample_limit is not None:
         job["sample_limit"] = ep.sample_limit
-    job.update(_http_client(stem, ep))
-    job["file_sd_configs"] = [{"files": [f"../{targets_path(stem, part)}"]}]
+    job.update(_http_client(stem, ep, consumer))
+    job["file_sd_configs"] = [{"files": [consumer.path(targets_path(stem, part))]}]
     if ep.metric_relabelings:
         job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
     return job
 
 
-def _http_client(stem: str, ep: Endpoint) -> dict[str, Any]:
+def _http_client(stem: str, ep: Endpoint, consumer: Consumer) -> dict[str, Any]:
     # A Secret reference's value is in a file beside the fragment's directory.
-    refs = {field: f"../{secret_path(stem, field)}" for field, _ in secret_refs(ep)}
+    refs = {field: consumer.path(secret_path(stem, field)) for field, _ in secret_refs(ep)}
     out: dict[str, Any] = {}
     if ep.tls is not None and (
         tls := _non_empty(
@@ -245,28 +317,39 @@ class _Quoted(str):
     """A string value the dumper must quote (keys stay plain)."""
 
 
+class _DoubleQuoted(_Quoted):
+    """A string (value or key) holding `%{`, double-quoted so its `%` can be escaped."""
+
+
 # Values from a fixed vocabulary read better plain; PyYAML still quotes them if they need it.
 _PLAIN = frozenset({"job_name", "scrape_interval", "scrape_timeout", "scheme", "action"})
 
 
-def _quote(value: Any) -> Any:
+def _quote(value: Any, escape_env: bool = False) -> Any:
     if isinstance(value, str):
-        return _Quoted(value)
+        return _DoubleQuoted(value) if escape_env and _ENV_OPEN in value else _Quoted(value)
     if isinstance(value, Mapping):
-        return {k: v if k in _PLAIN else _quote(v) for k, v in value.items()}
+        return {
+            _quote(k, escape_env) if escape_env and _ENV_OPEN in k else k: (
+                v if k in _PLAIN else _quote(v, escape_env)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_quote(item) for item in value]
+        return [_quote(item, escape_env) for item in value]
     return value
 
 
 def _represent_quoted(dumper: yaml.SafeDumper, value: _Quoted) -> yaml.ScalarNode:
-    style = "'" if _PRINTABLE_ASCII.match(value) else '"'
+    double = isinstance(value, _DoubleQuoted) or not _PRINTABLE_ASCII.match(value)
+    style = '"' if double else "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style=style)
 
 
 def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
     dumper = cast(type[yaml.SafeDumper], type(f"Quoting{base.__name__}", (base,), {}))
     dumper.add_representer(_Quoted, _represent_quoted)
+    dumper.add_representer(_DoubleQuoted, _represent_quoted)
     return dumper
 
 
@@ -275,12 +358,16 @@ _PURE_DUMPER = _dumper(yaml.SafeDumper)
 _FAST_DUMPER = _dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
-def _yaml(document: dict[str, Any]) -> bytes:
-    quoted = _quote(document)
+def _yaml(document: dict[str, Any] | list[Any], escape_env: bool = False) -> bytes:
+    """`escape_env`: no `%{` in the bytes. Every user string holding one is double-quoted
+    (`_quote`), and nothing else sdgen writes holds one, so each `%{` left in the text is
+    inside a double-quoted scalar, where `\\x25{` means the same."""
+    quoted = _quote(document, escape_env)
     try:
-        return _dump(quoted, _FAST_DUMPER)
+        text = _dump(quoted, _FAST_DUMPER)
     except UnicodeEncodeError:
-        return _dump(quoted, _PURE_DUMPER)
+        text = _dump(quoted, _PURE_DUMPER)
+    return text.replace(_ENV_OPEN.encode(), _ENV_OPEN_ESCAPED.encode()) if escape_env else text
 
 
 def _dump(document: Any, dumper: type[yaml.SafeDumper]) -> bytes:

@@ -293,6 +293,14 @@ def relabel_in_place(
     labels: dict[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
 ) -> bool:
     """`apply` on `labels` itself, for a caller that built them for this; False: dropped."""
+    return dropping_rule(labels, rules, warn) is None
+
+
+def dropping_rule(
+    labels: dict[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
+) -> int | None:
+    """`relabel_in_place`, telling which rule dropped the target: its index in `rules`, or
+    None when the target is kept (what sdgen's funnel counts per rule)."""
     if "" in labels.values():  # rare; a scan is far cheaper than filtering every copy
         for name in [name for name, value in labels.items() if value == ""]:
             del labels[name]
@@ -301,8 +309,60 @@ def relabel_in_place(
             source, target = rule.copy
             _set(labels, target, labels.get(source, ""))
         elif not _relabel(rule, labels, index, warn):
-            return False
-    return True
+            return index
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One rule as `trace` saw it run: its position in the rule list, its action, and the
+    labels it changed as name → (before, after), None where the label was missing."""
+
+    index: int
+    action: RelabelAction
+    changed: Mapping[str, tuple[str | None, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RelabelTrace:
+    """What `trace` found: every rule that ran, in order (the last one dropped the target
+    when `labels` is None), and the final labels."""
+
+    steps: tuple[TraceStep, ...]
+    labels: dict[str, str] | None
+
+    @property
+    def dropped_by(self) -> TraceStep | None:
+        return self.steps[-1] if self.labels is None and self.steps else None
+
+
+def trace(
+    labels: Mapping[str, str], rules: Sequence[CompiledRule], warn: Warn | None = None
+) -> RelabelTrace:
+    """`apply`, recording what each rule did, for explaining one target (`sdgen explain`).
+
+    A copy of the labels per rule makes it far slower than `apply`, so it is a function of
+    its own and the hot path stays as it is; both run each rule through the same action step,
+    so the final labels are `apply`'s. Replaying the changes on `labels` without its empty
+    values (an empty value is a missing label) gives `labels`.
+    """
+    result = {name: value for name, value in labels.items() if value != ""}
+    steps: list[TraceStep] = []
+    for index, rule in enumerate(rules):
+        before = dict(result)
+        kept = _relabel(rule, result, index, warn)
+        steps.append(TraceStep(index, rule.action, _changes(before, result)))
+        if not kept:
+            return RelabelTrace(tuple(steps), None)
+    return RelabelTrace(tuple(steps), result)
+
+
+def _changes(
+    before: Mapping[str, str], after: Mapping[str, str]
+) -> dict[str, tuple[str | None, str | None]]:
+    names = sorted(before.keys() | after.keys())
+    found = ((name, before.get(name), after.get(name)) for name in names)
+    return {name: (old, new) for name, old, new in found if old != new}
 
 
 def hashmod(value: str, modulus: int) -> int:

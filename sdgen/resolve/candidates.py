@@ -324,3 +324,48 @@ def _slice_standard(
 
 def _is_number(port: str) -> bool:
     return port.isascii() and port.isdigit()
+
+
+# --- why no candidate: slow, for `sdgen explain` ---------------------------------------------
+
+
+def port_mismatch(target: Target, endpoint: Endpoint, objects: Objects) -> str:
+    """Why one source yields no candidate for `endpoint`, in words: the port the endpoint
+    asks for and the port names and numbers the objects have (what the matchers above
+    compare), and the targets of finished pods a slice lists (`_running` skips them)."""
+    if target.type is TargetType.POD_MONITOR:
+        pod: Pod = objects[0]
+        offered = ", ".join(_container_port(c, p) for c, p, _ in metalabels.pod_ports(pod))
+        return f"no port matched: endpoint port {endpoint.port!r}; the pod has {offered}"
+    service: Service = objects[0]
+    eps: EndpointSlice = objects[1]
+    wanted = (
+        f"port {endpoint.port!r}"
+        if endpoint.port is not None
+        else f"targetPort {endpoint.target_port!r}"
+    )
+    slice_ports = ", ".join(f"{p.name or '(unnamed)'}/{p.port}" for p in eps.ports) or "none"
+    service_ports = ", ".join(
+        f"{p.name or '(unnamed)'} {p.port}→{p.target_port}" for p in service.spec.ports
+    )
+    pods = [p for p in objects[2:] if p is not None]
+    container_ports = sorted(
+        {_container_port(c, p) for pod in pods for c, p, _ in metalabels.pod_ports(pod) if p}
+    )
+    finished = sorted({p.metadata.name for p in pods if p.status.phase in FINISHED})
+    why = (
+        f"no port matched: endpoint {wanted}; the EndpointSlice has ports {slice_ports}, "
+        f"the Service {service_ports or 'none'}"
+    )
+    if container_ports:
+        why += f", its pods' containers {', '.join(container_ports)}"
+    if finished:
+        why += f"; targets of finished pods are skipped: {', '.join(finished)}"
+    return why
+
+
+def _container_port(container: Container, port: ContainerPort | None) -> str:
+    if port is None:
+        return f"container {container.name} without ports"
+    name = f"{port.name}/" if port.name else ""
+    return f"{container.name} {name}{port.container_port}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from itertools import islice
 from types import MappingProxyType
@@ -23,10 +24,26 @@ import msgspec
 from sdgen.config.model import Endpoint, Scheme, Target
 from sdgen.k8s import metalabels
 from sdgen.prom.duration import DurationError, format_duration, parse_duration
-from sdgen.prom.relabel import CompiledRule, Observed, relabel_in_place
+from sdgen.prom.relabel import (
+    CompiledRule,
+    Observed,
+    RelabelTrace,
+    dropping_rule,
+    relabel_in_place,
+    trace,
+)
 from sdgen.resolve.candidates import Candidate, Source
+from sdgen.resolve.funnel import rule_ref
 
-__all__ = ["CandidatePipeline", "ScrapeTarget", "SourceTargets", "encode_group"]
+__all__ = [
+    "CandidateFate",
+    "CandidateOutcome",
+    "CandidatePipeline",
+    "ScrapeTarget",
+    "SourceTargets",
+    "default_timeout",
+    "encode_group",
+]
 
 SCHEME = "__scheme__"
 METRICS_PATH = "__metrics_path__"
@@ -63,12 +80,17 @@ class ScrapeTarget:
 
 def encode_group(address: str, labels: Mapping[str, str]) -> bytes:
     """One file_sd group as the targets file holds it: `{"targets":[..],"labels":{..}}`,
-    labels in the given (sorted) order. Sorting these lines sorts targets by address."""
+    labels in the given (sorted) order. Sorting these lines sorts targets by address.
+
+    Never holds the bytes `%{`: vmagent expands `%{ENV_VAR}` in the raw bytes of the file_sd
+    files it reads, so a label value such as an
+    annotation holding `%{` is written `\\u0025{`, which every JSON reader decodes to `%{`."""
     group = {"targets": [address], "labels": labels if isinstance(labels, dict) else dict(labels)}
     try:
-        return _ENCODE(group)
+        line = _ENCODE(group)
     except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
-        return json.dumps(group, separators=(",", ":")).encode("ascii")
+        line = json.dumps(group, separators=(",", ":")).encode("ascii")
+    return line.replace(b"%{", b"\\u0025{") if b"%{" in line else line
 
 
 class _Group(msgspec.Struct):
@@ -84,12 +106,15 @@ class SourceTargets(NamedTuple):  # a tuple: made per source, far cheaper than a
     """What one source's candidates became for one endpoint, its contribution to the
     endpoint's `TargetSet`: the encoded groups (`lines`) of the targets it kept, and those
     targets themselves only when discovered labels are kept (a sidecar keeps just the lines:
-    they are what it writes)."""
+    they are what it writes); and its funnel counts (sdgen.resolve.funnel)."""
 
     lines: tuple[bytes, ...]
     kept: tuple[ScrapeTarget, ...]
     dropped: tuple[str, ...]  # why each refused target was refused
     warnings: tuple[str, ...]
+    candidates: int = 0
+    relabel_drops: tuple[int, ...] = ()  # the index of the rule that dropped each dropped one
+    shard_drops: int = 0
 
 
 class CandidatePipeline:
@@ -125,12 +150,17 @@ class CandidatePipeline:
         lines: list[bytes] = []
         kept: list[ScrapeTarget] = []
         dropped: list[str] = []
+        relabel_drops: list[int] = []
+        shard_drops = 0
+        index = -1
         self.warnings.clear()
         for index, candidate in enumerate(source.candidates()):
             special = self.by_scheme[candidate.https]
             if self.rules or self.keep_meta:
                 final = _merged(candidate, special, self.wanted)
-                if not relabel_in_place(final, self.rules, self.warn):
+                rule = dropping_rule(final, self.rules, self.warn)
+                if rule is not None:
+                    relabel_drops.append(rule)
                     continue
             else:  # nothing reads the meta labels: skip building them
                 final = {**special, **candidate.standard, metalabels.ADDRESS: candidate.address}
@@ -144,14 +174,83 @@ class CandidatePipeline:
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                     kept.append(ScrapeTarget(address, labels, found))
-        return SourceTargets(tuple(lines), tuple(kept), tuple(dropped), tuple(self.warnings))
+            else:
+                shard_drops += 1
+        return SourceTargets(
+            tuple(lines),
+            tuple(kept),
+            tuple(dropped),
+            tuple(self.warnings),
+            index + 1,
+            tuple(relabel_drops),
+            shard_drops,
+        )
+
+    def fate(self, candidate: Candidate, *, quick: bool = False) -> CandidateFate:
+        """What `__call__` does with one candidate, step by step, for `sdgen explain`: the
+        relabel trace over all its labels, validity, this shard's filter. Slow (the trace
+        copies the labels per rule); the outcome and labels are `__call__`'s.
+
+        `quick`: for counting many candidates, relabel as `__call__` does, and trace only a
+        candidate that is dropped (to name the rule); a kept one then has no trace steps and
+        only its address as discovered labels."""
+        special = self.by_scheme[candidate.https]
+        if quick:
+            kept_labels = _merged(candidate, special, self.wanted)
+            if relabel_in_place(kept_labels, self.rules):
+                address_only = {metalabels.ADDRESS: candidate.address}
+                return self._after_relabel(address_only, RelabelTrace((), kept_labels))
+        merged = _merged(candidate, special, None)
+        traced = trace(merged, self.rules)
+        return self._after_relabel({k: v for k, v in merged.items() if v}, traced)
+
+    def _after_relabel(self, discovered: Mapping[str, str], traced: RelabelTrace) -> CandidateFate:
+        if traced.labels is None:
+            return CandidateFate(discovered, traced, CandidateOutcome.DROPPED)
+        final = dict(traced.labels)
+        address = final.get(metalabels.ADDRESS, "")
+        problem = _invalid(address, final, self.settings)
+        if problem is not None:
+            return CandidateFate(discovered, traced, CandidateOutcome.INVALID, address, problem)
+        labels = _public(final, address, self.public)
+        kept = self.keeps is None or self.keeps(address)
+        outcome = CandidateOutcome.WRITTEN if kept else CandidateOutcome.FILTERED_BY_SHARD
+        return CandidateFate(discovered, traced, outcome, address, None, labels)
+
+
+class CandidateOutcome(StrEnum):
+    """What became of one candidate (`sdgen explain`'s words)."""
+
+    WRITTEN = "written"
+    DROPPED = "dropped"  # by a relabel rule
+    FILTERED_BY_SHARD = "filtered_by_shard"  # another shard's
+    INVALID = "invalid"  # Prometheus would refuse to create the target
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFate:
+    """One candidate through the pipeline (`CandidatePipeline.fate`): the labels it started
+    with, the relabel trace, the outcome; the final address unless dropped; why Prometheus
+    would refuse it when invalid; the file_sd labels when written or another shard's."""
+
+    discovered: Mapping[str, str]
+    trace: RelabelTrace
+    outcome: CandidateOutcome
+    address: str = ""
+    problem: str | None = None
+    labels: Mapping[str, str] | None = None
+
+    @property
+    def line(self) -> bytes | None:
+        """The encoded file_sd group, as the targets file holds it."""
+        return None if self.labels is None else encode_group(self.address, self.labels)
 
 
 def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     """`job` and the endpoint's scrape settings as Prometheus's special labels."""
     timeout = endpoint.timeout_ms
     if timeout is None:
-        timeout = min(_DEFAULT_TIMEOUT_MS, endpoint.interval_ms)
+        timeout = default_timeout(endpoint.interval_ms)
     out = {
         METRICS_PATH: endpoint.path,
         SCRAPE_INTERVAL: format_duration(endpoint.interval_ms),
@@ -162,19 +261,18 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
     return out
 
 
+def default_timeout(interval_ms: int) -> int:
+    """An endpoint's scrape timeout when it gives none: Prometheus's global one, capped."""
+    return min(_DEFAULT_TIMEOUT_MS, interval_ms)
+
+
 def _scheme(endpoint: Endpoint, https_port: bool) -> str:
     return endpoint.scheme or Scheme.default(https_port).value
 
 
 def _rule_warner(target: Target, index: int, sink: list[str]) -> Callable[[int, str], None]:
-    own = len(target.relabelings)
-
     def warn(rule: int, message: str) -> None:
-        if rule < own:
-            path = f"relabelConfigs[{rule}]"
-        else:
-            path = f"endpoints[{index}].relabelings[{rule - own}]"
-        sink.append(f"{target.name}: {path}: {message}")
+        sink.append(f"{target.name}: {rule_ref(target, index, rule)}: {message}")
 
     return warn
 

@@ -28,9 +28,10 @@ from sdgen.resolve.candidates import (
     new_selection,
     source_builder,
 )
+from sdgen.resolve.funnel import EndpointFunnel, Funnel
 from sdgen.resolve.pipeline import CandidatePipeline, ScrapeTarget, SourceTargets
 from sdgen.resolve.scope import active_targets
-from sdgen.resolve.selection import Diffs, Selection
+from sdgen.resolve.selection import Diffs, Selection, SliceSelection
 from sdgen.resolve.sharding import Shard
 from sdgen.resolve.targetset import TargetSet
 
@@ -71,6 +72,7 @@ class Resolution:
     endpoints: tuple[EndpointTargets, ...]
     errors: Mapping[str, str]  # target name → why it was not resolved (its files are kept)
     warnings: tuple[str, ...]
+    funnels: Mapping[str, Funnel] = field(default_factory=dict)  # per resolved target
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class _EndpointState:
     targets: TargetSet[SourceTargets] = field(default_factory=TargetSet)
     result: EndpointTargets | None = None
     warnings: tuple[str, ...] = ()
+    funnel: EndpointFunnel | None = None  # when counting
 
 
 @dataclass(slots=True)
@@ -87,6 +90,7 @@ class _TargetState:
 
     selection: Selection
     endpoints: list[_EndpointState]
+    funnel: Funnel | None = None  # when counting; the same object while its counts hold
 
 
 _States = dict[tuple[Target, tuple[str | None, ...]], _TargetState]
@@ -100,7 +104,8 @@ class Resolver:
     equal target is the same state; only the states the last call used are kept.
 
     `keep_discovered=False`: targets' `discovered` labels are not kept (nor the targets:
-    only their lines); for a long-lived resolver whose caller never shows them."""
+    only their lines); for a long-lived resolver whose caller never shows them.
+    `counting=False`: no funnel counts (sdgen.resolve.funnel), to measure what they cost."""
 
     def __init__(
         self,
@@ -109,8 +114,10 @@ class Resolver:
         keep_meta_labels: bool = False,
         shard: Shard | None = None,
         keep_discovered: bool = True,
+        counting: bool = True,
     ) -> None:
         self._default_namespace = default_namespace
+        self._counting = counting
         self._keep_meta = keep_meta_labels
         self._keeps = shard.keeps if shard is not None else None
         self._keep_discovered = keep_discovered
@@ -122,17 +129,20 @@ class Resolver:
         endpoints: list[EndpointTargets] = []
         errors: dict[str, str] = {}
         warnings: dict[str, None] = {}  # an ordered set
+        funnels: dict[str, Funnel] = {}
         used: _States = {}
         shared, diffs = SharedParts(), Diffs()
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
                     try:
-                        found = self._resolve_target(target, cluster, used, shared, diffs)
+                        state = self._resolve_target(target, cluster, used, shared, diffs)
                     except TargetError as err:
                         errors[target.name] = str(err)
                         continue
-                    for es in found:
+                    if state.funnel is not None:
+                        funnels[target.name] = state.funnel
+                    for es in state.endpoints:
                         assert es.result is not None
                         endpoints.append(es.result)
                         warnings.update(dict.fromkeys(es.warnings))
@@ -142,7 +152,7 @@ class Resolver:
         finally:
             shared.clear()
         self._states = used
-        return Resolution(tuple(endpoints), errors, tuple(warnings))
+        return Resolution(tuple(endpoints), errors, tuple(warnings), funnels)
 
     def _resolve_target(
         self,
@@ -151,8 +161,8 @@ class Resolver:
         used: _States,
         shared: SharedParts,
         diffs: Diffs,
-    ) -> list[_EndpointState]:
-        rules = _rules(target)
+    ) -> _TargetState:
+        rules = target_rules(target)
         namespaces = namespaces_of(target, cluster, self._default_namespace)
         key = (target, namespaces)
         state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
@@ -165,7 +175,9 @@ class Resolver:
                     {k: None if o is None else pipeline(source(o)) for k, o in delta.items()}
                 )
                 self._finish(target, i, ep, es)
-        return state.endpoints
+        if self._counting:
+            state.funnel = _funnel(target, state, namespaces, cluster)
+        return state
 
     def _new_state(
         self,
@@ -183,7 +195,8 @@ class Resolver:
                     keep_meta=self._keep_meta,
                     keeps=self._keeps,
                     keep_discovered=self._keep_discovered,
-                )
+                ),
+                TargetSet(counting=self._counting, by_namespace=None in namespaces),
             )
             for i, ep in enumerate(target.endpoints)
         ]
@@ -200,6 +213,8 @@ class Resolver:
         )
         es.warnings = tuple(warnings)
         lines = es.targets.lines
+        if es.targets.tally is not None:
+            es.funnel = EndpointFunnel.of(es.targets.tally, len(lines))
         if es.result is not None and es.result.lines is lines and not self._keep_discovered:
             return  # (a source's discovered labels can change while its lines do not)
         made: dict[bytes, ScrapeTarget] | None = None
@@ -209,6 +224,33 @@ class Resolver:
                 for t in contribution.kept:
                     made.setdefault(t.line, t)
         es.result = EndpointTargets(target, index, endpoint, lines, made)
+
+
+def _funnel(
+    target: Target, state: _TargetState, namespaces: tuple[str | None, ...], cluster: Cluster | None
+) -> Funnel:
+    """The target's funnel from its endpoints' (the last one while nothing changed)."""
+    endpoints = tuple(es.funnel for es in state.endpoints if es.funnel is not None)
+    first = state.endpoints[0].targets.tally
+    selection = state.selection
+    services = selection.services if isinstance(selection, SliceSelection) else None
+    if not namespaces or first is None:  # StaticEndpoints: no namespace, no object
+        spaces = objects = 0
+    else:
+        objects = first.sources  # pods, or EndpointSlices: the same for every endpoint
+        spaces = len(namespaces)
+        if None in namespaces:  # every namespace: those known, else those holding objects
+            spaces = len(cluster.namespaces()) if cluster is not None else 0
+            spaces = spaces or len(first.namespaces)
+    old = state.funnel
+    if (
+        old is not None
+        and old.endpoints == endpoints
+        and (old.namespaces_selected, old.objects_selected) == (spaces, objects)
+        and old.services_selected == services
+    ):
+        return old
+    return Funnel.of(target, spaces, objects, endpoints, services)
 
 
 def resolve(
@@ -240,7 +282,7 @@ def without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _rules(target: Target) -> list[tuple[CompiledRule, ...]]:
+def target_rules(target: Target) -> list[tuple[CompiledRule, ...]]:
     """Per endpoint: the target's relabel rules, then the endpoint's, compiled."""
     own = _compile(target.relabelings, "relabelConfigs")
     return [

@@ -81,3 +81,33 @@ def selected_namespaces(
             name for name, ns in cluster.namespaces().items() if wanted.matches(ns.metadata.labels)
         )
     return sorted(names)
+
+
+def selected_by(selector: NamespaceSelector | None, default_namespace: str) -> str:
+    """Which selector picks a target's namespaces, in words (for `sdgen explain`)."""
+    if selector is None or _own_namespace(selector):
+        return f"no namespaceSelector: the ConfigMap's own namespace {default_namespace!r}"
+    if selector.any:
+        return "namespaceSelector any: true (every namespace)"
+    terms = []
+    if selector.match_names:
+        terms.append(f"matchNames ({', '.join(selector.match_names)})")
+    if selector.labels is not None:
+        terms.append(f"namespace labels {selector.labels}")
+    return "namespaceSelector " + " or ".join(terms)
+
+
+def namespace_mismatch(
+    selector: NamespaceSelector | None, namespace: str, cluster: Cluster, default_namespace: str
+) -> str | None:
+    """Why a target reads no objects in `namespace`, in words; None when it does. Decided by
+    `selected_namespaces` itself, so it agrees with what the resolver reads."""
+    names = selected_namespaces(selector, cluster, default_namespace)
+    if None in names or namespace in names:
+        return None
+    if selector is None or _own_namespace(selector):
+        return f"{namespace!r} is not the ConfigMap's namespace {default_namespace!r}"
+    found = cluster.namespaces().get(namespace)
+    if found is None and selector.labels is not None:
+        return f"namespace {namespace!r} is not in the cache, so its labels cannot match"
+    return selector.mismatch(namespace, found.metadata.labels if found else {})

@@ -9,7 +9,7 @@ as a `Delta`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sdgen.k8s.labelselector import LabelSelector
@@ -81,7 +81,8 @@ class PodSelection:
 
 class SliceSelection:
     """The EndpointSlices of the Services in `namespaces` (None: all) a ServiceMonitor's
-    selector picks, by slice key, each with its Service and its endpoints' pods."""
+    selector picks, by slice key, each with its Service and its endpoints' pods; and how
+    many Services it picks (`services`), with EndpointSlices or without."""
 
     def __init__(self, namespaces: Sequence[str | None], selector: LabelSelector) -> None:
         self._namespaces = namespaces
@@ -89,6 +90,11 @@ class SliceSelection:
         self._seen: dict[str | None, tuple[Mapping[str, Any], ...]] = {}
         self._selected: dict[str, Objects] = {}
         self._refs: dict[str, set[str]] = {}  # pod key → keys of selected slices naming it
+        self._services: set[str] = set()  # keys of the Services the selector picks
+
+    @property
+    def services(self) -> int:
+        return len(self._services)
 
     def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
         changed = diffs or Diffs()
@@ -100,6 +106,7 @@ class SliceSelection:
                 cluster.pod_map(namespace),
             )
             seen = self._seen.get(namespace, (None, None, None))
+            self._pick_services(maps[0], changed(seen[0], maps[0]))
             affected = set(self._affected(cluster, seen, maps, changed))
             for key in sorted(affected):
                 self._evaluate(key, cluster, maps[0], maps[1], delta)
@@ -121,6 +128,14 @@ class SliceSelection:
         refs = self._refs
         for key in changed(seen[2], pods):
             yield from refs.get(key, ())
+
+    def _pick_services(self, services: Mapping[str, Service], keys: Iterable[str]) -> None:
+        for key in keys:
+            service = services.get(key)
+            if service is not None and self._selector.matches(service.metadata.labels):
+                self._services.add(key)
+            else:
+                self._services.discard(key)
 
     def _evaluate(
         self,
@@ -177,6 +192,21 @@ class StaticSelection:
 
 
 Selection = PodSelection | SliceSelection | StaticSelection
+
+
+def pod_skipped(pod: Pod) -> str | None:
+    """Why a pod yields no targets whatever selects it, in words, or None: the part of
+    `PodSelection._picks` (and of a slice's targets, sdgen.resolve.candidates) that is not
+    the selector. Slow, for `sdgen explain`."""
+    status = pod.status
+    if not status.pod_ip:
+        return f"the pod has no IP yet (phase {status.phase or 'unknown'})"
+    if status.phase in FINISHED:
+        return (
+            f"the pod's phase is {status.phase}: finished pods are not scraped "
+            "(the operator's filterRunning)"
+        )
+    return None
 
 
 def _key(eps: EndpointSlice) -> str:

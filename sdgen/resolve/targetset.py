@@ -14,11 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
+from sdgen.resolve.funnel import Counted, Tally
+
 _REBUILD_SHARE = 8  # more than 1/8 of the sources changed: one sort beats that many patches
 
 
-class Contribution(Protocol):
-    """What one source gave an endpoint: its lines, and why any candidate was refused."""
+class Contribution(Counted, Protocol):
+    """What one source gave an endpoint: its lines, why any candidate was refused, and its
+    funnel counts."""
 
     @property
     def lines(self) -> tuple[bytes, ...]: ...
@@ -34,14 +37,17 @@ C = TypeVar("C", bound=Contribution)
 class TargetSet(Generic[C]):
     """Sources' contributions by key; `lines` is their union, sorted, each line once. A
     `lines` handed out is never changed: a change makes a new list (the identity contract of
-    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`."""
+    sdgen.k8s.view), so readers may keep one and tell "unchanged" by `is`. `tally`: the
+    funnel counts over all sources, kept as they change; None when not `counting`;
+    `by_namespace`: it counts sources per namespace too (for a target of every namespace)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, counting: bool = True, by_namespace: bool = False) -> None:
         self._by_source: dict[str, C] = {}
         self._lines: list[bytes] = []
         self._shared = True  # `_lines` may have been handed out: copy before patching
         self._repeats: dict[bytes, int] = {}  # a line given more often than once: extra count
         self._troubled: set[str] = set()  # sources with dropped targets or warnings
+        self.tally = Tally(by_namespace=by_namespace) if counting else None
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -59,17 +65,24 @@ class TargetSet(Generic[C]):
     def update(self, changes: dict[str, C | None]) -> None:
         """Set (or, with None, remove) the contributions of the given sources."""
         changes = {k: v for k, v in changes.items() if v is not None or k in self._by_source}
+        tally = self.tally
         if len(changes) * _REBUILD_SHARE > len(self._by_source):
             self._apply(changes)
             self._rebuild()
+            if tally is not None:  # counted afresh in bulk, as the lines are sorted afresh
+                self.tally = Tally.of(self._by_source, by_namespace=tally.by_namespace)
             return
         gone: list[bytes] = []
         for key, new in changes.items():  # adds first, removals after: a line that only
             old = self._by_source.get(key)  # moves between sources leaves `lines` alone
             if old is not None:
                 gone.extend(old.lines)
+                if tally is not None:
+                    tally.add(key, old, -1)
             for line in new.lines if new is not None else ():
                 self._add(line)
+            if new is not None and tally is not None:
+                tally.add(key, new, 1)
             self._put(key, new)
         for line in gone:
             self._remove(line)

@@ -15,13 +15,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sdgen.output.outputdir import SyncResult
+from sdgen.resolve.scope import active_targets
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.logs import Repeats
 from sdgen.runtime.metrics import Metrics
+from sdgen.runtime.rollout import Rollout
 
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_FILES = 12  # "files updated" names the files while they fit on a line
+MAX_REPLACED = 20  # /status keeps the last reports of foreign things at sdgen's file names
 
 
 class Board:
@@ -33,8 +36,13 @@ class Board:
         self.rendered_once = False
         self.waiting_for = ""
         self.write_errors: tuple[str, ...] = ()  # of the last sync; () once it worked
+        # "relpath: what was there": a FIFO, symlink, directory or huge file found at a name
+        # sdgen owns (someone else wrote the volume), replaced; the last MAX_REPLACED, kept
+        self.replaced_files: tuple[str, ...] = ()
         self.targets: Mapping[str, TargetStatus] = {}
-        self.revision = 0  # goes up when what status() reports changed
+        self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
+        self.lint: tuple[str, ...] = ()  # the last render's lint warnings
+        self.revision = 0  # goes up when what status() reports, rollout aside, changed
         self._write_failures = Repeats("write failed")
 
     def record(self, result: CycleResult) -> None:
@@ -44,12 +52,21 @@ class Board:
         if self._reported() != before or self.targets is not targets:
             self.revision += 1  # last: a reader that sees it sees the new values
 
-    def _reported(self) -> tuple[object, ...]:
-        return (self.config, self.last_render, self.waiting_for, self.write_errors)
-
     def failed(self) -> None:
         """A cycle that raised (the scheduler logs it)."""
         self.metrics.cycles.labels("failed").inc()
+
+    def _reported(self) -> tuple[object, ...]:
+        """What status() reads, but the targets (compared by identity) and the rollout
+        (which the reloader's answers change between cycles: StatusPage asks it each time)."""
+        return (
+            self.config,
+            self.last_render,
+            self.waiting_for,
+            self.write_errors,
+            self.replaced_files,
+            self.lint,
+        )
 
     def _take(self, result: CycleResult) -> None:
         self.metrics.cycles.labels(result.outcome.value).inc()
@@ -60,11 +77,34 @@ class Board:
             self._record_sync(result.sync)
             self.targets = result.targets
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
+            self.metrics.set_funnels(
+                {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
         if result.outcome is Outcome.RENDERED:
+            self._record_lint(result.lint)
             self.metrics.render_duration.observe(result.duration)
             self.last_render = self._wall()
             self.rendered_once = True
             self.waiting_for = ""
+
+    def rolled(
+        self, result: CycleResult, ticket: int | None, loaded: Callable[[int], bool] | None
+    ) -> None:
+        """After `record` and any reload request: the versions seen, written and loaded.
+        `ticket`: the reloader's latest ticket, None without one; `loaded` its `loaded`."""
+        self.rollout.saw(result.reading.status.version)
+        if (
+            result.outcome is Outcome.RENDERED
+            and result.sync is not None
+            and not result.sync_errors
+        ):
+            changed = bool(result.sync.written or result.sync.removed)
+            self.rollout.wrote(result.reading.status.version, ticket, changed)
+        if loaded is not None:
+            self.rollout.confirm(loaded)
+        self.metrics.set_config_versions(
+            {str(stage): version for stage, version in self.rollout.versions().items()}
+        )
 
     def ready(self) -> tuple[bool, str]:
         if not self.rendered_once:
@@ -78,17 +118,20 @@ class Board:
                 "origin": self.config.origin,
                 "version": self.config.version,
                 "valid": self.config.valid,
-                "issues": list(self.config.issues),
+                "issues": [*self.config.issues, *self.lint],
             },
+            "rollout": self.rollout.status(),
             "last_render": self.last_render,
             "waiting_for": self.waiting_for,
             "write_errors": list(self.write_errors),
+            "replaced_files": list(self.replaced_files),
             "targets": {
                 name: {
                     "endpoints": t.endpoints,
                     "targets": t.targets,
                     "last_error": t.error,
                     "files": list(t.files),
+                    "funnel": t.funnel.as_json() if t.funnel is not None else None,
                 }
                 for name, t in sorted(self.targets.items())
             },
@@ -100,10 +143,21 @@ class Board:
         loaded = result.reading.loaded
         if loaded is None:
             return
+        if loaded.usable:  # an unusable config changes nothing, the funnel neither
+            held = loaded.rejected & set(self.targets)
+            self.metrics.set_funnel_targets([*(t.name for t in active_targets(loaded)), *held])
         if loaded.usable:
             self.metrics.config_last_success.set_to_current_time()
         else:
             self.metrics.config_errors.inc()
+
+    def _record_lint(self, lint: tuple[str, ...]) -> None:
+        """Each warning is logged when it appears, not every cycle it persists."""
+        known = set(self.lint)
+        for warning in lint:
+            if warning not in known:
+                log.warning("lint: %s", warning)
+        self.lint = lint
 
     def _not_rendering(self, why: str) -> None:
         if why != self.waiting_for:
@@ -116,6 +170,8 @@ class Board:
         self.metrics.file_removals.inc(len(result.removed))
         self.metrics.file_errors.inc(len(result.errors))
         self.write_errors = tuple(result.errors)
+        if result.replaced:
+            self.replaced_files = (*self.replaced_files, *result.replaced)[-MAX_REPLACED:]
         # Once per error while it recurs, each cycle (a full volume): its count when it ends.
         self._write_failures.report(result.errors, lambda e: log.error("write failed: %s", e))
         if result.written or result.removed:
@@ -136,23 +192,23 @@ class StatusPage:
 
     At 5,000 targets the document is 1.2 MB; encoded on every request, eight clients raised
     ConfigMap edit → file from 4 s to 26 s, the encoding competing with the render loop for
-    the interpreter. The watches (a few informers) are asked each time, the board's part is
-    re-encoded only after a cycle changed it.
+    the interpreter. The watches (a few informers) and the rollout are asked each time, the
+    board's part is re-encoded only after a cycle changed it.
     """
 
     def __init__(self, board: Board, watches: Callable[[], dict[str, Any]]) -> None:
         self._board = board
         self._watches = watches
         self._lock = threading.Lock()  # concurrent requests after a change encode once
-        self._key: tuple[int, dict[str, Any]] | None = None
+        self._key: tuple[int, dict[str, Any], dict[str, Any]] | None = None
         self._body = b""
         self.builds = 0
 
     def __call__(self) -> bytes:
-        key = (self._board.revision, self._watches())
+        key = (self._board.revision, self._board.rollout.status(), self._watches())
         with self._lock:
             if key != self._key:
-                document = {**self._board.status(), "watches": key[1]}
+                document = {**self._board.status(), "watches": key[2]}
                 self._body = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
                 self._key = key
                 self.builds += 1

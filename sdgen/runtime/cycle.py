@@ -27,7 +27,18 @@ from sdgen.output import naming, render
 from sdgen.output.migration import LegacyFiles
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
-from sdgen.output.secretfiles import materialize
+from sdgen.output.secretfiles import Materialized, materialize
+from sdgen.resolve.explain import (
+    ExplainError,
+    ExplainSettings,
+    Explanation,
+    FileOf,
+    ObjectRef,
+    explain,
+    find_target,
+)
+from sdgen.resolve.funnel import Funnel
+from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -64,6 +75,7 @@ class Options:
     materialize_secrets: bool = False  # accept Secret references, write them under secrets/
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
     part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
+    consumer: render.Consumer = render.PROMETHEUS  # the fragments' dialect
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class TargetStatus:
     targets: int = 0
     error: str = ""
     files: tuple[str, ...] = ()
+    funnel: Funnel | None = None  # None: not resolved this time (an error held it)
 
 
 class Outcome(StrEnum):
@@ -114,6 +127,7 @@ class CycleResult:
     sync: SyncResult | None = None  # RENDERED, CLEARED: what the write did
     targets: Mapping[str, TargetStatus] = field(default_factory=dict)  # RENDERED, CLEARED
     duration: float = 0.0  # RENDERED: seconds to resolve, render and write
+    lint: tuple[str, ...] = ()  # RENDERED: the lint warnings, formatted (sdgen.resolve.lint)
 
     @property
     def sync_errors(self) -> bool:
@@ -153,8 +167,12 @@ class Cycle:
             shard=options.shard,
             keep_discovered=options.keep_discovered,
         )
+        self._linter = Linter()
+        self._secret_errors: dict[str, str] = {}  # target -> its Secret error, as last logged
         owned = output.owned()
-        self._renderer = render.Renderer(options.part_size, naming.parts_on_disk(owned))
+        self._renderer = render.Renderer(
+            options.part_size, naming.parts_on_disk(owned), options.consumer
+        )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
 
     def run(self) -> CycleResult:
@@ -173,10 +191,19 @@ class Cycle:
             return CycleResult(Outcome.UNCHANGED, reading)
         started = self._clock()
         with without_cycle_collection():  # the cycle's garbage is freed by reference counting
-            sync, targets = self._write(reading.config, self.resolve(reading.config))
+            resolution = self.resolve(reading.config)
+            sync, targets = self._write(reading.config, resolution)
         if not sync.errors:
             self._rendered_key = key
-        return CycleResult(Outcome.RENDERED, reading, sync, targets, self._clock() - started)
+        lint = self._linter(reading.config, resolution)
+        return CycleResult(
+            Outcome.RENDERED,
+            reading,
+            sync,
+            targets,
+            self._clock() - started,
+            tuple(issue.format(reading.status.origin) for issue in lint),
+        )
 
     def read(self) -> Reading:
         """The config to render now, with the informers it needs started and synced, or why
@@ -204,18 +231,65 @@ class Cycle:
             log.warning("%s", warning)
         return resolution
 
-    def with_secrets(self, resolution: Resolution) -> tuple[Resolution, dict[str, bytes]]:
+    def explain(
+        self,
+        target: str,
+        obj: str | None = None,
+        address: str | None = None,
+        file_of: FileOf | None = None,
+    ) -> Explanation:
+        """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
+        API call); the files as the last render split them unless `file_of` says otherwise.
+        Safe from another thread: it reads what the loop replaces whole, and changes nothing.
+        An ExplainError when the question cannot be answered."""
+        parsed = self._parsed
+        if parsed is None or not parsed[1].usable:
+            raise ExplainError(f"no usable config yet ({self._status.origin or 'not read'})")
+        config = parsed[1]
+        found = find_target(config, target)
+        if not config.enabled:
+            found = replace(found, enabled=False)
+        ref = ObjectRef.parse(obj) if obj else None
+        cluster = None
+        if self.clusters is not None:
+            if not self.clusters.synced():
+                raise ExplainError("the caches have not synced yet; ask again shortly")
+            cluster = self.clusters.cluster()
+        options = self.options
+        settings = ExplainSettings(
+            options.default_namespace, options.shard, options.keep_meta_labels
+        )
+        return explain(
+            found,
+            cluster,
+            settings,
+            obj=ref,
+            address=address,
+            file_of=file_of or self._renderer.file_of,
+        )
+
+    def with_secrets(self, resolution: Resolution) -> Materialized:
         """The files under secrets/, and the resolution with the targets whose Secrets cannot
-        be read moved to its errors."""
+        be used moved to its errors. Each such error is logged once, when it appears or
+        changes (they are per target, so /status alone would hide them from the logs)."""
         cluster = self.clusters.cluster() if self.clusters else None
-        return materialize(resolution, cluster, self.options.default_namespace)
+        result = materialize(resolution, cluster, self.options.default_namespace)
+        for name, error in sorted(result.errors.items()):
+            if self._secret_errors.get(name) != error:
+                log.error("target %s rejected: %s", name, error)
+        for name in sorted(self._secret_errors.keys() - result.errors.keys()):
+            log.info("target %s: its Secrets can be used again", name)
+        self._secret_errors = result.errors
+        return result
 
     def _write(
         self, config: Config, resolution: Resolution
     ) -> tuple[SyncResult, dict[str, TargetStatus]]:
-        resolution, secrets = self.with_secrets(resolution)
+        resolution, secrets, gone, _ = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
-        held = {naming.target_prefix(n) for n in (*config.rejected, *resolution.errors)}
+        # A target whose Secret is gone loses its files (secretfiles); the others are held.
+        rejected = (*config.rejected, *(n for n in resolution.errors if n not in gone))
+        held = {naming.target_prefix(n) for n in rejected}
         sync = self.output.sync(
             desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)
         )
@@ -291,5 +365,7 @@ def target_statuses(
     for name in (*counts, *errors):
         endpoints, targets = counts.get(name, (0, 0))
         files = files_by_prefix.get(naming.target_prefix(name), []) if name in counts else []
-        statuses[name] = TargetStatus(endpoints, targets, errors.get(name, ""), tuple(files))
+        statuses[name] = TargetStatus(
+            endpoints, targets, errors.get(name, ""), tuple(files), resolution.funnels.get(name)
+        )
     return statuses

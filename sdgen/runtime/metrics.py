@@ -7,7 +7,7 @@ bookkeeping beyond the counters it already keeps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -15,6 +15,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sdgen import __version__
+from sdgen.cache.reflector import RELIST_REASONS, WATCH_END_REASONS
+from sdgen.resolve.funnel import Stage
+
+RELOAD_RESULTS = ("success", "failure")  # sdgen.runtime.reload's on_result values
 
 
 class InformerStats(Protocol):
@@ -57,11 +61,19 @@ class _InformerCollector(Collector):
             synced.add_metric([informer.name], 1.0 if informer.has_synced() else 0.0)
             objects.add_metric([informer.name], informer.object_count())
             last.add_metric([informer.name], informer.last_event_time())
-            for reason, count in informer.watch_restarts().items():
-                restarts.add_metric([informer.name, reason], count)
-            for reason, count in informer.relists().items():
-                relists.add_metric([informer.name, reason], count)
+            counted = informer.watch_restarts()
+            for reason in _known(WATCH_END_REASONS, counted):
+                restarts.add_metric([informer.name, reason], counted.get(reason, 0))
+            counted = informer.relists()
+            for reason in _known(RELIST_REASONS, counted):
+                relists.add_metric([informer.name, reason], counted.get(reason, 0))
         yield from (synced, objects, last, restarts, relists)
+
+
+def _known(reasons: tuple[str, ...], counted: dict[str, int]) -> Iterator[str]:
+    """Every known reason (at 0 until the first), then any other counted."""
+    yield from reasons
+    yield from (reason for reason in counted if reason not in reasons)
 
 
 class Metrics:
@@ -69,6 +81,7 @@ class Metrics:
 
     def __init__(self, informers: Callable[[], Iterable[InformerStats]] = tuple) -> None:
         self.registry = CollectorRegistry()
+        self._config_info_labels: set[tuple[str, str]] = set()
         r = self.registry
         Info("sdgen_build", "sdgen build information", registry=r).info({"version": __version__})
         self.targets = Gauge("sdgen_targets", "scrape targets written", ["target"], registry=r)
@@ -99,6 +112,14 @@ class Metrics:
         self.reload_requests = Counter(
             "sdgen_reload_requests", "POSTs to --reload-url", ["result"], registry=r
         )
+        for result in RELOAD_RESULTS:
+            self.reload_requests.labels(result)
+        self.funnel = Gauge(
+            "sdgen_target_funnel",
+            "per target, what each stage of resolving kept or dropped (see /status)",
+            ["target", "stage"],
+            registry=r,
+        )
         self.config_errors = Counter(
             "sdgen_config_errors", "config reads rejected as invalid", registry=r
         )
@@ -108,7 +129,52 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.events = Counter(
+            "sdgen_events",
+            "Kubernetes Events on the ConfigMap by result: created, patched (a series count), "
+            "counted (a repeat the next heartbeat writes), throttled, dropped (queue full), failed",
+            ["reason", "result"],
+            registry=r,
+        )
+        self.config_info = Gauge(
+            "sdgen_config_info",
+            "1 for the config version at each step: seen in the ConfigMap, its files written, "
+            "loaded by Prometheus (a reload that followed succeeded)",
+            ["version", "state"],
+            registry=r,
+        )
         r.register(_InformerCollector(informers))
+
+    def set_config_versions(self, versions: dict[str, str]) -> None:
+        """state → version; one series per state, so `seen != loaded` can be alerted on."""
+        current = {(version, state) for state, version in versions.items()}
+        for labels in self._config_info_labels - current:
+            self.config_info.remove(*labels)
+        for version, state in current:
+            self.config_info.labels(version, state).set(1)
+        self._config_info_labels = current
+
+    def set_funnel_targets(self, names: Iterable[str]) -> None:
+        """The targets of a config just loaded: each gets every stage (0 until its first
+        render), so the series exist before any is non-zero; a target gone loses its own."""
+        wanted = set(names)
+        for target, stage in list(self._funnel_series()):
+            if target not in wanted:
+                self.funnel.remove(target, stage)
+        for target in wanted:
+            for stage in Stage:
+                self.funnel.labels(target, stage.value)
+
+    def set_funnels(self, funnels: Mapping[str, Mapping[Stage, int]]) -> None:
+        """The rendered targets' counts (a target not rendered keeps its last)."""
+        for target, stages in funnels.items():
+            for stage, count in stages.items():
+                self.funnel.labels(target, stage.value).set(count)
+
+    def _funnel_series(self) -> Iterator[tuple[str, str]]:
+        for family in self.funnel.collect():
+            for sample in family.samples:
+                yield sample.labels["target"], sample.labels["stage"]
 
     def set_targets(self, counts: dict[str, int]) -> None:
         """Replace the per-target gauge so removed targets disappear from /metrics."""

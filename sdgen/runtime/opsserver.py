@@ -1,4 +1,4 @@
-"""The ops HTTP endpoint: /metrics, /healthz, /readyz and /status on --listen.
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status and /explain on --listen.
 
 A route table maps a path to a function of the query string that answers from memory (the
 liveness check, the board, the informers; /status is cached bytes), so a request never waits
@@ -10,6 +10,7 @@ The port exposes only what these routes answer (README, "Security model").
 from __future__ import annotations
 
 import io
+import json
 import logging
 import socket
 import urllib.parse
@@ -35,6 +36,8 @@ class Reply(NamedTuple):
 
 
 Route = Callable[[Query], Reply]
+# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
+Explain = Callable[[str, str | None, str | None], dict[str, Any]]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -50,15 +53,22 @@ class ListenError(SdgenError):
 
 
 def ops_routes(
-    registry: CollectorRegistry, healthy: Check, ready: Check, status: Callable[[], bytes]
+    registry: CollectorRegistry,
+    healthy: Check,
+    ready: Check,
+    status: Callable[[], bytes],
+    explain: Explain | None = None,
 ) -> dict[str, Route]:
     """sdgen's routes; add an entry to serve another path."""
-    return {
+    routes: dict[str, Route] = {
         "/metrics": lambda _: Reply(200, CONTENT_TYPE_LATEST, generate_latest(registry)),
         "/healthz": lambda _: _probe(healthy),
         "/readyz": lambda _: _probe(ready),
         "/status": lambda _: Reply(200, "application/json", status()),
     }
+    if explain is not None:
+        routes["/explain"] = lambda query: _explain(explain, query)
+    return routes
 
 
 class OpsServer:
@@ -149,3 +159,23 @@ def _probe(check: Check) -> Reply:
     return Reply(
         200 if ok else 503, "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
     )
+
+
+def _explain(explain: Explain, query: Query) -> Reply:
+    """GET /explain?target=…[&object=KIND/NS/NAME | &address=HOST:PORT]: 200 with the same
+    JSON as `sdgen explain --json`, or 400 with {"error": …} for a question it cannot answer."""
+    target = _param(query, "target") or ""
+    try:
+        if not target:
+            raise SdgenError("missing ?target=<targetName>")
+        document = explain(target, _param(query, "object"), _param(query, "address"))
+        code = 200
+    except SdgenError as err:
+        document, code = {"error": str(err)}, 400
+    body = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+    return Reply(code, "application/json", body)
+
+
+def _param(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values and values[0] else None

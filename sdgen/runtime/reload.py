@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,20 @@ log = logging.getLogger(__name__)
 # route it elsewhere.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _IDLE_POLL = 0.5  # how often an idle thread looks at `stop` when nobody calls join()
+MAX_ANSWER = 2048  # characters of Prometheus's answer kept: its error names the bad config
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadAnswer:
+    """One POST and what Prometheus said: `answer` is its response body (for a rejected
+    config, Prometheus's own error) or the transport error. `serves`: the latest request
+    ticket the POST covers."""
+
+    ok: bool
+    answer: str
+    serves: int
+    attempt: int
+    status: int = 0  # the HTTP status; 0 when Prometheus could not be reached
 
 
 class Reloader:
@@ -35,11 +50,13 @@ class Reloader:
         on_result: Callable[[str], None] | None = None,
         *,
         on_loaded: Callable[[], None] | None = None,
+        on_answer: Callable[[ReloadAnswer], None] | None = None,
         initial_delay: float = 0.5,
         max_delay: float = 30.0,
     ) -> None:
         """`on_result("success" | "failure")` is called after every POST (for metrics), and
-        `on_loaded()` after each that succeeded, once `loaded` tells so.
+        `on_loaded()` after each that succeeded, once `loaded` tells so; `on_answer` gets
+        every POST's answer (for /status and Events).
 
         Raises ValueError for a URL that is not http(s)://host…, so a typo fails at start."""
         parts = urllib.parse.urlsplit(url)
@@ -52,6 +69,7 @@ class Reloader:
         self._stop = stop
         self._on_result = on_result
         self._on_loaded = on_loaded
+        self._on_answer = on_answer
         self._initial_delay = initial_delay
         self._max_delay = max_delay
         self._wanted = False  # a reload was requested and no POST has started since
@@ -68,6 +86,12 @@ class Reloader:
         self._requested += 1
         self._wanted = True
         self._wake.set()
+        return self._requested
+
+    @property
+    def latest_ticket(self) -> int:
+        """The ticket of the latest request (0 before any): what `loaded` must confirm for
+        everything written until now to be in Prometheus."""
         return self._requested
 
     def loaded(self, ticket: int) -> bool:
@@ -96,7 +120,7 @@ class Reloader:
         while True:
             self._wanted = False  # this POST serves every request made until now
             serves = self._requested
-            if self._post(attempt):
+            if self._post(attempt, serves):
                 self._loaded = max(self._loaded, serves)
                 self._report_loaded()
                 return
@@ -105,17 +129,25 @@ class Reloader:
             delay = min(delay * 2, self._max_delay)
             attempt += 1
 
-    def _post(self, attempt: int) -> bool:
+    def _post(self, attempt: int, serves: int) -> bool:
         request = urllib.request.Request(self.url, data=b"", method="POST")
         try:
             with _OPENER.open(request, timeout=self.timeout) as response:
                 status: int = response.status
+                body = _body(response)
             ok, problem = 200 <= status < 300, f"HTTP {status}"
         except urllib.error.HTTPError as e:
-            ok, problem = False, f"HTTP {e.code} {e.reason}"
+            ok, problem, status = False, f"HTTP {e.code} {e.reason}", e.code
+            body = _body(e)
+            problem += f": {body}" if body else ""
         except (OSError, ValueError) as e:  # URLError, timeouts, refused connections
             ok, problem = False, str(getattr(e, "reason", e))
+            body, status = "", 0
         self._report("success" if ok else "failure")
+        if self._on_answer is not None:
+            text = body if ok or not body else problem
+            answer = ReloadAnswer(ok, text, serves, attempt, status)
+            _call_hook(self._on_answer, answer)
         if ok:
             log.info("reload requested from %s", self.url, extra={"attempt": attempt})
         else:
@@ -133,7 +165,16 @@ class Reloader:
             _call_hook(self._on_result, result)
 
 
-def _call_hook(hook: Callable[..., None], *args: str) -> None:
+def _body(response: object) -> str:
+    """The first MAX_ANSWER characters of a response body, as one stripped text."""
+    try:
+        data: bytes = response.read(MAX_ANSWER * 4)  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return ""
+    return data.decode("utf-8", "replace").strip()[:MAX_ANSWER]
+
+
+def _call_hook(hook: Callable[..., None], *args: object) -> None:
     """Run a caller's hook; one that raises must not end the reloader or its retries."""
     try:
         hook(*args)

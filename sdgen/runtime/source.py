@@ -62,6 +62,11 @@ class ConfigMapSource:
     def ensure_alive(self) -> None:
         pass
 
+    def configmap(self) -> ConfigMap | None:
+        """The ConfigMap as cached now (what its Events regard)."""
+        found: ConfigMap | None = self.informer.store.get(self._key)
+        return found
+
     def read(self) -> ConfigText:
         configmap = self.informer.store.get(self._key)
         if configmap is None:

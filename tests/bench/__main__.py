@@ -5,7 +5,8 @@ For each size: the emulator is seeded with a synthetic cluster in its own proces
 is measured against it (first render, memory, steady cycles, change latencies), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
-follow.py). Last, render + relabel of 10k targets in-process, and ConfigMap edit → file of a
+follow.py). Last, render + relabel of 10k targets in-process, that cycle with and without
+the funnel counts, explaining one object on a 10k-pod cache, and ConfigMap edit → file of a
 5,000-target config with and without a flood of /status requests (tests/bench/
 status_flood.py, also runnable alone). Prints one table and writes it, with every raw
 number, as JSON to --out.
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
     _say("render + relabel in-process")
     results["render_inprocess"] = inprocess.measure(10_000, 3 if args.quick else 7)
+    _say("funnel counts: a render cycle with and without them")
+    results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if args.quick else 7)
+    _say("explaining one object in-process")
+    results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if args.quick else 7)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)

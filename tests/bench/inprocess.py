@@ -1,13 +1,20 @@
 """Render + relabel in-process: a first `targets.Resolver` call + `render.render` over a
 cluster of records, best of N, with no I/O and no informer: the pure cost a render cycle
-pays per target."""
+pays per target. `funnel_cost`: the same cycle with and without the funnel counts (issue 13
+asks ≤ 5 %), a first one and one after a single pod changed. Also explaining one object
+(`sdgen explain`, `GET /explain`) on such a cache. Each section runs alone with
+`python -m tests.bench.inprocess render|funnel|explain [--pods N] [--repeats R]`."""
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import gc
 import io
+import json
 import pstats
+import statistics
+import sys
 import time
 from typing import Any
 
@@ -19,6 +26,7 @@ from sdgen.config.model import Config
 from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.k8s.view import StaticCluster
 from sdgen.output import render
+from sdgen.resolve.explain import ExplainSettings, ObjectKind, ObjectRef, explain, find_target
 from sdgen.resolve.resolver import Resolution, Resolver
 from tests.bench import proc, synth
 
@@ -82,6 +90,59 @@ def _fresh(config: Config, cluster: StaticCluster) -> Resolution:
     return Resolver(default_namespace="default", keep_discovered=False)(config, cluster)
 
 
+_STEADY_CYCLES = 21  # cycles after each first one, one pod changing (back) in each
+
+
+def funnel_cost(pods: int, repeats: int) -> dict[str, Any]:
+    """Best seconds of a first cycle (resolve + render), median of a cycle after one pod changed,
+    with the funnel counts and without, alternating (and in turn first) so a busy machine
+    slows both alike."""
+    cluster = static_cluster(pods)
+    config = parse_config(pod_targets_only(synth.scrape_config()), source="bench")
+    changed = _one_pod_changed(cluster)
+    first: dict[bool, list[float]] = {True: [], False: []}
+    again: dict[bool, list[float]] = {True: [], False: []}
+    for repeat in range(repeats):
+        for counting in (True, False) if repeat % 2 else (False, True):
+            resolver = Resolver(
+                default_namespace="default", keep_discovered=False, counting=counting
+            )
+            renderer = render.Renderer()
+            gc.collect()
+            started = time.perf_counter()
+            renderer.render(resolver(config, cluster).endpoints)
+            first[counting].append(time.perf_counter() - started)
+            for step in range(_STEADY_CYCLES):  # the pod changes back and forth
+                started = time.perf_counter()
+                renderer.render(resolver(config, cluster if step % 2 else changed).endpoints)
+                again[counting].append(time.perf_counter() - started)
+    result: dict[str, Any] = {"pods": pods, "repeats": repeats}
+    for name, times in (("first", first), ("one_pod_changed", again)):
+        if name == "first":
+            with_s, without_s = min(times[True]), min(times[False])
+        else:  # many short cycles: the median is steadier than the best
+            with_s, without_s = statistics.median(times[True]), statistics.median(times[False])
+        result[name] = {"with_s": with_s, "without_s": without_s, "ratio": with_s / without_s}
+    return result
+
+
+def _one_pod_changed(cluster: StaticCluster) -> StaticCluster:
+    """The cluster with one pod replaced by a copy with a new label (a new object, as the
+    informers publish a changed pod); every other record the same object."""
+    pods = list(cluster.pod_map(None).values())
+    pod = pods[len(pods) // 2]
+    labels = {**pod.metadata.labels, "bench-changed": "1"}
+    pods[len(pods) // 2] = msgspec.structs.replace(
+        pod, metadata=msgspec.structs.replace(pod.metadata, labels=labels)
+    )
+    return StaticCluster.from_objects(
+        pods,
+        cluster.service_map(None).values(),
+        cluster.slice_map(None).values(),
+        cluster.namespaces().values(),
+    )
+
+
 def profile_top(config: Config, cluster: StaticCluster, entries: int = 12) -> list[str]:
     """cProfile's top functions by own time over one resolve + render: where a cycle goes."""
     profiler = cProfile.Profile()
@@ -94,3 +155,56 @@ def profile_top(config: Config, cluster: StaticCluster, entries: int = 12) -> li
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
     rows = lines[start : start + entries + 1]
     return [line.strip().replace(f"{proc.REPO}/", "") for line in rows if line.strip()]
+
+
+def measure_explain(pods: int, repeats: int) -> dict[str, Any]:
+    """Best and median milliseconds to explain one object on a cache of `pods` pods, as
+    `GET /explain` does: a pod under the PodMonitor, a Service under the ServiceMonitor
+    (5 relabel rules each, every candidate traced)."""
+    cluster = static_cluster(pods)
+    config = parse_config(synth.scrape_config(), source="bench")
+    settings = ExplainSettings("default")
+    pod_key = sorted(cluster.pod_map(None))[pods // 2]
+    service_key = sorted(cluster.service_map(None))[len(cluster.service_map(None)) // 2]
+    questions = {
+        "pod": (synth.POD_TARGET, ObjectRef(ObjectKind.POD, *pod_key.split("/"))),
+        "service": (synth.SERVICE_TARGET, ObjectRef(ObjectKind.SERVICE, *service_key.split("/"))),
+    }
+    result: dict[str, Any] = {"pods": pods}
+    for name, (target_name, obj) in questions.items():
+        target = find_target(config, target_name)
+        times: list[float] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            answer = explain(target, cluster, settings, obj=obj)
+            times.append(time.perf_counter() - started)
+        if not answer.written:
+            raise RuntimeError(f"explaining {obj} found nothing written: {answer.as_json()}")
+        times.sort()
+        result[name] = {
+            "object": str(obj),
+            "best_ms": 1000 * times[0],
+            "median_ms": 1000 * times[len(times) // 2],
+            "candidates": len(answer.candidates),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.inprocess", description=__doc__)
+    parser.add_argument("section", choices=["render", "funnel", "explain"])
+    parser.add_argument("--pods", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.section == "explain":
+        found = measure_explain(args.pods, args.repeats)
+    elif args.section == "funnel":
+        found = funnel_cost(args.pods, args.repeats)
+    else:
+        found = measure(args.pods, args.repeats)
+    print(json.dumps(found, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,6 +50,22 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ms = 1000 * render["best_s"]
         name = f"render + relabel, {render['targets']} targets x {render['rules']} rules (best)"
         out.append(Row(name, ms, "ms", "≤ 200 ms", met=ms <= 200))
+    funnel = results.get("funnel_cost")
+    if funnel:
+        for key, what in (
+            ("first", "first cycle (best)"),
+            ("one_pod_changed", "one pod changed (median)"),
+        ):
+            cost = 100 * (funnel[key]["ratio"] - 1)
+            name = f"funnel counts: added to a render cycle, {what}"
+            out.append(Row(name, cost, "%", "≤ 5 %", met=cost <= 5))
+    explained = results.get("explain_inprocess")
+    if explained:
+        pods = f"{explained['pods'] // 1000}k-pod cache"
+        for kind in ("pod", "service"):
+            ms = explained[kind]["best_ms"]
+            name = f"explain one {kind} on a {pods} (best)"
+            out.append(Row(name, ms, "ms", "≤ 50 ms", met=ms <= 50))
     flood = results.get("status_flood")
     if flood:
         out += _status_flood(flood)

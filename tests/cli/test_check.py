@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from sdgen.cli.main import main
+from tests.fakeapi import FakeAPI
 from tests.support.helpers import REPO
+from tests.support.sidecar import load_yaml
 
 DATA = Path("tests/data/config")  # relative to REPO: the CLI prints paths as given
 GOOD = "targets:\n  - {targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1'}]}\n"
@@ -194,3 +196,58 @@ def test_a_huge_file_is_refused_after_a_bounded_read(tmp_path: Path) -> None:
     result = sdgen(str(huge))
     assert result.returncode == 2, result.stderr
     assert f"{huge}: larger than 8 MiB" in result.stdout + result.stderr
+
+
+LINTED = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: scrape, namespace: demo}
+data:
+  scrape_config.yaml: |
+    targets:
+      - targetName: nothing
+        type: PodMonitor
+        selector: {matchLabels: {app: no-such-app}}
+        endpoints: [{port: metrics}]
+      - targetName: wrong-port
+        type: PodMonitor
+        selector: {matchLabels: {app: demo-app}}
+        endpoints:
+          - port: no-such-port
+"""
+
+
+def test_snapshot_adds_located_lint_warnings_and_exits_0(tmp_path: Path) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(LINTED)
+    run = sdgen(str(manifest), "--snapshot", "examples/cluster.yaml")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        f"{manifest}:9: targets[0].selector: warning: "
+        "matches no pod (running, with an IP) in the 1 namespace(s) selected",
+        f"{manifest}:15: targets[1].endpoints[0].port: warning: "
+        'no selected pod has port "no-such-port"',
+    ]
+    assert "0 error(s), 2 warning(s)" in run.stderr
+    assert sdgen(str(manifest)).stdout == "", "no cluster objects: no lint"
+
+
+def test_an_unreadable_snapshot_exits_2(tmp_path: Path) -> None:
+    run = sdgen("examples/scrape_config.yaml", "--snapshot", str(tmp_path / "none.yaml"))
+    assert run.returncode == 2
+    assert "none.yaml: cannot read snapshot" in run.stderr
+
+
+def test_kubeconfig_lints_against_the_live_cluster(
+    fakeapi: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    for obj in load_yaml(REPO / "examples" / "cluster.yaml"):
+        fakeapi.create(obj)
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(LINTED)
+    run = sdgen(str(manifest), "--kubeconfig", str(kubeconfig))
+    assert run.returncode == 0, run.stderr
+    assert [line.split(": ", 1)[1] for line in run.stdout.splitlines()] == [
+        "targets[0].selector: warning: "
+        "matches no pod (running, with an IP) in the 1 namespace(s) selected",
+        'targets[1].endpoints[0].port: warning: no selected pod has port "no-such-port"',
+    ]

@@ -1,17 +1,20 @@
-"""The wiring's own rules: the --on-missing-config strings, and exceptions → exit codes."""
+"""The wiring's own rules: the --on-missing-config strings, the fragment dialect flags, and
+exceptions → exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sdgen.cache.snapshot import SnapshotError
-from sdgen.cli.commands import GaveUp, UsageError, exit_codes, on_missing_config
-from sdgen.cli.settings import LOOP
+from sdgen.cli.commands import GaveUp, UsageError, consumer_of, exit_codes, on_missing_config
+from sdgen.cli.settings import LOOP, OUTPUT
 from sdgen.output.outputdir import OutputError
+from sdgen.output.render import PROMETHEUS, Consumer, FragmentFormat
 from sdgen.runtime.cycle import OnMissingConfig
 
 
@@ -22,6 +25,48 @@ def test_the_flag_offers_exactly_the_modes() -> None:
     assert on_missing_config("clear") is OnMissingConfig.CLEAR
     with pytest.raises(UsageError, match="'wipe': expected one of keep, clear"):
         on_missing_config("wipe")  # an SDGEN_ON_MISSING_CONFIG value argparse does not check
+
+
+def test_the_fragment_format_flag_offers_exactly_the_dialects() -> None:
+    [flag] = [f for f in OUTPUT if f.name == "fragment-format"]
+    assert flag.choices == tuple(FragmentFormat) and flag.default == FragmentFormat.PROMETHEUS
+
+
+VMAGENT = FragmentFormat.VMAGENT
+
+
+@pytest.mark.parametrize(
+    ("fragment_format", "prefix", "expected"),
+    [
+        ("prometheus", None, PROMETHEUS),
+        ("vmagent", None, Consumer(VMAGENT, "/data/out")),  # the output dir
+        ("vmagent", "/etc/vmagent/sdgen/", Consumer(VMAGENT, "/etc/vmagent/sdgen")),
+        ("vmagent", "/", Consumer(VMAGENT, "/")),
+        ("prometheus", "/etc/vmagent/sdgen", "applies to --fragment-format vmagent only"),
+        ("vmagent", "etc/vmagent", "'etc/vmagent': must be an absolute path"),
+    ],
+)
+def test_the_consumer_from_the_flags(
+    fragment_format: str, prefix: str | None, expected: Consumer | str
+) -> None:
+    args = argparse.Namespace(
+        fragment_format=fragment_format, consumer_path_prefix=prefix, output_dir="/data/out"
+    )
+    if isinstance(expected, str):
+        with pytest.raises(UsageError, match=expected):
+            consumer_of(args)
+    else:
+        assert consumer_of(args) == expected
+
+
+def test_the_default_prefix_is_the_output_dir_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(
+        fragment_format="vmagent", consumer_path_prefix=None, output_dir="out"
+    )
+    assert consumer_of(args) == Consumer(VMAGENT, str(tmp_path / "out"))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from . import events
 from . import resources as rs
 from .errors import ApiError, bad_request, path_not_found
 from .listing import ListOptions, list_body, list_page
@@ -112,8 +113,8 @@ def _resolve(segs: list[str]) -> Target | None:
     return Target(res, namespace, name, sub, legacy_watch)
 
 
-def _check_read(state: State, t: Target, verb: str) -> None:
-    if not state.faults.allows(t.res.plural, t.namespace):
+def _check(state: State, t: Target, verb: str) -> None:
+    if not state.faults.allows(t.res.plural, t.namespace, t.res.group, verb):
         group = t.res.group
         where = f'in the namespace "{t.namespace}"' if t.namespace else "at the cluster scope"
         message = (
@@ -155,27 +156,41 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
     if req.method == "GET":
         opts = ListOptions.from_query(req.query)
         if opts.watch or t.legacy_watch:
-            _check_read(state, t, "watch")
+            _check(state, t, "watch")
             watch_opts = replace(opts, watch=True)
             if wants_table(req.headers.get("accept", "")):
                 render = row_renderer(req.query.get("includeObject", "Metadata"))
                 return Watch(state, t.res, t.namespace, watch_opts, render)
+            if events.is_view(t.res):
+                return Watch(state, t.res, t.namespace, watch_opts, events.render_view)
             return Watch(state, t.res, t.namespace, watch_opts)
-        _check_read(state, t, "list")
+        _check(state, t, "list")
         items, meta = list_page(state.store, t.res, t.namespace, opts, state.too_large_wait)
         if wants_table(req.headers.get("accept", "")):
             return _json(200, as_table(items, meta, req.query.get("includeObject", "Metadata")))
-        return Reply(200, list_body(t.res, meta, [i.raw for i in items]))
+        return Reply(200, list_body(t.res, meta, [_out(t.res, i.raw) for i in items]))
     if req.method == "POST":
+        _check(state, t, "create")
         if t.res.namespaced and t.namespace is None:
             raise ApiError(
                 405,
                 "the server does not allow this method on the requested resource",
                 "MethodNotAllowed",
             )
+        if events.is_view(t.res):
+            body = events.create(
+                state.objects,
+                rs.BY_PLURAL["events"],
+                t.res,
+                t.namespace,
+                _object_body(req),
+                _write(req, t),
+            )
+            return Reply(201, body)
         created = state.objects.create(t.res, t.namespace, _object_body(req), _write(req, t))
         return Reply(201, created.raw)
     if req.method == "DELETE":
+        _check(state, t, "deletecollection")
         opts = ListOptions.from_query(req.query)
         items, meta = list_page(state.store, t.res, t.namespace, replace(opts, limit=0), 0.0)
         for item in items:
@@ -186,23 +201,40 @@ def _collection(state: State, req: Request, t: Target) -> Reply | Watch:
     )
 
 
+def _out(res: Resource, raw: bytes) -> bytes:
+    """A stored object as the requested resource shows it (events.k8s.io Events converted)."""
+    return events.render_view(raw) if events.is_view(res) else raw
+
+
 def _object(state: State, req: Request, t: Target) -> Reply:
     name = t.name or ""
     objects = state.objects
     if req.method == "GET":
-        _check_read(state, t, "get")
+        _check(state, t, "get")
         found = objects.get(t.res, t.namespace, name)
         if wants_table(req.headers.get("accept", "")):
             include = req.query.get("includeObject", "Metadata")
             return _json(200, as_table([found], {"resourceVersion": str(found.rv)}, include))
-        return Reply(200, found.raw)
+        return Reply(200, _out(t.res, found.raw))
     if req.method == "PUT":
-        return Reply(
-            200, objects.update(t.res, t.namespace, name, _object_body(req), _write(req, t)).raw
+        _check(state, t, "update")
+        body = _object_body(req)
+        if events.is_view(t.res):
+            events.validate(t.res, body, name)
+            body = events.to_core(body)
+        updated = objects.update(
+            rs.BY_PLURAL[t.res.plural] if events.is_view(t.res) else t.res,
+            t.namespace,
+            name,
+            body,
+            _write(req, t),
         )
+        return Reply(200, _out(t.res, updated.raw))
     if req.method == "PATCH":
+        _check(state, t, "patch")
         return _patch(state, req, t, name)
     if req.method == "DELETE":
+        _check(state, t, "delete")
         options = _body(req) or {}
         event = objects.delete(t.res, t.namespace, name, options.get("preconditions") or {})
         if t.res.returns_deleted_object:
@@ -252,5 +284,10 @@ def _patch(state: State, req: Request, t: Target, name: str) -> Reply:
             raise bad_request(f"error decoding YAML: {exc}") from None
     else:
         patch = _body(req)
+    if events.is_view(t.res):
+        core = rs.BY_PLURAL["events"]
+        return Reply(
+            200, events.patch(state.objects, core, t.res, t.namespace, name, kind, patch, write)
+        )
     stored, created = state.objects.patch(t.res, t.namespace, name, kind, patch, write)
     return Reply(201 if created else 200, stored.raw)

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from . import events
 from .errors import ApiError, bad_request
 from .resources import Resource
 from .selectors import FieldSelector, LabelMatcher, parse_fields, parse_labels
@@ -165,17 +166,20 @@ class ListOptions:
 class Filter:
     """What one list or watch selects: a namespace (or all) plus label and field selectors."""
 
-    def __init__(self, namespace: str | None, opts: ListOptions) -> None:
+    def __init__(self, namespace: str | None, opts: ListOptions, plural: str = "") -> None:
         self.namespace = namespace
         self.labels: LabelMatcher = parse_labels(opts.label_selector)
-        self.fields: FieldSelector = parse_fields(opts.field_selector)
+        extra = events.SELECTABLE if plural == "events" else frozenset()
+        self.fields: FieldSelector = parse_fields(opts.field_selector, extra)
         self.selective = bool(opts.label_selector.strip() or opts.field_selector.strip())
 
     def matches(self, obj: Stored) -> bool:
         ns, name = obj.key
         if self.namespace is not None and ns != self.namespace:
             return False
-        return self.labels(obj.labels) and self.fields.matches(name, ns)
+        if not self.labels(obj.labels):
+            return False
+        return self.fields.matches(name, ns, lambda f: events.field_value(obj.decode(), f))
 
     def key_range(self, keys: list[Key]) -> tuple[int, int]:
         if self.namespace is None:
@@ -237,7 +241,7 @@ def list_page(
     store: Store, res: Resource, namespace: str | None, opts: ListOptions, too_large_wait: float
 ) -> tuple[list[Stored], dict[str, Any]]:
     """One page of a list: its objects and the list metadata (resourceVersion, continue...)."""
-    selected = Filter(namespace, opts)
+    selected = Filter(namespace, opts, res.plural)
     start: Key | None = None
     if opts.continue_token:
         if opts.resource_version:

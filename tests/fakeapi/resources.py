@@ -113,9 +113,13 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("secrets", "secret", "Secret", "", "v1", True),
     Resource("endpointslices", "endpointslice", "EndpointSlice", "discovery.k8s.io", "v1", True),
+    # One store, two views (tests/fakeapi/events.py): the core one is stored, the
+    # events.k8s.io one converted. Both are "events", so both name the same store.
+    Resource("events", "event", "Event", "", "v1", True, ("ev",)),
+    Resource("events", "event", "Event", "events.k8s.io", "v1", True, ("ev",)),
 )
 
-BY_PLURAL = {r.plural: r for r in RESOURCES}
+BY_PLURAL = {r.plural: r for r in reversed(RESOURCES)}  # "events": the stored, core one
 
 
 def lookup(name: str) -> Resource:

@@ -178,12 +178,18 @@ def parse_labels(text: str) -> LabelMatcher:
 class FieldSelector:
     terms: tuple[tuple[str, bool, str], ...]  # (field, wants_equal, value)
 
-    def matches(self, name: str, namespace: str) -> bool:
+    def matches(self, name: str, namespace: str, field: Callable[[str], str] | None = None) -> bool:
+        """`field`: the value of any other selectable field (Events' involvedObject.*)."""
         fields = {"metadata.name": name, "metadata.namespace": namespace}
-        return all((fields[f] == v) == eq for f, eq, v in self.terms)
+        for f, eq, v in self.terms:
+            value = fields[f] if f in fields else field(f) if field is not None else ""
+            if (value == v) != eq:
+                return False
+        return True
 
 
-def parse_fields(text: str) -> FieldSelector:
+def parse_fields(text: str, extra: frozenset[str] = frozenset()) -> FieldSelector:
+    """`extra`: the fields this resource indexes besides metadata.name and namespace."""
     terms: list[tuple[str, bool, str]] = []
     for term in (t.strip() for t in text.split(",")):
         if not term:
@@ -192,7 +198,7 @@ def parse_fields(text: str) -> FieldSelector:
         if match is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         field, op, value = match.group(1).strip(), match.group(2), match.group(3).strip()
-        if field not in ("metadata.name", "metadata.namespace"):
+        if field not in ("metadata.name", "metadata.namespace") and field not in extra:
             raise ApiError(400, f"field label not supported: {field}", "BadRequest")
         terms.append((field, op != "!=", value))
     return FieldSelector(tuple(terms))

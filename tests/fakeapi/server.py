@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .faults import Grant
 from .handler import Server
 from .objects import PYTHON, Write
 from .resources import for_object, lookup
@@ -167,11 +168,19 @@ class FakeAPI:
     def set_latency(self, seconds: float) -> None:
         self._state.faults.latency = seconds
 
-    def allow_only(self, rules: builtins.list[tuple[str, str | None]] | None) -> None:
-        """Only these (resource, namespace or None for all) may be read; others are 403."""
-        self._state.faults.allowed = (
-            None if rules is None else [(lookup(r).plural, ns) for r, ns in rules]
-        )
+    def allow_only(self, rules: builtins.list[tuple[Any, ...]] | None) -> None:
+        """Only these requests are allowed, the others are 403 (as RBAC): a rule is
+        (resource, namespace or None for all) to read, or (resource, namespace, API group,
+        verbs). No rules (None): everything is allowed."""
+        grants = []
+        for rule in rules or ():
+            resource, namespace, *rest = rule
+            grants.append(
+                Grant(lookup(resource).plural, namespace)
+                if not rest
+                else Grant(lookup(resource).plural, namespace, rest[0], frozenset(rest[1]))
+            )
+        self._state.faults.allowed = None if rules is None else grants
 
     @property
     def requests(self) -> builtins.list[tuple[str, str]]:

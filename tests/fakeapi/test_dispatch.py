@@ -27,7 +27,7 @@ def test_core_and_group_discovery(fakeapi: FakeAPI) -> None:
     assert get(fakeapi, "/api")["versions"] == ["v1"]
     groups = get(fakeapi, "/apis")
     assert groups["kind"] == "APIGroupList"
-    assert [g["name"] for g in groups["groups"]] == ["discovery.k8s.io"]
+    assert [g["name"] for g in groups["groups"]] == ["discovery.k8s.io", "events.k8s.io"]
     group = get(fakeapi, "/apis/discovery.k8s.io")
     assert group["preferredVersion"]["groupVersion"] == "discovery.k8s.io/v1"
 
@@ -41,6 +41,8 @@ def test_core_and_group_discovery(fakeapi: FakeAPI) -> None:
         ("/api/v1", "namespaces", "Namespace", False, ["ns"]),
         ("/api/v1", "nodes", "Node", False, ["no"]),
         ("/apis/discovery.k8s.io/v1", "endpointslices", "EndpointSlice", True, None),
+        ("/api/v1", "events", "Event", True, ["ev"]),
+        ("/apis/events.k8s.io/v1", "events", "Event", True, ["ev"]),
     ],
 )
 def test_api_resource_lists(

@@ -132,6 +132,28 @@ def test_allow_only_forbids_other_reads(fakeapi: FakeAPI) -> None:
     assert request(fakeapi.url, "GET", "/api/v1/pods").status == 200
 
 
+def test_allow_only_with_verbs_and_groups_governs_writes(fakeapi: FakeAPI) -> None:
+    """Events: core/v1 and events.k8s.io are one store but two resources for RBAC."""
+    fakeapi.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+    fakeapi.allow_only([("events", "demo", "events.k8s.io", ("create", "patch"))])
+    event = {"metadata": {"name": "e"}, "eventTime": "2026-01-01T00:00:00.000000Z"}
+    event |= {"reportingController": "x", "reportingInstance": "y", "action": "a"}
+    event |= {"reason": "R", "type": "Normal", "regarding": {"kind": "ConfigMap", "name": "c"}}
+    created = request(fakeapi.url, "POST", "/apis/events.k8s.io/v1/namespaces/demo/events", event)
+    assert created.status == 201, created.body
+    refused = request(fakeapi.url, "POST", "/api/v1/namespaces/demo/events", {"metadata": {}})
+    assert refused.status == 403
+    assert 'cannot create resource "events" in API group ""' in refused.body["message"]
+    elsewhere = "/apis/events.k8s.io/v1/namespaces/other/events"
+    assert request(fakeapi.url, "POST", elsewhere, event).status == 403
+    assert (
+        request(fakeapi.url, "GET", "/apis/events.k8s.io/v1/namespaces/demo/events").status == 403
+    )
+    deleted = request(fakeapi.url, "DELETE", "/apis/events.k8s.io/v1/namespaces/demo/events/e")
+    assert deleted.status == 403
+    fakeapi.allow_only(None)
+
+
 def test_restart_listener_keeps_port_and_state_and_drops_connections(fakeapi: FakeAPI) -> None:
     fakeapi.create(pod_manifest("a", "demo"))
     url = fakeapi.url

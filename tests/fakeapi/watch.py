@@ -68,7 +68,7 @@ class Watch:
     ) -> None:
         self.render = render  # object encoding, e.g. as a Table row for kubectl
         self.store, self.faults, self.res, self.opts = state.store, state.faults, res, opts
-        self.selected = Filter(namespace, opts)
+        self.selected = Filter(namespace, opts, res.plural)
         self.bookmark_period = state.bookmark_period
         self.too_large_wait = state.too_large_wait
         self.closing = state.closing

@@ -28,6 +28,8 @@ LABELS = {"app": "web", "tier": "backend", "empty": ""}
 )
 def test_requirement(requirement: Requirement, matches: bool) -> None:
     assert requirement.matches(LABELS) is matches
+    selector = LabelSelector(match_expressions=(requirement,))
+    assert (selector.mismatch(LABELS) is None) is matches
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,7 @@ def test_requirement(requirement: Requirement, matches: bool) -> None:
 )
 def test_label_selector(selector: LabelSelector, matches: bool) -> None:
     assert selector.matches(LABELS) is matches
+    assert (selector.mismatch(LABELS) is None) is matches  # the explanation agrees
 
 
 TEAM = LabelSelector((("team", "a"),))
@@ -71,6 +74,7 @@ def test_namespace_selector(
     selector: NamespaceSelector, namespace: str, labels: dict[str, str], matches: bool
 ) -> None:
     assert selector.matches(namespace, labels) is matches
+    assert (selector.mismatch(namespace, labels) is None) is matches
 
 
 @pytest.mark.parametrize(
@@ -83,3 +87,34 @@ def test_namespace_selector(
 )
 def test_needs_namespace_labels(selector: NamespaceSelector, needs: bool) -> None:
     assert selector.needs_namespace_labels is needs
+
+
+@pytest.mark.parametrize(
+    ("selector", "reason"),
+    [
+        (
+            LabelSelector((("app", "web"), ("tier", "frontend"))),
+            "matchLabels tier='frontend': the object has tier='backend'",
+        ),
+        (
+            LabelSelector((("zone", "a"),)),
+            "matchLabels zone='a': the object has no label zone",
+        ),
+        (
+            LabelSelector((), (Requirement("app", "Exists"), Requirement("app", "In", ("x", "y")))),
+            "matchExpressions[1] app In (x, y): the object has app='web'",
+        ),
+    ],
+)
+def test_mismatch_names_the_first_failing_term_and_the_objects_value(
+    selector: LabelSelector, reason: str
+) -> None:
+    assert selector.mismatch(LABELS) == reason
+
+
+def test_namespace_mismatch_names_both_ways_a_namespace_could_have_been_selected() -> None:
+    selector = NamespaceSelector(match_names=("demo",), labels=TEAM)
+    assert selector.mismatch("other", {"team": "b"}) == (
+        "matchNames (demo) does not name 'other'; "
+        "namespace labels: matchLabels team='a': the object has team='b'"
+    )

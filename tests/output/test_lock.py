@@ -111,3 +111,38 @@ def test_targets_does_not_take_the_lock(tmp_path: Path) -> None:
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(10)
+
+
+def test_a_nested_output_dir_is_refused_both_ways(tmp_path: Path) -> None:
+    """Two sdgens on nested directories would each see the other's files as foreign and
+    fight over them: a directory below a locked output dir, or above one, is refused."""
+    parent = tmp_path / "parent"
+    out = parent / "out"
+    out.mkdir(parents=True)
+    first = sdgen("run", out, static_config(tmp_path), tmp_path / "first.log")
+    try:
+        wait_for(lambda: list((out / "targets").glob("*/targets.json")), 20, message="first render")
+        before = snapshot(out)
+        (tmp_path / "other").mkdir()
+        other = static_config(tmp_path / "other", "198.51.100.9:9100")
+        (out / "nested").mkdir()
+        cases = {
+            out / "nested": f"output dir {out / 'nested'} is inside {out}, the output dir of "
+            f"another sdgen (pid {first.pid}); nested output dirs are refused",
+            parent: f"output dir {parent} holds the output dir of another sdgen "
+            f"(pid {first.pid}) below it; nested output dirs are refused",
+        }
+        for where, expected in cases.items():
+            log = tmp_path / f"second-{where.name}.log"
+            second = sdgen("once", where, other, log)
+            assert second.wait(30) == 2, log.read_text()
+            assert expected in log.read_text()
+        assert snapshot(out) == before
+        assert sorted(p.name for p in parent.iterdir()) == ["out"]
+        assert first.poll() is None, "the first sdgen keeps running"
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(10) == 0
+    # The parent is free again once the first sdgen is gone.
+    log = tmp_path / "parent.log"
+    assert sdgen("once", parent, other, log).wait(30) == 0, log.read_text()

@@ -1,5 +1,6 @@
 """naming: the paths of a scrape job's files, the target prefix of any written path, the parts
-an endpoint has on disk, and which files are of the layout before per-job directories.
+an endpoint has on disk, which files are of the layout before per-job directories, and which
+paths have the exact shape of sdgen's own.
 
 (Slugs themselves, safe and distinct, are tested in test_render.py.)"""
 
@@ -13,6 +14,7 @@ from sdgen.output import naming
 from sdgen.output.naming import (
     TARGETS_FILE,
     is_legacy,
+    is_own_path,
     job_name,
     parts_on_disk,
     prefix_of,
@@ -217,3 +219,51 @@ def test_every_file_an_old_sdgen_wrote_is_legacy(name: str, index: int) -> None:
     for path in (f"targets/{old}.json", f"relabel/{old}.yml", f"scrape/{old}.yml"):
         assert is_legacy(path), path
     assert is_legacy(f"secrets/{old}.ca")
+
+
+# is_own_path: only these may ever be removed -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "own"),
+    [
+        (f"targets/{NODE}.p0/targets.json", True),
+        (f"targets/{NODE}.p12/targets.json", True),
+        (f"relabel/{NODE}.yml", True),
+        (f"scrape/{NODE}.yml", True),
+        *((f"secrets/{NODE}.{field}", True) for field in ("ca", "cert", "key", "password")),
+        (f"secrets/{NODE}.credentials", True),
+        (f"secrets/{NODE}.username", True),
+        (f"targets/{OLD_NODE}.json", True),
+        (f"relabel/{OLD_NODE}.yml", True),
+        (f"scrape/{OLD_NODE}.yml", True),
+        (f"secrets/{OLD_NODE}.ca", True),
+        # what an edited manifest may list, and sdgen must never remove
+        ("scrape/prometheus.yml", False),
+        ("targets/mine.json", False),
+        ("notes.txt", False),
+        (".sdgen-owned.json", False),
+        (f"targets/{NODE}.p0/notes.txt", False),
+        (f"targets/{NODE}.p0/targets.json/x", False),
+        (f"targets/{NODE}.json", False),  # today's hash in the old place
+        (f"targets/{OLD_NODE}.p0/targets.json", False),  # the old hash in today's place
+        (f"secrets/{NODE}.other", False),
+        (f"scrape/{NODE}.yml.bak", False),
+        (f"other/{NODE}.yml", False),
+        (f"scrape/../{NODE}.yml", False),
+        (f"scrape/{NODE.upper()}.yml", False),  # hashes are lower-case hex
+        ("scrape/" + "a" * 66 + ".2303824a4e3dc61fe3195d1a6e978029.0.yml", False),
+    ],
+)
+def test_only_paths_of_sdgens_exact_shape_are_its_own(path: str, own: bool) -> None:
+    assert is_own_path(path) is own
+
+
+@given(names, st.integers(0, 1000), st.integers(0, 1024))
+def test_every_path_sdgen_writes_is_its_own(name: str, index: int, part: int) -> None:
+    stem = slug(name, index)
+    readable, digest, _ = stem.split(".")
+    old = f"{readable}.{digest[:10]}.{index}"
+    paths = [targets_path(stem, part), relabel_path(stem), scrape_path(stem)]
+    paths += [secret_path(stem, "password"), f"targets/{old}.json", f"scrape/{old}.yml"]
+    assert [p for p in paths if not is_own_path(p)] == []

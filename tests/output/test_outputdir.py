@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,19 @@ import pytest
 import yaml
 
 from sdgen.config.model import Endpoint, Target, TargetType
-from sdgen.output import render
-from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir, OutputError
+from sdgen.output import naming, render
+from sdgen.output.outputdir import MANIFEST, STAGING, OutputDir, OutputError, dir_mode
 from sdgen.resolve.resolver import EndpointTargets
 from tests.support.helpers import tmpfs
 
 DEADLINE = 60.0
 JOB_FILE = "targets/a.p0/targets.json"  # a scrape job's targets file, in a directory of its own
+# Names of sdgen's own shape: a restarted OutputDir owns only those of the names its manifest
+# lists (an edited manifest must not get other files deleted).
+A = naming.slug("a", 0)
+A_JOB, A_FLAT = naming.targets_path(A, 0), "targets/a.0123456789.0.json"  # today's, the old
+A_RELABEL, A_SCRAPE = naming.relabel_path(A), naming.scrape_path(A)
+B_FLAT = "targets/b.0123456789.0.json"
 
 
 def prepared(root: Path, **kwargs: object) -> OutputDir:
@@ -79,8 +86,60 @@ def test_default_mode_is_0644_whatever_the_umask(tmp_path: Path) -> None:
     assert (tmp_path / "targets/a.json").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.parametrize(
+    ("file_mode", "expected"),
+    [(0o644, 0o755), (0o640, 0o750), (0o600, 0o700), (0o664, 0o755), (0o604, 0o705)],
+)
+def test_directory_mode_lets_read_what_the_file_mode_lets_read(
+    file_mode: int, expected: int
+) -> None:
+    assert dir_mode(file_mode) == expected
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_directory_modes_are_set_whatever_the_umask(tmp_path: Path) -> None:
+    """With umask 000 every directory sdgen made was 0777: anyone could add files to it."""
+    root = tmp_path / "new" / "out"
+    old = os.umask(0)
+    try:
+        out = prepared(root, file_mode=0o640)
+        out.sync({A_JOB: b"[]\n", "secrets/a.password": b"p"})
+    finally:
+        os.umask(old)
+    made = [root, root / STAGING, root / "targets", root / "scrape", (root / A_JOB).parent]
+    assert {str(d.relative_to(root)): mode(d) for d in made} == dict.fromkeys(
+        (str(d.relative_to(root)) for d in made), 0o750
+    )
+    assert mode(root / "secrets") == 0o700
+    assert mode(root / A_JOB) == 0o640
+
+
+def test_an_existing_secrets_dir_open_to_all_is_made_owner_only(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets").chmod(0o777)
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets").chmod(0o775)  # a user's own directory: left as it is
+    prepared(tmp_path).sync({"secrets/a.password": b"p"})
+    assert mode(tmp_path / "secrets") == 0o700
+    assert mode(tmp_path / "targets") == 0o775
+
+
+def test_a_kind_directory_renamed_away_is_not_written_any_more(tmp_path: Path) -> None:
+    """sdgen keeps a descriptor per directory: when the directory is renamed (inside the
+    volume), the next sync opens the one that now has the name."""
+    out = prepared(tmp_path)
+    out.sync({A_SCRAPE: b"1\n"})
+    (tmp_path / "scrape").rename(tmp_path / "scrape.old")
+    assert out.sync({A_SCRAPE: b"2\n"}).written == [A_SCRAPE]
+    assert (tmp_path / A_SCRAPE).read_bytes() == b"2\n"
+    assert (tmp_path / "scrape.old" / A_SCRAPE.split("/")[1]).read_bytes() == b"1\n"
+
+
 def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) -> None:
-    desired = {"targets/a.json": b"[1]\n", "relabel/a.yml": b"x: 1\n"}
+    desired = {A_FLAT: b"[1]\n", A_RELABEL: b"x: 1\n"}
     prepared(tmp_path).sync(desired)
     before = {rel: (tmp_path / rel).stat() for rel in desired}
     again = prepared(tmp_path)  # a restarted sidecar
@@ -90,9 +149,9 @@ def test_unchanged_bytes_are_not_rewritten_even_after_a_restart(tmp_path: Path) 
     for rel, stat in before.items():
         now = (tmp_path / rel).stat()
         assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
-    result = again.sync({**desired, "targets/a.json": b"[2]\n"})
-    assert (result.written, result.unchanged) == (["targets/a.json"], 1)
-    assert (tmp_path / "targets/a.json").stat().st_ino != before["targets/a.json"].st_ino
+    result = again.sync({**desired, A_FLAT: b"[2]\n"})
+    assert (result.written, result.unchanged) == ([A_FLAT], 1)
+    assert (tmp_path / A_FLAT).stat().st_ino != before[A_FLAT].st_ino
 
 
 def test_what_sdgen_synced_is_compared_by_bytes_and_only_a_restart_hashes(
@@ -106,18 +165,18 @@ def test_what_sdgen_synced_is_compared_by_bytes_and_only_a_restart_hashes(
         return sha256(data)
 
     content = b"[" + b"1," * 1000 + b"1]\n"
-    prepared(tmp_path).sync({"targets/a.json": content})
+    prepared(tmp_path).sync({A_FLAT: content})
     monkeypatch.setattr("sdgen.output.outputdir.hashlib.sha256", counting_sha256)
     out = prepared(tmp_path)  # a restart: what is on disk is known by digest only
     assert hashed == [len(content)]  # the file on disk, read once
-    assert out.sync({"targets/a.json": bytes(bytearray(content))}).unchanged == 1
+    assert out.sync({A_FLAT: bytes(bytearray(content))}).unchanged == 1
     assert len(hashed) == 2  # an equal copy, compared with the disk by digest
-    assert out.sync({"targets/a.json": content}).unchanged == 1  # compared with the bytes
+    assert out.sync({A_FLAT: content}).unchanged == 1  # compared with the bytes
     changed = content.replace(b"1,", b"2,", 1)
-    assert out.sync({"targets/a.json": changed}).written == ["targets/a.json"]
-    assert out.sync({"targets/a.json": changed}).unchanged == 1
+    assert out.sync({A_FLAT: changed}).written == [A_FLAT]
+    assert out.sync({A_FLAT: changed}).unchanged == 1
     assert len(hashed) == 2  # nothing hashed since: sdgen had the bytes
-    assert (tmp_path / "targets/a.json").read_bytes() == changed
+    assert (tmp_path / A_FLAT).read_bytes() == changed
 
 
 def test_a_missing_root_is_an_error_unless_create(tmp_path: Path) -> None:
@@ -143,11 +202,15 @@ def test_a_write_adds_nothing_to_the_files_directory_but_the_file(
     renames: list[tuple[Path, Path, list[str]]] = []
     replace = os.replace
 
-    def watching_replace(src: str | Path, dst: str | Path) -> None:
-        beside = sorted(p.name for p in Path(dst).parent.iterdir())  # just before the rename
-        renames.append((Path(src).parent, Path(dst), beside))
-        replace(src, dst)
+    def watching_replace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+        src_dir, dst_dir = (
+            Path(os.readlink(f"/proc/self/fd/{fd}")) for fd in (src_dir_fd, dst_dir_fd)
+        )
+        beside = sorted(p.name for p in dst_dir.iterdir())  # just before the rename
+        renames.append((src_dir, dst_dir / dst, beside))
+        replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
+    tmp_path = tmp_path.resolve()
     out = prepared(tmp_path)
     monkeypatch.setattr("sdgen.output.outputdir.os.replace", watching_replace)
     for content in (b"[1]\n", b"[2]\n"):
@@ -256,11 +319,14 @@ def test_removing_a_jobs_directory_fsyncs_targets(
 
 def test_prunes_only_files_it_wrote(tmp_path: Path) -> None:
     out = prepared(tmp_path)
-    out.sync({"targets/a.json": b"[]\n", "targets/b.json": b"[]\n"})
+    out.sync({A_FLAT: b"[]\n", B_FLAT: b"[]\n"})
     (tmp_path / "targets/mine.json").write_text("[]\n")
-    result = prepared(tmp_path).sync({"targets/b.json": b"[]\n"})
-    assert result.removed == ["targets/a.json"]
-    assert sorted(p.name for p in (tmp_path / "targets").iterdir()) == ["b.json", "mine.json"]
+    result = prepared(tmp_path).sync({B_FLAT: b"[]\n"})
+    assert result.removed == [A_FLAT]
+    assert sorted(p.name for p in (tmp_path / "targets").iterdir()) == [
+        B_FLAT.split("/")[1],
+        "mine.json",
+    ]
 
 
 def test_keep_protects_files_that_are_no_longer_desired(tmp_path: Path) -> None:
@@ -286,35 +352,43 @@ def test_a_new_file_whose_ownership_cannot_be_recorded_is_not_written(tmp_path: 
 
 
 def test_an_unreadable_manifest_means_nothing_is_removed(tmp_path: Path) -> None:
-    prepared(tmp_path).sync({"targets/a.json": b"[]\n"})
+    prepared(tmp_path).sync({A_FLAT: b"[]\n"})
     (tmp_path / MANIFEST).write_text("{not json")
     out = prepared(tmp_path)
     assert out.owned() == set()
     assert out.sync({}).removed == []
-    assert (tmp_path / "targets/a.json").exists()
+    assert (tmp_path / A_FLAT).exists()
 
 
 def test_prepare_removes_stale_temp_files_only(tmp_path: Path) -> None:
-    prepared(tmp_path).sync({JOB_FILE: b"[]\n"})
+    """Only the exact shape sdgen makes, `.<name>.tmp-<pid>-<8 hex>`, for a name it writes
+    (its manifest's, the manifest's own, its probe's): a look-alike is a user's file."""
+    prepared(tmp_path).sync({A_JOB: b"[]\n", A_FLAT: b"[]\n", A_SCRAPE: b"x\n"})
+    flat, scrape = A_FLAT.split("/")[1], A_SCRAPE.split("/")[1]
     stale = [
         tmp_path / STAGING / ".targets.json.tmp-4242-0a1b2c3d",  # where temp files are made
         tmp_path / STAGING / f".{MANIFEST}.tmp-4242-0a1b2c3d",
+        tmp_path / STAGING / f".{scrape}.tmp-4242-0a1b2c3d",
+        tmp_path / ".probe.tmp-7-0a1b2c3d",
         # beside the files, where versions before .staging/ made them
-        tmp_path / "targets/.a.json.tmp-4242-0a1b2c3d",
-        tmp_path / "targets/a.p0/.targets.json.tmp-4242-0a1b2c3d",
-        tmp_path / ".x.tmp-1-ff",
+        tmp_path / f"targets/.{flat}.tmp-4242-0a1b2c3d",
+        tmp_path / A_JOB.replace("targets.json", ".targets.json.tmp-4242-0a1b2c3d"),
     ]
     users = [
         tmp_path / "targets/.gitkeep",
         tmp_path / "scrape/a.yml.tmp-1-ff",
-        tmp_path / "targets/a.p0/notes.txt",
+        tmp_path / A_JOB.replace("targets.json", "notes.txt"),
+        tmp_path / ".x.tmp-1-ff",  # looks like a temp name, but not of sdgen's shape
+        tmp_path / STAGING / f".{scrape}.tmp-1-ff",  # 8 hex digits, not 2
+        tmp_path / STAGING / ".other.json.tmp-4242-0a1b2c3d",  # no file sdgen writes
+        tmp_path / f"scrape/.{scrape}.tmp-0-0a1b2c3d",  # no pid is 0
     ]
     for path in [*stale, *users]:
         path.write_text("partial")
     prepared(tmp_path)
     assert [p.name for p in stale if p.exists()] == []
-    assert [p.exists() for p in users] == [True, True, True]
-    assert (tmp_path / JOB_FILE).read_bytes() == b"[]\n"
+    assert [p.name for p in users if not p.exists()] == []
+    assert (tmp_path / A_JOB).read_bytes() == b"[]\n"
 
 
 # Path safety --------------------------------------------------------------------------
@@ -374,7 +448,7 @@ def test_a_symlinked_directory_leading_outside_is_refused(tmp_path: Path) -> Non
     out = prepared(root)
     (root / "extra").symlink_to(outside)
     result = out.sync({"extra/a.json": b"[]\n"})
-    assert result.written == [] and "outside the output dir" in result.errors[0]
+    assert result.written == [] and "not a directory inside the output dir" in result.errors[0]
     assert list(outside.iterdir()) == []
 
 
@@ -383,7 +457,7 @@ def test_a_symlinked_subdir_leading_outside_fails_prepare(tmp_path: Path) -> Non
     outside.mkdir()
     (tmp_path / "out").mkdir()
     (tmp_path / "out/targets").symlink_to(outside)
-    with pytest.raises(OutputError, match="targets resolves outside the output dir"):
+    with pytest.raises(OutputError, match="targets is not a directory inside the output dir"):
         OutputDir(tmp_path / "out").prepare()
     assert list(outside.iterdir()) == []
 
@@ -428,6 +502,7 @@ def test_a_full_disk_keeps_the_old_file_and_the_other_writes(tmp_path: Path) -> 
         assert (root / a).read_bytes() == b'["old"]\n'
         assert hidden_files(root) == []  # the failed write's temp file is gone from .staging/
         assert out.sync({a: b"[1]\n", b: b"[]\n"}).written == [a]
+        out.close()  # its directory descriptors, so the tmpfs can be unmounted
 
 
 def test_a_directory_in_place_of_a_file_fails_only_that_file(tmp_path: Path) -> None:
@@ -456,6 +531,8 @@ def test_writes_go_through_staging_even_when_the_files_directory_is_writable(
         assert result.errors == [f"{JOB_FILE}: Read-only file system"]
         assert (root / JOB_FILE).read_bytes() == b"[1]\n"
         assert sorted(p.name for p in (root / "targets/a.p0").iterdir()) == ["targets.json"]
+        out.close()  # so the tmpfs can be unmounted
+    out.prepare()
     assert out.sync({JOB_FILE: b"[2]\n"}).written == [JOB_FILE]
     assert (root / JOB_FILE).read_bytes() == b"[2]\n"
 
@@ -516,8 +593,8 @@ while True:
     n += 1
     doc = {"version": n, "pad": "x" * (n * 7919 % 1_000_000)}
     out.sync({
-        "targets/a.p0/targets.json": json.dumps(doc).encode(),
-        "scrape/a.yml": ("version: %d\npad: '%s'\n" % (n, doc["pad"])).encode(),
+        sys.argv[2]: json.dumps(doc).encode(),
+        sys.argv[3]: ("version: %d\npad: '%s'\n" % (n, doc["pad"])).encode(),
     })
     print(n, flush=True)
 """
@@ -525,7 +602,9 @@ while True:
 
 def kill_while_a_temp_file_exists(root: Path) -> None:
     """Run the writer, freeze it (SIGSTOP) at a moment a temp file exists, then kill -9."""
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], stdout=subprocess.PIPE)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), A_JOB, A_SCRAPE], stdout=subprocess.PIPE
+    )
     try:
         assert writer.stdout is not None and writer.stdout.readline()  # first sync done
         deadline = time.monotonic() + DEADLINE
@@ -546,11 +625,53 @@ def test_kill_9_mid_write_leaves_only_whole_files_and_restart_cleans_up(tmp_path
     left = hidden_files(tmp_path)
     assert left  # the interrupted write's temp file, in .staging/ and nowhere else
     assert all(rel.startswith(f"{STAGING}/.") for rel in left), left
-    assert sorted(p.name for p in (tmp_path / "targets/a.p0").iterdir()) == ["targets.json"]
-    doc = json.loads((tmp_path / JOB_FILE).read_bytes())
+    assert sorted(p.name for p in (tmp_path / A_JOB).parent.iterdir()) == ["targets.json"]
+    doc = json.loads((tmp_path / A_JOB).read_bytes())
     assert len(doc["pad"]) == doc["version"] * 7919 % 1_000_000
-    fragment = yaml.safe_load((tmp_path / "scrape/a.yml").read_bytes())
+    fragment = yaml.safe_load((tmp_path / A_SCRAPE).read_bytes())
     assert len(fragment["pad"]) == fragment["version"] * 7919 % 1_000_000
     out = prepared(tmp_path)
     assert hidden_files(tmp_path) == []
-    assert out.owned() == {JOB_FILE, "scrape/a.yml"}
+    assert out.owned() == {A_JOB, A_SCRAPE}
+
+
+# Foreign things at owned names (the volume is shared) -------------------------------------
+
+
+def prepare_within(root: Path, seconds: float = 10.0) -> OutputDir:
+    """prepare() in a thread, failing (not hanging) the test if it blocks."""
+    out = OutputDir(root)
+    done = threading.Thread(target=out.prepare, daemon=True)
+    done.start()
+    done.join(seconds)
+    assert not done.is_alive(), "prepare() blocked"
+    return out
+
+
+def test_a_fifo_as_the_manifest_or_an_owned_file_does_not_block_prepare(tmp_path: Path) -> None:
+    prepared(tmp_path).sync({A_JOB: b"[]\n", A_SCRAPE: b"x\n"})
+    (tmp_path / A_JOB).unlink()
+    os.mkfifo(tmp_path / A_JOB)
+    out = prepare_within(tmp_path)
+    assert out.owned() == {A_SCRAPE}
+    result = out.sync({A_JOB: b"[]\n", A_SCRAPE: b"x\n"})
+    assert (result.written, result.replaced) == ([A_JOB], [f"{A_JOB}: a FIFO"])
+    assert (tmp_path / A_JOB).read_bytes() == b"[]\n"
+    out.close()
+    (tmp_path / MANIFEST).unlink()
+    os.mkfifo(tmp_path / MANIFEST)
+    out = prepare_within(tmp_path)
+    assert out.owned() == set()  # the manifest is lost: nothing is removed
+    result = out.sync({A_SCRAPE: b"x\n"})  # known again by recording it anew
+    assert (result.written, result.replaced) == ([A_SCRAPE], [f"{MANIFEST}: a FIFO"])
+    assert json.loads((tmp_path / MANIFEST).read_bytes())["files"] == [A_SCRAPE]
+
+
+def test_a_file_changed_into_a_fifo_while_running_is_replaced(tmp_path: Path) -> None:
+    out = prepared(tmp_path)
+    out.sync({A_SCRAPE: b"x\n"})
+    (tmp_path / A_SCRAPE).unlink()
+    os.mkfifo(tmp_path / A_SCRAPE)  # the directory changed: sdgen reads the disk again
+    result = out.sync({A_SCRAPE: b"x\n"})
+    assert (result.written, result.replaced) == ([A_SCRAPE], [f"{A_SCRAPE}: a FIFO"])
+    assert (tmp_path / A_SCRAPE).read_bytes() == b"x\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -26,7 +27,15 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdgen.config.model import Authorization, BasicAuth, Endpoint, Target, TargetType, TLSConfig
+from sdgen.config.model import (
+    Authorization,
+    BasicAuth,
+    Endpoint,
+    SecretRef,
+    Target,
+    TargetType,
+    TLSConfig,
+)
 from sdgen.output import naming, render
 from sdgen.output.naming import slug, target_prefix
 from sdgen.prom.relabel import RelabelRule
@@ -660,3 +669,88 @@ def discovered(base: str) -> dict[tuple[str, str], dict[str, str]]:
         (t["scrapePool"], t["discoveredLabels"]["__address__"]): t["discoveredLabels"]
         for t in targets
     }
+
+
+# The vmagent dialect (--fragment-format vmagent) ----------------------------------------
+
+VMAGENT = render.Consumer(render.FragmentFormat.VMAGENT, "/etc/vmagent/sdgen")
+SREF = SecretRef("auth", "pass")
+ENV_RE = re.compile(r"%\{[A-Za-z_][A-Za-z0-9_.-]*\}")  # vmagent's lib/envtemplate name rule
+
+
+def vmagent_expand(data: bytes) -> bytes:
+    """What vmagent does to a file's raw bytes before parsing it: `%{NAME}` → a value."""
+    return ENV_RE.sub("EXPANDED", data.decode("utf-8", "surrogateescape")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def test_vmagent_fragments_are_bare_job_lists_with_absolute_paths() -> None:
+    """The same jobs as the Prometheus fragment, as vmagent's scrape_config_files wants them:
+    a list, and every file named by its absolute path under the consumer's prefix."""
+    for et in (*CASES["tls-authorization-relabel"], *CASES["basic-auth-params-two-endpoints"]):
+        stem = slug(et.target.name, et.index)
+        prom = render.render_endpoint(et)
+        vm = render.render_endpoint(et, consumer=VMAGENT)
+        assert vm.keys() == prom.keys()
+        assert {k: v for k, v in vm.items() if k.startswith("targets/")} == {
+            k: v for k, v in prom.items() if k.startswith("targets/")
+        }
+        jobs = yaml.safe_load(vm[f"scrape/{stem}.yml"])
+        [prom_job] = yaml.safe_load(prom[f"scrape/{stem}.yml"])["scrape_configs"]
+        assert isinstance(jobs, list) and len(jobs) == 1
+        paths = json.dumps(jobs)
+        assert "../" not in paths and f'"{VMAGENT.path_prefix}/targets/{stem}.p0/' in paths
+        assert json.loads(paths.replace(f"{VMAGENT.path_prefix}/", "../")) == [prom_job]
+
+
+def test_vmagent_secret_paths_are_absolute() -> None:
+    ep = Endpoint(addresses=("h:1",), basic_auth=BasicAuth(username="u", password_secret=SREF))
+    et = endpoint_targets("s", ep, [("h:1", labels("s", "h:1"))])
+    [job] = yaml.safe_load(
+        render.render_endpoint(et, consumer=VMAGENT)[f"scrape/{slug('s', 0)}.yml"]
+    )
+    assert (
+        job["basic_auth"]["password_file"] == f"/etc/vmagent/sdgen/secrets/{slug('s', 0)}.password"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["%{HOME}", "a%{B}c%{", "%{", "%%{X}", "\\%{X}", "'%{X}'", 'Zürich %{X} "q"', "%{\ud800}"],
+)
+def test_vmagent_expansion_finds_nothing_and_yaml_restores_the_text(text: str) -> None:
+    """In every place user text reaches a fragment: a rule's strings, a param, a header."""
+    rule = RelabelRule(
+        source_labels=("a",), regex=text, target_label="t", replacement=text, separator=text
+    )
+    ep = Endpoint(addresses=("h:1",), params=((text, (text,)),), metric_relabelings=(rule,))
+    et = endpoint_targets(text, ep, [("h:1", labels(text, "h:1", note=text))])
+    stem = slug(text, 0)
+    vm = render.render_endpoint(et, consumer=VMAGENT)
+    prom = render.render_endpoint(et)
+    for name in (f"scrape/{stem}.yml", f"relabel/{stem}.yml", f"targets/{stem}.p0/targets.json"):
+        assert b"%{" not in vm[name], name
+        assert vmagent_expand(vm[name]) == vm[name]
+    [job] = yaml.safe_load(vm[f"scrape/{stem}.yml"])
+    [prom_job] = yaml.safe_load(prom[f"scrape/{stem}.yml"])["scrape_configs"]
+    assert job["metric_relabel_configs"] == prom_job["metric_relabel_configs"]
+    assert job["params"] == {text: [text]}
+    assert yaml.safe_load(vm[f"relabel/{stem}.yml"]) == yaml.safe_load(prom[f"relabel/{stem}.yml"])
+    [group] = json.loads(vm[f"targets/{stem}.p0/targets.json"])
+    assert group["labels"]["note"] == text
+
+
+def test_prometheus_fragments_keep_relative_paths() -> None:
+    [et] = CASES["minimal"]
+    [job] = yaml.safe_load(render.render_endpoint(et)[f"scrape/{slug('legacy-db', 0)}.yml"])[
+        "scrape_configs"
+    ]
+    assert job["file_sd_configs"] == [
+        {"files": [f"../targets/{slug('legacy-db', 0)}.p0/targets.json"]}
+    ]
+
+
+def test_the_vmagent_dialect_needs_an_absolute_prefix() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        render.Consumer(render.FragmentFormat.VMAGENT, "out")

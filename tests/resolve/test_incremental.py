@@ -211,6 +211,7 @@ def test_incremental_render_matches_a_fresh_one_after_every_change(
         assert _files(incremental, renderer) == _files(fresh), f"step {step}: {change}"
         assert incremental.warnings == fresh.warnings, f"step {step}: {change}"
         assert incremental.errors == fresh.errors
+        assert incremental.funnels == fresh.funnels, f"step {step}: {change}"
         assert _targets(incremental, keep_discovered) == _targets(fresh, keep_discovered)
 
 

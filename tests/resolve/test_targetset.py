@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sdgen.resolve.funnel import Tally
 from sdgen.resolve.targetset import TargetSet
 
 
@@ -16,6 +17,9 @@ class Given:
     lines: tuple[bytes, ...]
     dropped: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    candidates: int = 0
+    relabel_drops: tuple[int, ...] = ()
+    shard_drops: int = 0
 
 
 def test_lines_are_sorted_unique_and_patched_per_source() -> None:
@@ -57,16 +61,35 @@ _CONTRIBUTION = st.builds(
     Given,
     st.lists(_LINES, max_size=3).map(tuple),
     st.lists(st.sampled_from(["x", "y"]), max_size=1).map(tuple),
+    candidates=st.integers(0, 5),
+    relabel_drops=st.lists(st.integers(0, 2), max_size=2).map(tuple),
+    shard_drops=st.integers(0, 2),
 )
 _STEP = st.dictionaries(
-    st.sampled_from([f"k{i}" for i in range(12)]), st.none() | _CONTRIBUTION, max_size=4
+    st.sampled_from([f"ns{i % 3}/k{i}" for i in range(12)]),
+    st.none() | _CONTRIBUTION,
+    max_size=4,
 )
+
+
+def _counts(tally: Tally | None) -> tuple[object, ...]:
+    assert tally is not None
+    return (
+        tally.sources,
+        tally.candidates,
+        tally.invalid,
+        tally.shard,
+        +tally.by_rule,
+        +tally.namespaces,
+        set(tally.by_rule.values()) <= set(range(1, 99)),  # no zero or negative count kept
+        set(tally.namespaces.values()) <= set(range(1, 99)),
+    )
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_STEP, max_size=25))
 def test_any_sequence_of_updates_equals_a_rebuild(steps: list[dict[str, Given | None]]) -> None:
-    ts = TargetSet()
+    ts = TargetSet(by_namespace=True)
     model: dict[str, Given] = {}
     for step in steps:
         handed_out = ts.lines
@@ -84,3 +107,4 @@ def test_any_sequence_of_updates_equals_a_rebuild(steps: list[dict[str, Given | 
         dropped = Counter(r for key in sorted(model) for r in model[key].dropped)
         assert ts.problems()[0] == dropped
         assert list(ts.contributions()) == [model[key] for key in sorted(model)]
+        assert _counts(ts.tally) == _counts(Tally.of(model, by_namespace=True))

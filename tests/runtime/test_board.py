@@ -10,6 +10,7 @@ import pytest
 
 from sdgen.config.document import parse_config
 from sdgen.output.outputdir import SyncResult
+from sdgen.resolve.funnel import Funnel, RulePosition
 from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
 
@@ -17,7 +18,8 @@ GOOD = parse_config("targets: []\n")
 UNUSABLE = parse_config("targets: [\n")
 VALID = ConfigStatus("cm", "v1", True, ())
 INVALID = ConfigStatus("cm", "v2", False, ("cm:1: targets: boom",))
-WEB = TargetStatus(2, 5, "", ("relabel/web.yml", "targets/web.json"))
+WEB_FUNNEL = Funnel(1, 3, 6, 1, 0, 5, dropped_by_rule={RulePosition("relabelConfigs", 0): 1})
+WEB = TargetStatus(2, 5, "", ("relabel/web.yml", "targets/web.json"), WEB_FUNNEL)
 
 
 def rendered(sync: SyncResult, **targets: TargetStatus) -> CycleResult:
@@ -39,16 +41,36 @@ def test_status_is_the_json_document_of_the_last_results() -> None:
     board.record(rendered(SyncResult(["targets/web.json"], 1, [], ["x: full"]), web=WEB, b=broken))
     assert board.status() == {
         "config": {"origin": "cm", "version": "v1", "valid": True, "issues": []},
+        "rollout": {"reload": {"result": "not needed"}},  # filled by `rolled`, not `record`
         "last_render": 1700000000.5,
         "waiting_for": "",
         "write_errors": ["x: full"],
+        "replaced_files": [],
         "targets": {
-            "b": {"endpoints": 0, "targets": 0, "last_error": "bad regex", "files": []},
+            "b": {
+                "endpoints": 0,
+                "targets": 0,
+                "last_error": "bad regex",
+                "files": [],
+                "funnel": None,
+            },
             "web": {
                 "endpoints": 2,
                 "targets": 5,
                 "last_error": "",
                 "files": ["relabel/web.yml", "targets/web.json"],
+                "funnel": {
+                    "namespaces_selected": 1,
+                    "objects_selected": 3,
+                    "candidates": 6,
+                    "dropped_by_relabel": 1,
+                    "dropped_by_shard": 0,
+                    "written": 5,
+                    "invalid": 0,
+                    "dropped_by_rule": [
+                        {"list": "relabelConfigs", "endpoint": None, "index": 0, "count": 1}
+                    ],
+                },
             },
         },
     }
@@ -198,3 +220,70 @@ def test_cycles_are_counted_by_outcome() -> None:
     assert counts == {"waiting": 1, "rendered": 1}
     assert sample(board, "sdgen_cycles_total", outcome="unchanged") == 2
     assert sample(board, "sdgen_cycles_total", outcome="failed") == 1
+
+
+def test_rolled_reports_versions_as_config_info_series() -> None:
+    board = Board(wall=lambda: 5.0)
+    result = rendered(SyncResult(["scrape/web.yml"]), web=WEB)
+    board.record(result)
+    board.rolled(result, ticket=1, loaded=lambda ticket: False)
+    assert sample(board, "sdgen_config_info", version="v1", state="seen") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="written") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") is None
+    assert board.status()["rollout"]["reload"] == {"result": "pending"}
+    board.rolled(result, ticket=1, loaded=lambda ticket: True)
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") == 1
+    board.record(waiting("config invalid"))  # v2 seen, never written
+    board.rolled(waiting("config invalid"), ticket=1, loaded=lambda ticket: True)
+    assert sample(board, "sdgen_config_info", version="v2", state="seen") == 1
+    assert sample(board, "sdgen_config_info", version="v1", state="seen") is None
+    assert sample(board, "sdgen_config_info", version="v1", state="loaded") == 1
+
+
+def test_funnel_series_follow_the_config_loaded_then_the_render() -> None:
+    board = Board()
+    two = parse_config(
+        "targets:\n"
+        "- {targetName: web, type: StaticEndpoints, endpoints: [{address: 'a:1'}]}\n"
+        "- {targetName: db, type: StaticEndpoints, endpoints: [{address: 'b:1'}]}\n"
+    )
+    board.record(CycleResult(Outcome.WAITING, Reading(VALID, waiting_for="sync", loaded=two)))
+    for stage in ("namespaces_selected", "candidates", "written"):
+        assert sample(board, "sdgen_target_funnel", target="db", stage=stage) == 0
+    board.record(rendered(SyncResult()))  # loads GOOD: no targets, so no series
+    assert sample(board, "sdgen_target_funnel", target="db", stage="candidates") is None
+    board.record(
+        CycleResult(
+            Outcome.RENDERED, Reading(VALID, config=two, loaded=two), SyncResult(), {"web": WEB}
+        )
+    )
+    assert sample(board, "sdgen_target_funnel", target="web", stage="candidates") == 6
+    assert sample(board, "sdgen_target_funnel", target="web", stage="dropped_by_relabel") == 1
+    assert sample(board, "sdgen_target_funnel", target="db", stage="written") == 0
+
+
+def test_lint_warnings_join_the_issues_and_are_logged_once_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    board = Board()
+    one, two = "cm:5: targets[0].selector: warning: a", "cm:9: targets[1]: warning: b"
+    reading = Reading(VALID, config=GOOD)
+    with caplog.at_level(logging.WARNING, logger="sdgen.runtime.board"):
+        for lint in ((one,), (one,), (one, two), (two,), (one, two)):
+            board.record(CycleResult(Outcome.RENDERED, reading, SyncResult(), lint=lint))
+    assert [r.getMessage() for r in caplog.records] == [f"lint: {w}" for w in (one, two, one)]
+    assert board.status()["config"]["issues"] == [one, two]
+    board.record(waiting("config invalid: cm:1: targets: boom"))
+    assert board.status()["config"]["issues"] == ["cm:1: targets: boom", one, two]
+
+
+def test_replaced_files_stay_in_status_and_only_the_last_ones() -> None:
+    """A FIFO or symlink someone put at sdgen's file name is reported until it scrolls out,
+    not only during the one sync that replaced it."""
+    board = Board()
+    board.record(rendered(SyncResult(replaced=["targets/a.p0/targets.json: a FIFO"])))
+    board.record(rendered(SyncResult()))
+    assert board.status()["replaced_files"] == ["targets/a.p0/targets.json: a FIFO"]
+    board.record(rendered(SyncResult(replaced=[f"scrape/{i}.yml: a symlink" for i in range(30)])))
+    replaced = board.status()["replaced_files"]
+    assert len(replaced) == 20 and replaced[-1] == "scrape/29.yml: a symlink"

@@ -3,12 +3,15 @@ replaces good output on a problem."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from sdgen.k8s.records import ObjectMeta, Secret
+from sdgen.k8s.view import ClusterNeeds, StaticCluster
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.runtime.cycle import (
     ConfigStatus,
@@ -172,3 +175,87 @@ def test_only_a_changed_scrape_fragment_asks_for_a_reload() -> None:
     assert not result(SyncResult(written=["targets/a.json", "relabel/a.yml"])).fragments_changed
     assert not result(SyncResult(unchanged=3)).fragments_changed
     assert not result(None).fragments_changed
+
+
+# Secrets: errors logged once, files removed only when the value is gone -----------------------
+
+SECRET_CONFIG = """\
+targets:
+  - targetName: web
+    type: StaticEndpoints
+    endpoints:
+      - address: "192.0.2.1:9100"
+        basicAuth: {username: {name: web-auth, key: user}, password: {name: web-auth, key: pass}}
+"""
+
+
+class Secrets:
+    """A ClusterSource over a StaticCluster holding Secrets, replaced between cycles."""
+
+    def __init__(self) -> None:
+        self.version_ = 0
+        self.view = StaticCluster.from_objects()
+
+    def put(self, labels: dict[str, str] | None, **data: str) -> None:
+        meta = ObjectMeta(name="web-auth", namespace="default", labels=labels or {})
+        secrets = [] if labels is None else [Secret(meta, data)]
+        self.view = StaticCluster.from_objects(secrets=secrets)
+        self.version_ += 1
+
+    def ensure(self, needed: ClusterNeeds) -> None:
+        pass
+
+    def synced(self) -> bool:
+        return True
+
+    def cluster(self) -> StaticCluster:
+        return self.view
+
+    def version(self) -> object:
+        return self.version_
+
+    def stalled(self) -> list[str]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+def test_secret_errors_are_logged_once_and_a_gone_value_takes_the_files(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sdgen.runtime.cycle")
+    setup.config.write_text(SECRET_CONFIG)
+    secrets = Secrets()
+    output = OutputDir(setup.out)
+    output.prepare()
+    options = Options(default_namespace="default", materialize_secrets=True)
+    cycle = Cycle(setup.source, secrets, output, options)
+    opt_in = {"sdgen.io/scrape-secret": "true"}
+    secrets.put(opt_in, user="dXNlcg==", **{"pass": "cGFzcw=="})
+    assert cycle.run().targets["web"].error == ""
+    good = setup.files()
+    assert len(good) == 5  # targets, relabel, scrape, username, password
+
+    def rejected() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "target web rejected" in r.message]
+
+    secrets.put(opt_in, user="*not base64*", **{"pass": "cGFzcw=="})
+    for _ in range(2):  # the same error, cycle after cycle: one log line
+        result = cycle.run()
+        secrets.version_ += 1
+    bad = 'endpoints[0].basicAuth.username: Secret "default/web-auth": key "user" is not valid'
+    assert bad in result.targets["web"].error
+    assert len(rejected()) == 1 and bad in rejected()[0]
+    assert setup.files() == good  # bad input keeps the last good files
+
+    secrets.put(None)  # deleted: the value is gone, and the files with it
+    result = cycle.run()
+    assert 'Secret "default/web-auth" not found' in result.targets["web"].error
+    assert len(rejected()) == 2
+    assert setup.files() == {}
+
+    secrets.put(opt_in, user="dXNlcg==", **{"pass": "cGFzcw=="})
+    assert cycle.run().targets["web"].error == ""
+    assert setup.files() == good
+    assert "target web: its Secrets can be used again" in caplog.text

@@ -13,6 +13,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sdgen import __version__
+from sdgen.cache.reflector import RELIST_REASONS, WATCH_END_REASONS
+from sdgen.resolve.funnel import Stage
 from sdgen.runtime.metrics import Metrics
 
 
@@ -121,3 +123,29 @@ def test_each_metrics_instance_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.file_writes.inc(3)
     assert exposition(second)[key("sdgen_file_writes_total")] == 0
+
+
+def test_funnel_series_exist_from_config_load_and_leave_with_their_target() -> None:
+    metrics = Metrics()
+    metrics.set_funnel_targets(["a", "b"])
+    samples = exposition(metrics)
+    for target in ("a", "b"):
+        for stage in Stage:
+            assert samples[key("sdgen_target_funnel", target=target, stage=stage.value)] == 0
+    metrics.set_funnels({"a": {Stage.CANDIDATES: 7, Stage.WRITTEN: 5}})
+    metrics.set_funnel_targets(["a"])
+    samples = exposition(metrics)
+    assert samples[key("sdgen_target_funnel", target="a", stage="candidates")] == 7
+    assert samples[key("sdgen_target_funnel", target="a", stage="written")] == 5
+    assert not any(labels and ("target", "b") in labels for _, labels in samples)
+
+
+def test_labelled_counters_start_at_zero_for_every_known_label() -> None:
+    """`increase()` sees a counter's first step only when the series existed before it."""
+    samples = exposition(Metrics(lambda: [Stats("pods/*")]))
+    for reason in WATCH_END_REASONS:
+        assert samples[key("sdgen_watch_restarts_total", informer="pods/*", reason=reason)] == 0
+    for reason in RELIST_REASONS:
+        assert samples[key("sdgen_relists_total", informer="pods/*", reason=reason)] == 0
+    for result in ("success", "failure"):
+        assert samples[key("sdgen_reload_requests_total", result=result)] == 0

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sdgen.runtime.reload import Reloader
+from sdgen.runtime.reload import ReloadAnswer, Reloader
 
 DEADLINE = 20.0
 
@@ -27,6 +27,7 @@ class FakePrometheus(ThreadingHTTPServer):
         self.changed = threading.Condition()
         self.gate = threading.Event()
         self.gate.set()
+        self.error_body = b""  # what a failing POST's answer says
 
     @property
     def url(self) -> str:
@@ -53,9 +54,11 @@ class _Handler(BaseHTTPRequestHandler):
         count = self.server.record(self.path)
         self.server.gate.wait(DEADLINE)
         status = 503 if count <= self.server.failures else 200
+        body = self.server.error_body if status != 200 else b""
         self.send_response(status)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -220,3 +223,37 @@ def test_a_ticket_is_loaded_only_by_a_post_that_succeeded_after_it(
     finally:
         stop.set()
         reloader.join(DEADLINE)
+
+
+def test_every_answer_is_reported_with_prometheus_body(
+    server_factory: Callable[[int], FakePrometheus],
+) -> None:
+    """A rejected config: Prometheus answers 500 with its error, which /status and the
+    ReloadFailed event show."""
+    server = server_factory(1)
+    server.error_body = b"failed to reload config: found multiple scrape configs with job name x\n"
+    answers: list[ReloadAnswer] = []
+    stop, loaded = threading.Event(), threading.Event()
+    reloader = Reloader(
+        server.url, stop, initial_delay=0.01, on_loaded=loaded.set, on_answer=answers.append
+    )
+    reloader.start()
+    try:
+        assert reloader.latest_ticket == 0
+        ticket = reloader.request()
+        assert reloader.latest_ticket == ticket == 1
+        assert loaded.wait(DEADLINE)
+    finally:
+        stop.set()
+        reloader.join(DEADLINE)
+    assert answers == [
+        ReloadAnswer(
+            False,
+            "HTTP 503 Service Unavailable: failed to reload config: found multiple scrape "
+            "configs with job name x",
+            1,
+            1,
+            503,
+        ),
+        ReloadAnswer(True, "", 1, 2, 200),
+    ]

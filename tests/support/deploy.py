@@ -26,12 +26,15 @@ def render(kustomization: str) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 
-def allow_list(docs: tuple[dict[str, Any], ...]) -> list[tuple[str, str | None]]:
-    """The manifests' grants as the emulator's (resource, namespace or None) allow list."""
+def allow_list(
+    docs: tuple[dict[str, Any], ...],
+) -> list[tuple[str, str | None, str, tuple[str, ...]]]:
+    """The manifests' grants as the emulator's allow list: (resource, namespace or None for
+    cluster-wide, API group, verbs)."""
     namespace = workload(docs)["metadata"]["namespace"]
     return sorted(
-        (resource, namespace if kind == "Role" else None)
-        for kind, _, resource, _ in granted_rules(docs)
+        (resource, namespace if kind == "Role" else None, group, verbs)
+        for kind, group, resource, verbs in granted_rules(docs)
     )
 
 

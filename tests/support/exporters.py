@@ -31,15 +31,31 @@ def series(name: str) -> str:
 
 
 class Exporter:
-    """One exporter on its own thread; `stop()` closes the listener."""
+    """One exporter on its own thread; `stop()` closes the listener.
+
+    `auth`: the exact Authorization header a scrape must send, else 401 (so a test sees a
+    scraper apply its credentials); `requests` holds each request's path and query, so a
+    test sees its params."""
 
     def __init__(
-        self, host: str, port: int = 0, body: str = "", tls: tuple[Path, Path] | None = None
+        self,
+        host: str,
+        port: int = 0,
+        body: str = "",
+        tls: tuple[Path, Path] | None = None,
+        auth: str | None = None,
     ) -> None:
         text = (body or series(host)).encode()
+        self.requests: list[str] = []
+        requests = self.requests
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                requests.append(self.path)
+                if auth is not None and self.headers.get("Authorization") != auth:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
                 found = self.path.split("?")[0] == "/metrics"
                 self.send_response(200 if found else 404)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.helpers import binary, free_port, wait_for
+from tests.support.helpers import binary, free_port, stop_process, wait_for
 
 
 @dataclass
@@ -50,13 +50,7 @@ class PromHandle:
             pass
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def _ready_or_exited(handle: PromHandle) -> bool:

@@ -1,10 +1,11 @@
 """examples/consumers: the configs other scrapers use to read sdgen's output.
 
-The Prometheus ones (Prometheus, the OpenTelemetry Collector's prometheus receiver) pass
-`promtool check config`. vmagent and Alloy read the targets files with one glob across the
-per-job directories (which Prometheus's own file_sd refuses); a real Prometheus reading those
-files with one generic file_sd job shows that every target group's own job, interval, scheme
-and path labels are honoured, which is what those consumer configs rely on.
+The Prometheus ones (Prometheus, in agent mode too, the OpenTelemetry Collector's prometheus
+receiver) pass `promtool check config`, and the vmagent one the real vmagent's `-dryRun`
+(tests/system/test_agents.py runs both agents for real). Alloy reads the targets files with
+one glob across the per-job directories (which Prometheus's own file_sd refuses); a real
+Prometheus reading those files with one generic file_sd job shows that every target group's
+own job, interval, scheme and path labels are honoured, which is what that config relies on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,26 @@ def test_prometheus_syntax_configs_pass_promtool(name: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_prometheus_agent_config_passes_promtool_in_agent_mode() -> None:
+    config = CONSUMERS / "prometheus-agent.yml"
+    result = subprocess.run(
+        [str(binary("promtool")), "check", "config", "--agent", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vmagent_config_passes_vmagents_dry_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(binary("vmagent")), "-dryRun", f"-promscrape.config={CONSUMERS / 'vmagent.yml'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_otel_collector_receiver_config_passes_promtool(tmp_path: Path) -> None:
     collector = yaml.safe_load((CONSUMERS / "otel-collector.yaml").read_text())
     receiver = collector["receivers"]["prometheus"]["config"]
@@ -50,18 +71,24 @@ def test_otel_collector_receiver_config_passes_promtool(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [*PROMETHEUS_SYNTAX, "otel-collector.yaml", "vmagent.yml", "alloy.alloy"]
+    "name",
+    [
+        *PROMETHEUS_SYNTAX,
+        "prometheus-agent.yml",
+        "otel-collector.yaml",
+        "vmagent.yml",
+        "alloy.alloy",
+    ],
 )
 def test_every_consumer_reads_where_deploy_mounts_the_output(name: str) -> None:
     paths = set(re.findall(r"/etc/prometheus/sdgen/[\w/*.]+", (CONSUMERS / name).read_text()))
     assert paths and paths <= {f"{OUTPUT}/scrape/*.yml", f"{OUTPUT}/targets/*/*.json"}
 
 
-@pytest.mark.parametrize("name", ["vmagent.yml", "alloy.alloy"])
-def test_file_sd_consumers_glob_every_job_directory(name: str) -> None:
-    """Prometheus's file_sd allows a `*` in the last path element only; the agents that read
-    the targets files directly glob one directory level, one per scrape job."""
-    assert f"{OUTPUT}/targets/*/*.json" in (CONSUMERS / name).read_text()
+def test_the_file_sd_consumer_globs_every_job_directory() -> None:
+    """Prometheus's file_sd allows a `*` in the last path element only; Alloy, which reads
+    the targets files directly, globs one directory level, one per scrape job."""
+    assert f"{OUTPUT}/targets/*/*.json" in (CONSUMERS / "alloy.alloy").read_text()
 
 
 STATIC = """\

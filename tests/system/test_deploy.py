@@ -41,9 +41,16 @@ ENTRY_POINTS = [
     "overlays/shards",
     "overlays/openagent",
     "overlays/secrets",
+    "overlays/prometheus-agent",
+    "overlays/agent",
 ]
+# The entry points whose scraper is a Prometheus (overlays/agent runs vmagent instead).
+PROMETHEUS_ENTRY_POINTS = [k for k in ENTRY_POINTS if k != "overlays/agent"]
 READ = ("get", "list", "watch")
-CONFIG_RULES = {("Role", "", "configmaps", READ)}
+CONFIG_RULES = {
+    ("Role", "", "configmaps", READ),
+    ("Role", "events.k8s.io", "events", ("create", "patch")),  # Events on the ConfigMap
+}
 DISCOVERY_RULES = CONFIG_RULES | {
     ("ClusterRole", "", "pods", READ),
     ("ClusterRole", "", "services", READ),
@@ -56,6 +63,8 @@ EXPECTED_RULES = {
     "overlays/shards": DISCOVERY_RULES,
     "overlays/openagent": DISCOVERY_RULES,
     "overlays/secrets": CONFIG_RULES | {("Role", "", "secrets", READ)},
+    "overlays/prometheus-agent": DISCOVERY_RULES,
+    "overlays/agent": DISCOVERY_RULES,
 }
 
 
@@ -111,7 +120,7 @@ def test_namespaced_objects_share_one_namespace(kustomization: str) -> None:
 # --- the Prometheus side ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kustomization", ENTRY_POINTS)
+@pytest.mark.parametrize("kustomization", PROMETHEUS_ENTRY_POINTS)
 def test_prometheus_config_passes_promtool_and_loads_sdgen_fragments(
     kustomization: str, tmp_path: Path
 ) -> None:
@@ -119,12 +128,15 @@ def test_prometheus_config_passes_promtool_and_loads_sdgen_fragments(
     text = one(docs, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
     config = tmp_path / "prometheus.yml"
     config.write_text(text)
+    prometheus, sdgen = container(docs, "prometheus"), container(docs, "sdgen")
+    mode = ["--agent"] if "--agent" in prometheus["args"] else []  # checked as agent-mode config
     result = subprocess.run(
-        [str(binary("promtool")), "check", "config", str(config)], capture_output=True, text=True
+        [str(binary("promtool")), "check", "config", *mode, str(config)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    prometheus, sdgen = container(docs, "prometheus"), container(docs, "sdgen")
     assert "--web.enable-lifecycle" in prometheus["args"]
     assert "--reload-url=http://localhost:9090/-/reload" in sdgen["args"]
     output = next(a.split("=", 1)[1] for a in sdgen["args"] if a.startswith("--output-dir="))
@@ -184,7 +196,7 @@ def test_sdgen_container_image_and_probes(kustomization: str) -> None:
 def test_the_ops_port_is_reachable_only_from_inside_the_pod(kustomization: str) -> None:
     """sdgen's ops port serves the pod itself (Prometheus scrapes localhost:8080), the
     kubelet's probes and `kubectl port-forward`: no Service exposes it, and the
-    NetworkPolicy lets other pods reach only Prometheus's port (README, "Security model")."""
+    NetworkPolicy lets other pods reach only the scraper's port (README, "Security model")."""
     docs = render(kustomization)
     pod = workload(docs)["spec"]["template"]
     ops = {"sdgen", 8080}
@@ -197,8 +209,8 @@ def test_the_ops_port_is_reachable_only_from_inside_the_pod(kustomization: str) 
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
     assert "from" not in rule and rule["ports"] == [{"port": "web", "protocol": "TCP"}]
-    prometheus = container(docs, "prometheus")
-    assert {"name": "web", "containerPort": 9090} in prometheus["ports"]
+    scraper = next(c for c in pod["spec"]["containers"] if c["name"] != "sdgen")
+    assert any(p["name"] == "web" for p in scraper["ports"])  # Prometheus's, or vmagent's
 
 
 # --- the overlays say what they promise -----------------------------------------------------
@@ -221,6 +233,59 @@ def test_shards_overlay_is_a_statefulset_with_one_shard_per_replica() -> None:
     for template in (sharded, single):  # a strategic merge patch may reorder containers
         template["spec"]["containers"].sort(key=lambda c: c["name"])
     assert sharded == single
+
+
+def test_prometheus_agent_overlay_runs_prometheus_as_an_agent_that_remote_writes() -> None:
+    docs = render("overlays/prometheus-agent")
+    args = container(docs, "prometheus")["args"]
+    assert "--agent" in args and not any(a.startswith("--storage.tsdb.") for a in args)
+    config = one(docs, "ConfigMap", "prometheus-config")["data"]
+    assert set(config) == {"prometheus.yml"}  # no rule files: agent mode evaluates none
+    assert [w["url"] for w in yaml.safe_load(config["prometheus.yml"])["remote_write"]] == [
+        "http://REMOTE_WRITE_URL/api/v1/write"
+    ]
+    assert "--fragment-format=vmagent" not in container(docs, "sdgen")["args"]
+
+
+def test_agent_overlay_runs_vmagent_on_sdgens_vmagent_fragments(tmp_path: Path) -> None:
+    """vmagent in place of Prometheus: sdgen writes vmagent's dialect naming the files where
+    vmagent mounts them, POSTs vmagent's /-/reload, and vmagent's config passes its dry run."""
+    docs = render("overlays/agent")
+    assert workload(docs)["metadata"]["name"] == "vmagent"
+    assert not [d for d in docs if d["metadata"]["name"] in ("prometheus-config",)]
+    assert {c["name"] for c in workload(docs)["spec"]["template"]["spec"]["containers"]} == {
+        "vmagent",
+        "sdgen",
+    }
+    vmagent, sdgen = container(docs, "vmagent"), container(docs, "sdgen")
+    flags = dict(a.split("=", 1) for a in sdgen["args"][1:])
+    assert flags["--fragment-format"] == "vmagent"
+    port = vmagent["ports"][0]["containerPort"]
+    assert flags["--reload-url"] == f"http://localhost:{port}/-/reload"
+    assert f"-httpListenAddr=:{port}" in vmagent["args"]
+    assert any(a.startswith("-remoteWrite.url=") for a in vmagent["args"])
+    # One emptyDir: sdgen writes it at --output-dir, vmagent reads it at the prefix.
+    shared = next(m for m in sdgen["volumeMounts"] if m["mountPath"] == flags["--output-dir"])
+    mounts = {m["name"]: m for m in vmagent["volumeMounts"]}
+    prefix = flags["--consumer-path-prefix"]
+    assert mounts[shared["name"]]["mountPath"] == prefix and mounts[shared["name"]]["readOnly"]
+    volumes = {v["name"]: v for v in workload(docs)["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes[shared["name"]]
+    # vmagent loads every fragment from there, and its config passes its own check.
+    config_flag = next(a for a in vmagent["args"] if a.startswith("-promscrape.config="))
+    config_dir, _, config_name = config_flag.split("=", 1)[1].rpartition("/")
+    config_mount = next(m for m in vmagent["volumeMounts"] if m["mountPath"] == config_dir)
+    config_map = volumes[config_mount["name"]]["configMap"]["name"]
+    text = one(docs, "ConfigMap", config_map)["data"][config_name]
+    assert yaml.safe_load(text)["scrape_config_files"] == [f"{prefix}/scrape/*.yml"]
+    (tmp_path / config_name).write_text(text)
+    checked = subprocess.run(
+        [str(binary("vmagent")), "-dryRun", f"-promscrape.config={tmp_path / config_name}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_openagent_overlay_follows_the_existing_configmap_and_owns_no_shared_objects() -> None:
@@ -270,7 +335,7 @@ def deployed_sidecar(
 @pytest.mark.parametrize(
     "kustomization", ["base", "overlays/cluster-discovery", "overlays/openagent"]
 )
-def test_sdgen_syncs_and_renders_with_only_the_granted_reads(
+def test_sdgen_syncs_renders_and_reports_with_only_the_granted_rights(
     example_cluster: FakeAPI, kubeconfig: Path, tmp_path: Path, kustomization: str
 ) -> None:
     if kustomization.endswith("openagent"):
@@ -285,6 +350,10 @@ def test_sdgen_syncs_and_renders_with_only_the_granted_reads(
         assert any(t["targets"] for t in targets.values())
         forbidden = re.findall(r"HTTP 403.*", run.log)
         assert not forbidden, forbidden
+        # ...and writes its Events on the ConfigMap with the granted create and patch.
+        run.until(lambda: example_cluster.list("events") != [], 10, "a ConfigApplied event")
+        assert {e["reason"] for e in example_cluster.list("events")} == {"ConfigApplied"}
+        assert "cannot write Events" not in run.log
     finally:
         assert run.terminate() == 0
 

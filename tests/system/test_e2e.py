@@ -107,22 +107,24 @@ def api_service(port: int) -> list[dict[str, Any]]:
     return [service, eps]
 
 
+def web_target(
+    keep: str, relabelings: list[dict[str, Any]], extra_rules: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """PodMonitor `web` (pods app=web in shop): METRIC_RELABELINGS keeping `keep`, then
+    `extra_rules`."""
+    rules = [{**METRIC_RELABELINGS[0], "regex": keep}, *METRIC_RELABELINGS[1:], *extra_rules]
+    return {
+        "targetName": "web",
+        "type": "PodMonitor",
+        "namespaceSelector": {"matchNames": ["shop"]},
+        "selector": {"matchLabels": {"app": "web"}},
+        "endpoints": [{"port": "metrics", "relabelings": relabelings, "metricRelabelings": rules}],
+    }
+
+
 def scrape_config(exporters: dict[str, Exporter], statics: list[str], keep: str) -> str:
-    web_rules = [{**METRIC_RELABELINGS[0], "regex": keep}, *METRIC_RELABELINGS[1:]]
     targets: list[dict[str, Any]] = [
-        {
-            "targetName": "web",
-            "type": "PodMonitor",
-            "namespaceSelector": {"matchNames": ["shop"]},
-            "selector": {"matchLabels": {"app": "web"}},
-            "endpoints": [
-                {
-                    "port": "metrics",
-                    "relabelings": [{"targetLabel": "team", "replacement": "storefront"}],
-                    "metricRelabelings": web_rules,
-                }
-            ],
-        },
+        web_target(keep, [{"targetLabel": "team", "replacement": "storefront"}]),
         {
             "targetName": "api",
             "type": "ServiceMonitor",

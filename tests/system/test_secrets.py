@@ -25,7 +25,7 @@ from sdgen.k8s.view import ClusterNeeds, StaticCluster
 from sdgen.output.naming import slug
 from sdgen.output.outputdir import OutputDir
 from sdgen.output.render import render_endpoint
-from sdgen.output.secretfiles import materialize
+from sdgen.output.secretfiles import SCRAPE_SECRET_LABEL, materialize
 from sdgen.resolve.resolver import resolve
 from sdgen.resolve.scope import needs
 from tests.fakeapi import FakeAPI
@@ -191,12 +191,21 @@ def test_the_fragment_names_the_secret_files_beside_it() -> None:
         assert f"{key}: '../secrets/{stem}.{field}'" in fragment
 
 
-def secret(name: str, namespace: str = NS, **data: str) -> dict[str, Any]:
+OPT_IN = {SCRAPE_SECRET_LABEL: "true"}  # without it, sdgen refuses to write a Secret out
+
+
+def secret(
+    name: str, namespace: str = NS, labels: dict[str, str] | None = None, **data: str
+) -> dict[str, Any]:
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": OPT_IN if labels is None else labels,
+        },
         "type": "Opaque",
         "data": encoded,
     }
@@ -210,25 +219,59 @@ WEB = secret("web-auth", user="scraper", password="s3cr=t\n", **{"ca.crt": "CA"}
 TOKEN = secret("api-token", token="tok-1")
 
 
+UNLABELLED = (
+    'endpoints[0].tlsConfig.ca: Secret "monitoring/web-auth" is not labelled '
+    'sdgen.io/scrape-secret: "true": sdgen writes out only Secrets that opt in, so that editing '
+    "the ConfigMap cannot send any Secret anywhere — if this one is meant for scraping, run: "
+    "kubectl label secret -n monitoring web-auth sdgen.io/scrape-secret=true; its files are "
+    "removed meanwhile"
+)
+
+
 @pytest.mark.parametrize(
-    ("secrets", "error"),
+    ("secrets", "error", "gone"),
     [
-        ([TOKEN], 'Secret "monitoring/web-auth" not found'),
-        ([TOKEN, secret("web-auth", namespace="other", user="u", password="p")], "not found"),
-        ([TOKEN, secret("web-auth", user="u", password="p")], 'has no key "ca.crt"'),
-        ([TOKEN, {**WEB, "data": {**WEB["data"], "user": "*not base64*"}}], "not valid base64"),
+        (
+            [TOKEN],
+            'endpoints[0].tlsConfig.ca: Secret "monitoring/web-auth" not found',
+            True,
+        ),
+        (
+            [TOKEN, secret("web-auth", namespace="other", user="u", password="p")],
+            "not found",
+            True,
+        ),
+        (
+            [TOKEN, secret("web-auth", user="u", password="p")],
+            'endpoints[0].tlsConfig.ca: Secret "monitoring/web-auth" has no key "ca.crt"',
+            True,
+        ),
+        ([TOKEN, {**WEB, "metadata": {"name": "web-auth", "namespace": NS}}], UNLABELLED, True),
+        (
+            [TOKEN, secret("web-auth", labels={SCRAPE_SECRET_LABEL: "yes"}, user="u")],
+            "is not labelled",
+            True,
+        ),
+        (
+            [TOKEN, {**WEB, "data": {**WEB["data"], "user": "*not base64*"}}],
+            'endpoints[0].basicAuth.username: Secret "monitoring/web-auth": key "user" is not '
+            "valid base64",
+            False,
+        ),
     ],
 )
-def test_a_target_whose_secret_cannot_be_read_is_an_error_of_its_own(
-    secrets: list[dict[str, Any]], error: str
+def test_a_target_whose_secret_cannot_be_used_is_an_error_of_its_own(
+    secrets: list[dict[str, Any]], error: str, gone: bool
 ) -> None:
     config = parse_config((DATA / "config.yaml").read_text(), allow_secrets=True)
     cluster = StaticCluster.from_objects(secrets=[record(s) for s in secrets])
-    resolution, files = materialize(resolve(config, None, default_namespace=NS), cluster, NS)
-    assert error in resolution.errors["web"]
-    assert "scraper" not in resolution.errors["web"]
-    assert {et.target.name for et in resolution.endpoints} == {"api", "plain"}
-    assert files == {f"secrets/{slug('api', 0)}.credentials": b"tok-1"}
+    result = materialize(resolve(config, None, default_namespace=NS), cluster, NS)
+    assert error in result.resolution.errors["web"]
+    assert result.errors == {"web": result.resolution.errors["web"]}
+    assert result.gone == ({"web"} if gone else set())
+    assert "scraper" not in result.resolution.errors["web"]
+    assert {et.target.name for et in result.resolution.endpoints} == {"api", "plain"}
+    assert result.files == {f"secrets/{slug('api', 0)}.credentials": b"tok-1"}
 
 
 def test_secret_files_are_owner_only_whatever_the_file_mode(tmp_path: Path) -> None:
@@ -304,17 +347,55 @@ def test_run_writes_secret_files_and_follows_secret_changes(
         cluster.update(secret("api-token", token="tok-2"))
         run.until(lambda: (secrets / f"{api}.credentials").read_bytes() == b"tok-2", 30)
 
-        before = files_of(run.out, web)
+        assert len(files_of(run.out, web)) == 6  # targets, relabel, scrape and three secrets
         cluster.delete("secrets", NS, "web-auth")
         cluster.update(secret("api-token", token="tok-3"))  # the others still render
         run.until(lambda: (secrets / f"{api}.credentials").read_bytes() == b"tok-3", 30)
-        missing = 'Secret "monitoring/web-auth" not found'
+        missing = (
+            'endpoints[0].tlsConfig.ca: Secret "monitoring/web-auth" not found (Secrets '
+            "are read from this namespace only); its files are removed meanwhile"
+        )
         run.until(lambda: missing in run.status()["targets"]["web"]["last_error"], 30, missing)
         status = run.status()["targets"]
         assert status["api"]["last_error"] == "" and status["plain"]["last_error"] == ""
-        assert files_of(run.out, web) == before
-        assert len(before) == 6  # targets, relabel, scrape and three secrets
+        # The revoked value is neither on disk nor in use: the target's files went with it.
+        run.until(lambda: files_of(run.out, web) == {}, 30, "web's files removed")
+        assert f"target web rejected: {missing}" in run.log  # logged, not only in /status
         assert "scraper" not in run.log and "tok-" not in run.log
+
+        cluster.create(WEB)  # back: the target renders again
+        run.until(lambda: len(files_of(run.out, web)) == 6, 30, "web's files back")
+        run.until(lambda: run.status()["targets"]["web"]["last_error"] == "", 30)
+        assert "target web: its Secrets can be used again" in run.log
+    finally:
+        assert run.terminate() == 0, run.log
+
+
+def test_an_unlabelled_secret_is_refused_with_the_label_to_add(
+    cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Editing the ConfigMap must not be enough to send a Secret to an address of one's
+    choice: a Secret is written out only when it carries the opt-in label."""
+    cluster.update(secret("api-token", labels={}, token="tok-1"))
+    run = Ops(tmp_path, kubeconfig, "--materialize-secrets")
+    try:
+        run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
+        api = slug("api", 0)
+        refused = (
+            'endpoints[0].authorization.credentials: Secret "monitoring/api-token" is not '
+            'labelled sdgen.io/scrape-secret: "true"'
+        )
+        run.until(lambda: refused in run.status()["targets"]["api"]["last_error"], 30, refused)
+        label = "kubectl label secret -n monitoring api-token sdgen.io/scrape-secret=true"
+        assert label in run.status()["targets"]["api"]["last_error"]
+        assert f"target api rejected: {refused}" in run.log
+        assert files_of(run.out, api) == {}
+        assert len(files_of(run.out, slug("web", 0))) == 6  # a labelled one is written
+
+        cluster.update(secret("api-token", token="tok-1"))  # labelled now
+        run.until(lambda: files_of(run.out / "secrets", api), 30, "the labelled Secret's file")
+        assert run.status()["targets"]["api"]["last_error"] == ""
+        assert "tok-1" not in run.log
     finally:
         assert run.terminate() == 0, run.log
 
