@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from typing import Any
@@ -13,6 +14,7 @@ from sdgen.output.outputdir import SyncResult
 from sdgen.resolve.funnel import Funnel, RulePosition
 from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
+from sdgen.runtime.reload import ReloadAnswer
 
 GOOD = parse_config("targets: []\n")
 UNUSABLE = parse_config("targets: [\n")
@@ -169,7 +171,7 @@ def test_metrics_follow_the_results() -> None:
 def test_status_page_is_encoded_once_per_change_not_per_request() -> None:
     """At 5,000 targets /status is 1.2 MB: encoding it per request let a flood of requests
     slow the render loop. It is encoded again only when a cycle or a watch changed it."""
-    board = Board(wall=iter([1.0, 2.0]).__next__)
+    board = Board(wall=itertools.count(1.0).__next__)
     watches: dict[str, Any] = {"pods/*": {"synced": True, "last_error": ""}}
     page = StatusPage(board, lambda: {k: dict(v) for k, v in watches.items()})
     board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
@@ -188,6 +190,15 @@ def test_status_page_is_encoded_once_per_change_not_per_request() -> None:
     watches["pods/*"] = {"synced": True, "last_error": "connection refused"}
     assert json.loads(page())["watches"]["pods/*"]["last_error"] == "connection refused"
     assert page.builds == 3
+
+    # Prometheus's answer to a reload arrives between cycles (the reloader's thread).
+    result = rendered(SyncResult(["scrape/web.yml"]), web=WEB)
+    board.record(result)
+    board.rolled(result, 1, None)
+    builds = (page(), page.builds)[1]
+    board.rollout.answered(ReloadAnswer(False, "bad config", serves=1, attempt=1))
+    assert json.loads(page())["rollout"]["reload"]["answer"] == "bad config"
+    assert page.builds == builds + 1
 
 
 def test_a_recurring_write_error_is_logged_once_with_its_count_when_it_ends(
