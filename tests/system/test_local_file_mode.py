@@ -104,7 +104,7 @@ def unreachable_api(tmp_path: Path) -> Path:
 def test_its_own_reads_start_no_cycles(tmp_path: Path, started: Callable[..., Watched]) -> None:
     config = config_in(tmp_path, STATIC)
     run = started("--config-file", str(config), "--interval", "15s")
-    until(run, lambda: run.files(), 20)
+    until(run, lambda: run.cycles() >= 1, 20)  # the first render, counted when it ended
     assert over_window(run.cycles) == 0, run.log
 
 
@@ -168,3 +168,25 @@ def test_a_write_that_fails_every_cycle_is_logged_once_with_its_count(
     config.write_text(static(9200))
     until(run, lambda: target.is_file() and "9200" in target.read_text(), 10)
     until(run, lambda: f"write failed {edits} times in a row, no longer: " in run.log, 5)
+
+
+def test_a_write_in_the_way_is_retried_each_cycle_and_logged_once(
+    tmp_path: Path, started: Callable[..., Watched]
+) -> None:
+    """Nothing changes but the directory in the way: the periodic cycles retry the write
+    (they used to take the output as rendered and never tried again) without a log line each."""
+    config = config_in(tmp_path, STATIC)
+    run = started("--config-file", str(config), "--interval", "200ms")
+    until(run, lambda: total(run.port, "sdgen_cycles_total", outcome="unchanged") > 0, 20)
+    (target,) = run.out.glob("targets/*/targets.json")
+    target.unlink()
+    target.mkdir()
+    (target / "x").write_text("not sdgen's")
+    until(run, lambda: "write failed" in run.log, 10)
+    errors = over_window(lambda: total(run.port, "sdgen_file_write_errors_total"))
+    assert errors >= 2, f"{errors:.0f} retries in {WINDOW}s\n{run.log}"
+    assert run.log.count("write failed") == 1, run.log
+
+    (target / "x").unlink()
+    target.rmdir()
+    until(run, lambda: target.is_file(), 10)
