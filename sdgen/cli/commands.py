@@ -30,6 +30,7 @@ from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
+from sdgen.output.central import ShardedRenderer
 from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.explain import ExplainError
 from sdgen.resolve.resolver import Resolution
@@ -43,13 +44,16 @@ from sdgen.runtime.cycle import (
     OnMissingConfig,
     Options,
     Outcome,
+    Output,
     Reading,
+    Rendering,
 )
 from sdgen.runtime.events import Emitter, LoopEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
-from sdgen.runtime.opsserver import ListenError, OpsServer, ops_routes
+from sdgen.runtime.opsserver import ListenError, OpsServer, ops_routes, served_routes
+from sdgen.runtime.published import Published
 from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
@@ -260,17 +264,37 @@ def consumer_of(args: argparse.Namespace) -> render.Consumer:
     return render.Consumer(fragment_format, prefix.rstrip("/") or "/")
 
 
+def central_of(args: argparse.Namespace) -> tuple[Published, ShardedRenderer]:
+    """`sdgen serve`: every shard's files in memory, rendered from one unsharded resolve."""
+    if args.shards < 1:
+        raise UsageError("sdgen serve needs --shards N (1 or more): the shards it serves")
+    url = args.sd_url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"--sd-url {args.sd_url!r}: expected the http(s):// URL Prometheus reaches "
+            "sdgen serve at, e.g. http://sdgen-central.monitoring.svc:8080"
+        )
+    shards = [Shard(args.shards, i) for i in range(args.shards)]
+    refresh_ms = round(args.sd_refresh_interval * 1000)
+    if refresh_ms < 1000:
+        raise UsageError("--sd-refresh-interval: at least 1s (Prometheus polls that often)")
+    renderer = ShardedRenderer(shards, url, refresh_ms, args.part_size)
+    return Published(args.shards), renderer
+
+
 def build(
     args: argparse.Namespace,
     *,
     serve: bool,
     write: bool = True,
     discovered: bool = False,
+    central: bool = False,
     stop: threading.Event | None = None,
     wakeup: Wakeup | None = None,
 ) -> Sidecar:
     """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
     `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves).
+    `central`: `sdgen serve`, every shard's documents in memory instead of files on disk.
     `stop`, `wakeup`: the Event that stops it and the flag that wakes its loop (`run` passes
     the ones its signal thread sets)."""
     logs.setup(args.log_format, args.log_level)
@@ -278,13 +302,20 @@ def build(
         namespace, name = configmap_ref(args.configmap)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    output = OutputDir(args.output_dir, args.file_mode, exclusive=write)
-    if write:
-        output.prepare()
+    output: Output
+    renderer: Rendering | None = None
+    published: Published | None = None
+    if central:
+        published, renderer = central_of(args)
+        output = published
+    else:
+        output = directory = OutputDir(args.output_dir, args.file_mode, exclusive=write)
+        if write:
+            directory.prepare()
     options = Options(
         default_namespace=namespace,
         keep_meta_labels=args.keep_meta_labels,
-        shard=shard_of(args),
+        shard=None if central else shard_of(args),
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
@@ -301,7 +332,7 @@ def build(
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
     sidecar = Sidecar(
-        Cycle(source, clusters, output, options),
+        Cycle(source, clusters, output, options, renderer=renderer),
         board,
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
@@ -325,11 +356,12 @@ def build(
             healthy,
             sidecar.board.ready,
             status,
-            explain=lambda target, obj, address: sidecar.cycle.explain(
-                target, obj, address
+            explain=lambda target, obj, address, window=None: sidecar.cycle.explain(
+                target, obj, address, window=window
             ).as_json(),
         )
-        sidecar.server = OpsServer(args.listen, routes)
+        prefixes = served_routes(published.get) if published is not None else None
+        sidecar.server = OpsServer(args.listen, routes, prefixes=prefixes)
     return sidecar
 
 
@@ -446,11 +478,13 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
 
 
 def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, dict[str, Any]]:
-    """/status per informer: synced, and its last error while it lasts, so an unreachable
-    API server shows there and not only in the logs."""
+    """/status per informer: synced, the wall-clock time of its last list or watch event
+    (null before the first), and its last error while it lasts, so an unreachable API server
+    shows there and not only in the logs."""
     return {
         informer.name: {
             "synced": informer.has_synced(),
+            "last_event_at": informer.last_event_time() or None,
             "last_error": str(informer.last_error or ""),
         }
         for informer in _all_informers(source, clusters)
@@ -494,24 +528,46 @@ def _stop_on_signals(stop: threading.Event, wakeup: Wakeup) -> None:
 @exit_codes
 def run(args: argparse.Namespace) -> int:
     """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
+    sidecar = _build_stoppable(args, central=False)
+    if sidecar is not None:
+        log.info("sdgen started", extra={"output_dir": args.output_dir})
+        _run_until_stopped(sidecar)
+    log.info("sdgen stopped")
+    return 0
+
+
+@exit_codes
+def serve(args: argparse.Namespace) -> int:
+    """`sdgen serve`: central discovery for N shards over HTTP SD, until SIGTERM or SIGINT."""
+    sidecar = _build_stoppable(args, central=True)
+    if sidecar is not None:
+        if sidecar.server is None:
+            raise UsageError("sdgen serve needs --listen: it answers over HTTP")
+        log.info("sdgen serve started", extra={"shards": args.shards, "port": sidecar.server.port})
+        _run_until_stopped(sidecar)
+    log.info("sdgen stopped")
+    return 0
+
+
+def _build_stoppable(args: argparse.Namespace, *, central: bool) -> Sidecar | None:
+    """The sidecar of `run` or `serve`, built with SIGTERM/SIGINT already taken; None when
+    one came while it was being built (nothing was started)."""
     # Before any thread exists, so every thread inherits the mask; and the signals thread
     # before anything that can block (credential plugins, the output dir, the first reads),
     # so a stop is taken in every phase. See _stop_on_signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     stop, wakeup = threading.Event(), Wakeup()
     _stop_on_signals(stop, wakeup)
-    sidecar = build(args, serve=True, stop=stop, wakeup=wakeup)
-    if stop.is_set():  # stopped while starting: nothing was started yet
-        log.info("sdgen stopped")
-        return 0
+    sidecar = build(args, serve=True, central=central, stop=stop, wakeup=wakeup)
+    return None if stop.is_set() else sidecar
+
+
+def _run_until_stopped(sidecar: Sidecar) -> None:
     sidecar.start()
-    log.info("sdgen started", extra={"output_dir": args.output_dir})
     try:
         sidecar.scheduler.run(sidecar.tick)
     finally:
         sidecar.shutdown()
-    log.info("sdgen stopped")
-    return 0
 
 
 @exit_codes

@@ -202,14 +202,22 @@ class StatusPage:
         self._lock = threading.Lock()  # concurrent requests after a change encode once
         self._key: tuple[int, dict[str, Any], dict[str, Any]] | None = None
         self._body = b""
+        self._document: Mapping[str, Any] = {}
         self.builds = 0
 
     def __call__(self) -> bytes:
+        return self._current()[1]
+
+    def document(self) -> Mapping[str, Any]:
+        """The same document, decoded (the HTML page reads it); shared: do not change it."""
+        return self._current()[0]
+
+    def _current(self) -> tuple[Mapping[str, Any], bytes]:
         key = (self._board.revision, self._board.rollout.status(), self._watches())
         with self._lock:
             if key != self._key:
-                document = {**self._board.status(), "watches": key[2]}
-                self._body = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
-                self._key = key
+                self._document = {**self._board.status(), "watches": key[2]}
+                body = json.dumps(self._document, indent=2, sort_keys=True).encode() + b"\n"
+                self._body, self._key = body, key
                 self.builds += 1
-            return self._body
+            return self._document, self._body

@@ -1,4 +1,6 @@
-"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status and /explain on --listen.
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status, /explain and the HTML page
+(`/`, `/ui`, `/ui/target`: sdgen.runtime.page) on --listen, and for `sdgen serve` the HTTP SD
+documents (/sd/<shard>[/<job>]) and fragments (/scrape/<shard>).
 
 A route table maps a path to a function of the query string that answers from memory (the
 liveness check, the board, the informers; /status is cached bytes), so a request never waits
@@ -16,12 +18,13 @@ import socket
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
 from sdgen.runtime.httploop import HttpLoop, Limits
+from sdgen.runtime.page import ExplainAnswer, ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,9 @@ class Reply(NamedTuple):
     body: bytes
 
 
-Route = Callable[[Query], Reply]
-# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
-Explain = Callable[[str, str | None, str | None], dict[str, Any]]
+Route = Callable[[Query], tuple[int, str, bytes]]  # a Reply, or the page's plain tuple
+PathRoute = Callable[[str, Query], tuple[int, str, bytes]]  # for every path under a prefix
+Explain = ExplainAnswer
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -52,11 +55,18 @@ class ListenError(SdgenError):
     """The ops port cannot be opened (in use, not permitted); the message says what to do."""
 
 
+class StatusSource(Protocol):
+    """/status as bytes, and as the document the page reads (board.StatusPage)."""
+
+    def __call__(self) -> bytes: ...
+    def document(self) -> Mapping[str, Any]: ...
+
+
 def ops_routes(
     registry: CollectorRegistry,
     healthy: Check,
     ready: Check,
-    status: Callable[[], bytes],
+    status: StatusSource,
     explain: Explain | None = None,
 ) -> dict[str, Route]:
     """sdgen's routes; add an entry to serve another path."""
@@ -65,10 +75,24 @@ def ops_routes(
         "/healthz": lambda _: _probe(healthy),
         "/readyz": lambda _: _probe(ready),
         "/status": lambda _: Reply(200, "application/json", status()),
+        **ui_routes(status.document, explain),
     }
     if explain is not None:
         routes["/explain"] = lambda query: _explain(explain, query)
     return routes
+
+
+def served_routes(served: Callable[[str], bytes | None]) -> dict[str, PathRoute]:
+    """`sdgen serve`'s documents, by prefix: bytes built once per render, looked up here."""
+
+    def lookup(path: str, _: Query) -> Reply:
+        body = served(path)
+        if body is None:
+            return Reply(404, "text/plain", b"no such shard or job\n")
+        ctype = "application/json" if path.startswith("/sd/") else "application/yaml"
+        return Reply(200, ctype, body)
+
+    return {"/sd/": lookup, "/scrape/": lookup}
 
 
 class OpsServer:
@@ -76,8 +100,13 @@ class OpsServer:
     a port in use is a ListenError before anything starts."""
 
     def __init__(
-        self, listen: str, routes: Mapping[str, Route], limits: Limits | None = None
+        self,
+        listen: str,
+        routes: Mapping[str, Route],
+        limits: Limits | None = None,
+        prefixes: Mapping[str, PathRoute] | None = None,
     ) -> None:
+        """`routes` by exact path; `prefixes`: for every path under a prefix ending in /."""
         host, port = parse_listen(listen)
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -90,7 +119,7 @@ class OpsServer:
         self._port = int(listener.getsockname()[1])
 
         def respond(head: bytes) -> tuple[tuple[bytes, ...], bool]:
-            return _Exchange(head, routes).reply()
+            return _Exchange(head, routes, prefixes or {}).reply()
 
         self._loop = HttpLoop(listener, respond, limits or Limits())
 
@@ -117,9 +146,12 @@ class _Exchange(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, for scrapers that reuse their connection
     default_request_version = "HTTP/1.0"  # an unparsable request still gets a status line
 
-    def __init__(self, head: bytes, routes: Mapping[str, Route]) -> None:
+    def __init__(
+        self, head: bytes, routes: Mapping[str, Route], prefixes: Mapping[str, PathRoute]
+    ) -> None:
         # Deliberately not BaseHTTPRequestHandler.__init__, which would serve a socket.
         self._routes = routes
+        self._prefixes = prefixes
         self.rfile = io.BytesIO(head)
         self.wfile = self._out = io.BytesIO()
         self.client_address = ("ops", 0)
@@ -139,11 +171,15 @@ class _Exchange(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
         route = self._routes.get(url.path)
-        if route is None:
-            code, ctype, body = Reply(404, "text/plain", b"not found\n")
+        prefix = next((p for p in self._prefixes if url.path.startswith(p)), None)
+        if route is not None:
+            code, ctype, body = route(query)
+        elif prefix is not None:
+            code, ctype, body = self._prefixes[prefix](url.path, query)
         else:
-            code, ctype, body = route(urllib.parse.parse_qs(url.query))
+            code, ctype, body = Reply(404, "text/plain", b"not found\n")
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from sdgen.cache.snapshot import SnapshotError
-from sdgen.cli.commands import GaveUp, UsageError, consumer_of, exit_codes, on_missing_config
+from sdgen.cli.commands import (
+    GaveUp,
+    UsageError,
+    central_of,
+    consumer_of,
+    exit_codes,
+    on_missing_config,
+)
 from sdgen.cli.settings import LOOP, OUTPUT
 from sdgen.output.outputdir import OutputError
 from sdgen.output.render import PROMETHEUS, Consumer, FragmentFormat
@@ -106,3 +113,33 @@ def test_a_bug_is_not_turned_into_an_exit_code() -> None:
 
     with pytest.raises(KeyError):
         command(argparse.Namespace(log_format="text", log_level="info"))
+
+
+@pytest.mark.parametrize(
+    ("shards", "url", "refresh", "expected"),
+    [
+        (0, "http://sdgen-central:8080", 15.0, "needs --shards N"),
+        (2, "sdgen-central:8080", 15.0, "expected the http\\(s\\):// URL"),
+        (2, "http://sdgen-central:8080", 0.5, "at least 1s"),
+    ],
+)
+def test_serve_refuses_flags_that_cannot_work(
+    shards: int, url: str, refresh: float, expected: str
+) -> None:
+    args = argparse.Namespace(
+        shards=shards, sd_url=url, sd_refresh_interval=refresh, part_size=3000
+    )
+    with pytest.raises(UsageError, match=expected):
+        central_of(args)
+
+
+def test_serve_publishes_every_shard() -> None:
+    args = argparse.Namespace(
+        shards=3, sd_url="http://sdgen-central:8080/", sd_refresh_interval=15.0, part_size=3000
+    )
+    published, renderer = central_of(args)
+    assert published.paths() == [
+        *(f"/scrape/{i}" for i in range(3)),
+        *(f"/sd/{i}" for i in range(3)),
+    ]
+    assert len(renderer.shards) == 3

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.httploop import Limits
 from sdgen.runtime.opsserver import OpsServer, Reply, ops_routes
 from tests.support.helpers import wait_for
@@ -29,9 +30,8 @@ LIMITS = Limits(
 def server() -> Iterator[OpsServer]:
     from prometheus_client import CollectorRegistry
 
-    routes = ops_routes(
-        CollectorRegistry(), lambda: (True, "ok"), lambda: (True, "ready"), lambda: b"{}\n"
-    )
+    status = StatusPage(Board(), dict)
+    routes = ops_routes(CollectorRegistry(), lambda: (True, "ok"), lambda: (True, "ready"), status)
     routes["/big"] = lambda _: Reply(200, "text/plain", BIG)
     routes["/echo"] = lambda query: Reply(200, "text/plain", repr(sorted(query.items())).encode())
     before = threading.active_count()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sdgen.runtime.opsserver import OpsServer, ops_routes, parse_listen
+from sdgen.runtime.board import Board, StatusPage
+from sdgen.runtime.opsserver import OpsServer, ops_routes, parse_listen, served_routes
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import ReloadEndpoint, free_port, pod_manifest
 from tests.support.sidecar import Ops, configmap, get, total, value
@@ -260,7 +262,7 @@ def test_routes_answer_with_probe_codes_json_and_404() -> None:
         CollectorRegistry(),
         healthy=lambda: (health["ok"], "fine" if health["ok"] else "stuck"),
         ready=lambda: (False, "waiting"),
-        status=lambda: b'{"a": [2], "b": 1}',
+        status=StatusPage(Board(), lambda: {"pods/*": {"synced": True}}),
     )
     server = OpsServer("127.0.0.1:0", routes)
     server.start()
@@ -270,8 +272,36 @@ def test_routes_answer_with_probe_codes_json_and_404() -> None:
         assert get(server.port, "/healthz") == (503, "unhealthy: stuck\n")
         assert get(server.port, "/readyz?verbose") == (503, "unhealthy: waiting\n")
         code, body = get(server.port, "/status")
-        assert (code, json.loads(body)) == (200, {"a": [2], "b": 1})
+        assert (code, json.loads(body)["watches"]) == (200, {"pods/*": {"synced": True}})
+        assert get(server.port, "/")[0] == 200  # the page, from the same document
         assert get(server.port, "/nope")[0] == 404
         assert get(server.port, "/metrics")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_served_documents_answer_with_their_bytes_and_type_and_404() -> None:
+    """`sdgen serve`'s routes: exactly the bytes the lookup gives, 404 for anything else."""
+    documents = {
+        "/sd/0": b"[]\n",
+        "/sd/0/job.p0": b"[\n{}\n]\n",
+        "/scrape/0": b"scrape_configs: []\n",
+    }
+    routes = ops_routes(
+        CollectorRegistry(),
+        healthy=lambda: (True, ""),
+        ready=lambda: (True, ""),
+        status=StatusPage(Board(), dict),
+    )
+    server = OpsServer("127.0.0.1:0", routes, prefixes=served_routes(documents.get))
+    server.start()
+    try:
+        for path, body in documents.items():
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}") as response:
+                assert response.read() == body
+                kind = "application/json" if path.startswith("/sd/") else "application/yaml"
+                assert response.headers["Content-Type"] == kind
+        assert get(server.port, "/sd/9")[0] == 404
+        assert get(server.port, "/status")[0] == 200  # the ops routes stay
     finally:
         server.stop()
