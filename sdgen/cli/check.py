@@ -33,11 +33,19 @@ from sdgen import SdgenError
 from sdgen.cache import apiclient
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
-from sdgen.cli.settings import MATERIALIZE_SECRETS, SNAPSHOT, Flag, add_flags, pod_namespace
+from sdgen.cli.settings import (
+    ALLOWED_FILE_PREFIXES,
+    MATERIALIZE_SECRETS,
+    SNAPSHOT,
+    Flag,
+    add_flags,
+    pod_namespace,
+)
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Config, Issue, Severity
 from sdgen.k8s.view import Cluster
+from sdgen.output import naming
 from sdgen.resolve.lint import lint
 from sdgen.resolve.resolver import resolve
 from sdgen.resolve.scope import needs
@@ -60,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SDGEN_KEY", DEFAULT_KEY),
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
-    add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
     add_flags(parser, "lint against cluster objects", (*SNAPSHOT, KUBECONFIG))
 
 
@@ -84,10 +92,12 @@ def check_text(
     *,
     explicit: bool = True,
     allow_secrets: bool = False,
+    allowed_files: tuple[str, ...] | None = None,
     linter: Linter | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
-    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config;
+    `allow_secrets`, `allowed_files`: check as `sdgen run --materialize-secrets
+    --allowed-file-prefixes` would read the config;
     `linter`: add each usable config's lint warnings against a cluster."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
@@ -95,7 +105,11 @@ def check_text(
             return [Issue("", f'no ConfigMap with data key "{key}"')] if explicit else None
         found: list[Issue] = []
         for embedded in manifest.configs:
-            config = embedded.parse(allow_secrets=allow_secrets)
+            config = embedded.parse(
+                allow_secrets=allow_secrets,
+                file_prefix=naming.target_prefix,
+                allowed_files=allowed_files,
+            )
             found.extend(config.issues)
             namespace = embedded.configmap.rpartition("/")[0] or pod_namespace()
             found.extend(
@@ -107,7 +121,12 @@ def check_text(
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    config = parse_config(text, allow_secrets=allow_secrets)
+    config = parse_config(
+        text,
+        allow_secrets=allow_secrets,
+        file_prefix=naming.target_prefix,
+        allowed_files=allowed_files,
+    )
     return [*config.issues, *_lint(config, pod_namespace(), linter)]
 
 
@@ -192,6 +211,7 @@ class _How:
     key: str
     allow_secrets: bool
     linter: Linter | None
+    allowed_files: tuple[str, ...] | None = None
 
 
 def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> None:
@@ -211,7 +231,12 @@ def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> No
         report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)])
         return
     issues = check_text(
-        text, how.key, explicit=explicit, allow_secrets=how.allow_secrets, linter=how.linter
+        text,
+        how.key,
+        explicit=explicit,
+        allow_secrets=how.allow_secrets,
+        allowed_files=how.allowed_files,
+        linter=how.linter,
     )
     if issues is not None:
         report.add(name, issues)
@@ -254,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.kubeconfig:
             live = _LiveCluster(args.kubeconfig)
             linter = cluster_linter(live)
-        how = _How(args.key, args.materialize_secrets, linter)
+        how = _How(args.key, args.materialize_secrets, linter, args.allowed_file_prefixes)
         for path in args.paths:
             _check_path(Path(path), how, report)
     except (SnapshotError, ClusterError) as err:

@@ -318,6 +318,7 @@ def build(
         shard=None if central else shard_of(args),
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
+        allowed_file_prefixes=args.allowed_file_prefixes,
         keep_discovered=discovered,
         part_size=args.part_size,
         consumer=consumer_of(args),

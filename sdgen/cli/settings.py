@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdgen.config import filepaths
 from sdgen.config.model import DEFAULT_KEY
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.prom.duration import DurationError, parse_duration
@@ -59,6 +60,13 @@ def _positive_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
+
+
+def _file_prefixes(text: str) -> tuple[str, ...]:
+    try:
+        return filepaths.prefixes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _bool(text: str) -> bool:
@@ -115,6 +123,15 @@ MATERIALIZE_SECRETS = Flag(
     "needs the deploy/overlays/secrets RBAC",
     type=None,
     default=False,
+)
+ALLOWED_FILE_PREFIXES = Flag(
+    "allowed-file-prefixes",
+    "directories (absolute, comma-separated) under which the config's credential files "
+    "(caFile, certFile, keyFile, credentialsFile, bearerTokenFile, passwordFile) must lie; "
+    "a path elsewhere rejects its target. Unset: any path, with a warning per path; "
+    "empty: no local file at all",
+    type=_file_prefixes,
+    metavar="DIR,...",
 )
 OUTPUT = (
     Flag(
@@ -182,6 +199,7 @@ OUTPUT = (
         metavar="URL",
     ),
     MATERIALIZE_SECRETS,
+    ALLOWED_FILE_PREFIXES,
 )
 SERVE = (
     Flag(
