@@ -251,7 +251,7 @@ LOOP = (
     Flag(
         "debounce",
         "after a change, wait this long for more changes before rendering "
-        "(never more than 1s in total; not before the first render)",
+        "(never more than 1s in total)",
         type=_seconds,
         default=0.2,
         metavar="DURATION",

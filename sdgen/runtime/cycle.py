@@ -232,8 +232,9 @@ class Cycle:
         with without_cycle_collection():  # the cycle's garbage is freed by reference counting
             resolution = self.resolve(reading.config)
             sync, targets = self._write(reading.config, resolution)
-        if not sync.errors:
-            self._rendered_key = key
+        # A failed write is tried again next cycle, even if nothing else changes: a render
+        # after a tamper that could not write must not leave the last good key in place.
+        self._rendered_key = None if sync.errors else key
         lint = self._linter(reading.config, resolution)
         return CycleResult(
             Outcome.RENDERED,

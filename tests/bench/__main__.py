@@ -9,10 +9,12 @@ baseline (tests/bench/baseline.py) against the same emulator, then a real Promet
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
 follow.py). Then render + relabel of 10k targets in-process, that cycle with and without
 the funnel counts, explaining one object on a 10k-pod cache, the targets per shard of each
-sharding scheme (tests/bench/shardbalance.py), and last a config of thousands
-of targets (tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and
-ConfigMap edit → file as the config grows. Prints one table and writes it,
-with every raw number, as JSON to --out.
+sharding scheme (tests/bench/shardbalance.py), ConfigMap edit → file of a
+5,000-target config with and without a flood of /status requests (tests/bench/
+status_flood.py, also runnable alone), and last a config of thousands of targets
+(tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and ConfigMap
+edit → file as the config grows. Prints one table and writes it, with every raw number, as
+JSON to --out.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tests.bench import (
     proc,
     sdgen_run,
     shardbalance,
+    status_flood,
 )
 from tests.bench.table import format_table, rows
 
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             results["sizes"][str(pods)] = measure_size(
                 pods, args.quick, work / str(pods), args.peer_only
             )
+        if not args.peer_only:
+            _say("edit → file with and without 8 clients flooding /status")
+            edits = 3 if args.quick else 10
+            results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
     if not args.peer_only:
         _in_process(results, args.quick)
         if target_sizes := [int(s) for s in args.targets.split(",") if s]:
