@@ -33,10 +33,19 @@ from sdgen import SdgenError
 from sdgen.cache import apiclient
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
-from sdgen.cli.settings import MATERIALIZE_SECRETS, SNAPSHOT, Flag, add_flags, pod_namespace
+from sdgen.cli.settings import (
+    MATERIALIZE_SECRETS,
+    SNAPSHOT,
+    TENANT_POLICY,
+    Flag,
+    add_flags,
+    pod_namespace,
+    tenant_policy,
+)
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Config, Issue, Severity
+from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy
 from sdgen.k8s.view import Cluster
 from sdgen.resolve.lint import lint
 from sdgen.resolve.resolver import resolve
@@ -61,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
     add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "tenancy", (TENANT, *TENANT_POLICY))
     add_flags(parser, "lint against cluster objects", (*SNAPSHOT, KUBECONFIG))
 
 
@@ -69,9 +79,27 @@ KUBECONFIG = Flag(
     "lint against the live cluster of this kubeconfig (read-only: lists and watches)",
     metavar="PATH",
 )
+TENANT = Flag(
+    "tenant",
+    "check as the sidecar reads a tenant ConfigMap (--configmap-selector) of this namespace: "
+    "its tenant rules are errors here too (a trusted namespace is one of --trusted-namespaces)",
+    metavar="NAMESPACE",
+)
 CLUSTER_TIMEOUT = 60.0  # seconds `check --kubeconfig` waits for the caches a config needs
 
 Linter = Callable[[Config, str], tuple[Issue, ...]]  # a config, its namespace → warnings
+
+
+@dataclass(frozen=True)
+class TenantCheck:
+    """`--tenant`: the namespace the configs are checked as a tenant of, and the rules."""
+
+    namespace: str
+    policy: TenantPolicy
+    trusted: bool = False
+
+    def __call__(self, config: Config, name: str) -> Config:
+        return apply_tenancy(config, Tenant(self.namespace, name, self.trusted), self.policy)
 
 
 class ClusterError(SdgenError):
@@ -85,10 +113,12 @@ def check_text(
     explicit: bool = True,
     allow_secrets: bool = False,
     linter: Linter | None = None,
+    tenant: TenantCheck | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
     `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config;
-    `linter`: add each usable config's lint warnings against a cluster."""
+    `linter`: add each usable config's lint warnings against a cluster; `tenant`: apply the
+    tenant rules (sdgen.config.tenancy) as the sidecar does to a tenant ConfigMap."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
@@ -96,19 +126,24 @@ def check_text(
         found: list[Issue] = []
         for embedded in manifest.configs:
             config = embedded.parse(allow_secrets=allow_secrets)
-            found.extend(config.issues)
-            namespace = embedded.configmap.rpartition("/")[0] or pod_namespace()
-            found.extend(
-                replace(i, line=embedded.manifest_line(i.line))
-                for i in _lint(config, namespace, linter)
-            )
+            namespace, _, name = embedded.configmap.rpartition("/")
+            parsed = config.issues  # on manifest lines already; the later ones are not
+            if tenant is not None:
+                config, namespace = tenant(config, name), tenant.namespace
+            later = [i for i in config.issues if i not in parsed]
+            later.extend(_lint(config, namespace or pod_namespace(), linter))
+            found.extend(parsed)
+            found.extend(replace(i, line=embedded.manifest_line(i.line)) for i in later)
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
     if manifest.issues:
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
     config = parse_config(text, allow_secrets=allow_secrets)
-    return [*config.issues, *_lint(config, pod_namespace(), linter)]
+    namespace = pod_namespace()
+    if tenant is not None:
+        config, namespace = tenant(config, "<file>"), tenant.namespace
+    return [*config.issues, *_lint(config, namespace, linter)]
 
 
 def _lint(config: Config, namespace: str, linter: Linter | None) -> tuple[Issue, ...]:
@@ -192,6 +227,7 @@ class _How:
     key: str
     allow_secrets: bool
     linter: Linter | None
+    tenant: TenantCheck | None = None
 
 
 def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> None:
@@ -211,7 +247,12 @@ def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> No
         report.add(name, [Issue("", f"not UTF-8 text ({exc.reason} at byte {exc.start})", line)])
         return
     issues = check_text(
-        text, how.key, explicit=explicit, allow_secrets=how.allow_secrets, linter=how.linter
+        text,
+        how.key,
+        explicit=explicit,
+        allow_secrets=how.allow_secrets,
+        linter=how.linter,
+        tenant=how.tenant,
     )
     if issues is not None:
         report.add(name, issues)
@@ -254,7 +295,11 @@ def run(args: argparse.Namespace) -> int:
         elif args.kubeconfig:
             live = _LiveCluster(args.kubeconfig)
             linter = cluster_linter(live)
-        how = _How(args.key, args.materialize_secrets, linter)
+        tenant = None
+        if args.tenant:
+            trusted = args.tenant in args.trusted_namespaces
+            tenant = TenantCheck(args.tenant, tenant_policy(args), trusted)
+        how = _How(args.key, args.materialize_secrets, linter, tenant)
         for path in args.paths:
             _check_path(Path(path), how, report)
     except (SnapshotError, ClusterError) as err:

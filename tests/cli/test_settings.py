@@ -6,10 +6,20 @@ import argparse
 
 import pytest
 
-from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, add_flags, configmap_ref
+from sdgen.cli.check import TENANT
+from sdgen.cli.settings import (
+    LOOP,
+    OPS,
+    OUTPUT,
+    SNAPSHOT,
+    SOURCE,
+    TENANT_POLICY,
+    add_flags,
+    configmap_ref,
+)
 from tests.support.helpers import REPO
 
-ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT)
+ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT, *TENANT_POLICY, TENANT)
 README = REPO / "README.md"
 
 
