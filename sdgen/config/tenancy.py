@@ -197,6 +197,29 @@ def _enforced(
     return target, warnings
 
 
+def qualified(config: Config, tenant: Tenant) -> Config:
+    """The config with every target named `<namespace>/<ConfigMap>/<targetName>` (its issues,
+    rejected names and locations too), its `job` label still the name it wrote: target names
+    make the file names and scrape job names (sdgen.output.naming), so two tenants' targets of
+    one name never share a file or a job."""
+
+    def name(target: str) -> str:
+        return f"{tenant.key}/{target}"
+
+    return replace(
+        config,
+        targets=tuple(replace(t, name=name(t.name), job=t.job_label) for t in config.targets),
+        rejected=frozenset(name(n) for n in config.rejected),
+        issues=tuple(
+            i if i.target is None else replace(i, target=name(i.target)) for i in config.issues
+        ),
+        locations=replace(
+            config.locations,
+            paths={name(t): path for t, path in config.locations.paths.items()},
+        ),
+    )
+
+
 def tenant_label_rule(label: str, namespace: str) -> RelabelRule:
     """The last target relabel rule of an untrusted tenant's endpoints."""
     return RelabelRule(

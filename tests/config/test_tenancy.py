@@ -14,6 +14,7 @@ from sdgen.config.tenancy import (
     Tenant,
     TenantPolicy,
     apply_tenancy,
+    qualified,
     tenant_label_rule,
 )
 from sdgen.k8s.labelselector import NamespaceSelector
@@ -196,3 +197,17 @@ def test_sample_and_target_limits_are_capped(
 def test_an_unusable_config_is_left_as_it_is() -> None:
     broken = parse_config("targets: [")
     assert apply_tenancy(broken, TEAM_A, POLICY) is broken
+
+
+def test_qualified_names_carry_the_tenant_and_keep_the_job() -> None:
+    parsed = parse_config(
+        "targets:\n"
+        "  - {targetName: web, type: PodMonitor, selector: {}, endpoints: [{port: web}]}\n"
+        "  - {targetName: bad, type: Pod, selector: {}, endpoints: [{port: web}]}\n"
+    )
+    result = qualified(parsed, TEAM_A)
+    (web,) = result.targets
+    assert (web.name, web.job, web.job_label) == ("team-a/scrape/web", "web", "web")
+    assert result.rejected == {"team-a/scrape/bad"}
+    assert {i.target for i in result.errors} == {"team-a/scrape/bad"}
+    assert set(result.locations.paths) == {"team-a/scrape/web"}
