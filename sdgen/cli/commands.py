@@ -26,7 +26,7 @@ from sdgen.cache.informer import Informer, stop_all
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import explain_report, targets_report
-from sdgen.cli.settings import configmap_ref
+from sdgen.cli.settings import configmap_ref, tenant_policy
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
 from sdgen.output.outputdir import OutputDir, OutputError
@@ -53,6 +53,7 @@ from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
+from sdgen.runtime.tenants import TenantCycle, TenantSource
 from sdgen.runtime.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,8 @@ class Sidecar:
     def shutdown(self) -> None:
         """Stop every thread within one 2 s budget: informers are signalled together."""
         self.stop.set()
-        if not isinstance(self.source, ConfigMapSource):
-            self.source.stop()
+        if not isinstance(self.source, (ConfigMapSource, TenantSource)):
+            self.source.stop()  # informers are stopped below, together
         if not stop_all(_all_informers(self.source, self.clusters), timeout=1.5):
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
@@ -285,8 +286,12 @@ def build(
     board = Board(metrics)
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
+    if isinstance(source, TenantSource):
+        cycle: Cycle = TenantCycle(source, clusters, output, options, tenant_policy(args))
+    else:
+        cycle = Cycle(source, clusters, output, options)
     sidecar = Sidecar(
-        Cycle(source, clusters, output, options),
+        cycle,
         board,
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
@@ -335,6 +340,12 @@ def _cluster_source(
 def _config_source(
     args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
 ) -> ConfigSource:
+    if args.configmap_selector:
+        if args.config_file:
+            raise UsageError("--configmap-selector follows ConfigMaps: drop --config-file")
+        if api_client is None:
+            raise UsageError("--configmap-selector needs the Kubernetes API")
+        return _tenant_source(args, api_client, wakeup, namespace, name)
     if args.config_file:
         return FileSource(args.config_file, wakeup.notify)
     if api_client is None:
@@ -342,6 +353,12 @@ def _config_source(
             "no Kubernetes API: pass --kubeconfig, run in a pod, or use --config-file for a "
             "local config"
         )
+    return _configmap_source(args, api_client, wakeup, namespace, name)
+
+
+def _configmap_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
+) -> ConfigMapSource:
     informer = apiclient.new_informer(
         api_client,
         "configmaps",
@@ -350,6 +367,29 @@ def _config_source(
         on_change=wakeup.notify,
     )
     return ConfigMapSource(informer, namespace, name, args.key)
+
+
+def _tenant_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
+) -> TenantSource:
+    """`--configmap-selector`: the matching ConfigMaps, each a tenant, and an explicit
+    `--configmap` (not its default) as the platform config."""
+    informers = [
+        apiclient.new_informer(
+            api_client,
+            "configmaps",
+            ns,
+            label_selector=args.configmap_selector,
+            on_change=wakeup.notify,
+        )
+        for ns in args.configmap_namespaces or (None,)
+    ]
+    platform = None
+    if args.configmap:
+        platform = _configmap_source(args, api_client, wakeup, namespace, name)
+    return TenantSource(
+        informers, args.key, args.trusted_namespaces, platform, args.configmap_selector
+    )
 
 
 def _events(
@@ -424,6 +464,8 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
     found: list[Informer[Any]] = []
     if isinstance(source, ConfigMapSource):
         found.append(source.informer)
+    if isinstance(source, TenantSource):
+        found.extend(source.all_informers())
     if isinstance(clusters, InformerSet):
         found.extend(clusters.informers())
     return found

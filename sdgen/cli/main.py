@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sdgen import __version__
 from sdgen.cli import check, commands, diff
-from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
+from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, TENANTS, Flag, add_flags
 
 DESCRIPTION = """\
 Follow a scrape-target ConfigMap and write Prometheus file_sd output:
@@ -32,6 +32,7 @@ def _runtime_parser(
     """A subcommand that reads a config and a cluster: run, or the one-shot once/targets."""
     parser = sub.add_parser(name, help=help_text, description=description)
     add_flags(parser, "config source", SOURCE)
+    add_flags(parser, "many teams (README: Many teams, one Prometheus)", TENANTS)
     add_flags(parser, "output", OUTPUT)
     if oneshot:
         add_flags(parser, "loop", _named(LOOP, "on-missing-config"))

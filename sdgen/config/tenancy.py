@@ -147,8 +147,9 @@ def _violations(
 def _enforced(
     config: Config, target: Target, tenant: Tenant, policy: TenantPolicy
 ) -> tuple[Target, list[Issue]]:
-    """The target with the limits, and for an untrusted tenant its namespace made explicit and
-    the tenant label enforced; the warnings for the metric rules left out."""
+    """The target with the limits and its namespace made explicit (for an untrusted tenant,
+    whatever it wrote), and for an untrusted tenant the tenant label enforced; the warnings
+    for what was overridden or left out."""
     warnings: list[Issue] = []
     endpoints = []
     for i, ep in enumerate(target.endpoints):
@@ -190,7 +191,9 @@ def _enforced(
             )
         endpoints.append(ep)
     target = replace(target, endpoints=tuple(endpoints))
-    if not tenant.trusted and target.type is not TargetType.STATIC_ENDPOINTS:
+    # Its own namespace said explicitly: the sidecar's default namespace is another one.
+    explicit = not tenant.trusted or target.namespace_selector is None
+    if explicit and target.type is not TargetType.STATIC_ENDPOINTS:
         target = replace(
             target, namespace_selector=NamespaceSelector(match_names=(tenant.namespace,))
         )

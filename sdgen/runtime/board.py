@@ -17,6 +17,7 @@ from sdgen.resolve.scope import active_targets
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.rollout import Rollout
+from sdgen.runtime.tenants import tenant_counts
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Board:
         self.targets: Mapping[str, TargetStatus] = {}
         self.rollout = Rollout(wall)  # seen → written → loaded, with Prometheus's answer
         self.lint: tuple[str, ...] = ()  # the last render's lint warnings
+        self.tenants: Mapping[str, ConfigStatus] = {}  # --configmap-selector: per tenant
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -51,6 +53,12 @@ class Board:
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
             self.metrics.set_funnels(
                 {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
+        if result.reading.tenants or self.tenants:
+            self.tenants = result.reading.tenants
+            self.metrics.set_tenants(
+                {key: status.valid for key, status in self.tenants.items()},
+                self._tenant_targets(),
             )
         if result.outcome is Outcome.RENDERED:
             self._record_lint(result.lint)
@@ -83,8 +91,33 @@ class Board:
             return False, self.waiting_for or "no render yet"
         return True, "rendered"
 
+    def _tenant_targets(self) -> dict[str, int]:
+        return tenant_counts(self.tenants, {n: t.targets for n, t in self.targets.items()})
+
     def status(self) -> dict[str, Any]:
         """The /status document (without "watches", which the informers report)."""
+        found = self._tenant_status()
+        return {**found, **self._status()}
+
+    def _tenant_status(self) -> dict[str, Any]:
+        """ "tenants", when following tenant ConfigMaps: each one's config and targets."""
+        if not self.tenants:
+            return {}
+        counts = self._tenant_targets()
+        return {
+            "tenants": {
+                key: {
+                    "origin": status.origin,
+                    "version": status.version,
+                    "valid": status.valid,
+                    "issues": list(status.issues),
+                    "targets": counts.get(key, 0),
+                }
+                for key, status in self.tenants.items()
+            }
+        }
+
+    def _status(self) -> dict[str, Any]:
         return {
             "config": {
                 "origin": self.config.origin,

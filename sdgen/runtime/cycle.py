@@ -97,6 +97,8 @@ class Reading:
     waiting_for: str = ""  # when `config` is None: why
     loaded: Config | None = None  # a config version parsed by this cycle (not seen before)
     missing: bool = False  # the source synced and holds no config
+    # Following tenant ConfigMaps (sdgen.runtime.tenants): each tenant's own status, by key.
+    tenants: Mapping[str, ConfigStatus] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -174,6 +176,9 @@ class Cycle:
             options.part_size, naming.parts_on_disk(owned), options.consumer
         )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
+        # Keep every file not rendered (sdgen.runtime.tenants: a config whose files are not
+        # known is unreadable, so nothing may be removed).
+        self.hold_all = False
 
     def run(self) -> CycleResult:
         """Read, resolve, render and write once, unless nothing changed since the last time."""
@@ -291,7 +296,10 @@ class Cycle:
         rejected = (*config.rejected, *(n for n in resolution.errors if n not in gone))
         held = {naming.target_prefix(n) for n in rejected}
         sync = self.output.sync(
-            desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)
+            desired,
+            keep=lambda path: (
+                self.hold_all or naming.prefix_of(path) in held or self.legacy.holds(path)
+            ),
         )
         return sync, target_statuses(config, resolution, desired)
 
@@ -323,11 +331,11 @@ class Cycle:
             valid=config.usable and not config.errors,
             issues=tuple(issue.format(text.origin) for issue in config.issues),
         )
-        _log_loaded(text, config, self._status.issues)
+        log_loaded(text, config, self._status.issues)
         return config, config
 
 
-def _log_loaded(text: ConfigText, config: Config, issues: tuple[str, ...]) -> None:
+def log_loaded(text: ConfigText, config: Config, issues: tuple[str, ...]) -> None:
     for line in issues:
         log.warning("config: %s", line)
     if not config.usable:

@@ -13,13 +13,13 @@ from sdgen.cli.settings import (
     OUTPUT,
     SNAPSHOT,
     SOURCE,
-    TENANT_POLICY,
+    TENANTS,
     add_flags,
     configmap_ref,
 )
 from tests.support.helpers import REPO
 
-ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT, *TENANT_POLICY, TENANT)
+ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT, *TENANTS, TENANT)
 README = REPO / "README.md"
 
 

@@ -1,0 +1,182 @@
+"""Many teams, one Prometheus, against the API emulator: three tenant ConfigMaps, one hostile.
+
+The hostile tenant (team-c) selects another namespace, sets the namespace label to another
+team, references files of the Prometheus pod, names an address of its own, goes over
+--tenant-max-targets, then writes invalid YAML, then is deleted. Each attempt is rejected with
+a located message, and the other tenants' files stay the same bytes throughout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fakeapi import FakeAPI
+from tests.support.helpers import REPO, pod_manifest
+from tests.support.sidecar import Ops
+
+DATA = REPO / "tests/data/tenants"
+SELECTOR = "sdgen.io/scrape-config=true"
+TEAMS = ("team-a", "team-b")
+HOSTILE = "team-c"
+MANY = 120  # team-c's pods of the over-limit target; the limit is MAX
+MAX = 10
+
+
+def tenant_configmap(namespace: str, text: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "scrape",
+            "namespace": namespace,
+            "labels": {"sdgen.io/scrape-config": "true"},
+        },
+        "data": {"scrape_config.yaml": text},
+    }
+
+
+def web_pod(name: str, namespace: str, ip: str, app: str = "web") -> dict[str, Any]:
+    pod = pod_manifest(name, namespace, {"app": app}, ip)
+    pod["spec"]["containers"][0]["ports"] = [{"name": "web", "containerPort": 8080}]
+    return pod
+
+
+HOSTILE_TEXT = (DATA / "hostile.yaml").read_text() + (
+    "  - targetName: many                 # over --tenant-max-targets\n"
+    "    type: PodMonitor\n"
+    "    selector: {matchLabels: {app: many}}\n"
+    "    endpoints: [{port: web}]\n"
+)
+
+
+@pytest.fixture
+def cluster(fakeapi: FakeAPI) -> FakeAPI:
+    for i, ns in enumerate((*TEAMS, HOSTILE, "monitoring")):
+        fakeapi.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        fakeapi.create(web_pod("web-0", ns, f"10.0.{i}.1"))
+    for ns in TEAMS:
+        fakeapi.create(tenant_configmap(ns, (DATA / "team.yaml").read_text()))
+    fakeapi.create(tenant_configmap(HOSTILE, HOSTILE_TEXT))
+    for j in range(MANY):
+        fakeapi.create(web_pod(f"many-{j}", HOSTILE, f"10.9.{j // 250}.{j % 250 + 1}", "many"))
+    # Not a tenant: no label.
+    unlabelled = tenant_configmap("monitoring", (DATA / "team.yaml").read_text())
+    del unlabelled["metadata"]["labels"]
+    fakeapi.create(unlabelled)
+    return fakeapi
+
+
+def files_of(out: Path, prefix: str) -> dict[str, bytes]:
+    """Every file sdgen wrote for targets whose name starts with `prefix`, by path."""
+    stem = prefix.replace("/", "_")
+    found = {}
+    for path in sorted(out.rglob("*")):
+        parts = path.relative_to(out).parts
+        if not path.is_file() or len(parts) < 2 or parts[0].startswith("."):
+            continue
+        readable = parts[1].partition(".")[0]
+        if readable == stem or (prefix.endswith("/") and readable.startswith(stem)):
+            found[str(path.relative_to(out))] = path.read_bytes()
+    return found
+
+
+def groups(out: Path, prefix: str) -> list[dict[str, Any]]:
+    found = []
+    for path, data in files_of(out, prefix).items():
+        if path.startswith("targets/"):
+            found.extend(json.loads(data))
+    return found
+
+
+def test_three_tenants_one_hostile(cluster: FakeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+    run = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--tenant-max-targets",
+        str(MAX),
+        "--tenant-sample-limit",
+        "5000",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+        run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
+        run.until(lambda: len(run.status().get("tenants", {})) == 3, 30, "three tenants")
+        good = {ns: files_of(run.out, f"{ns}/scrape/") for ns in TEAMS}
+        assert all(len(files) == 3 for files in good.values()), good  # targets, relabel, scrape
+        assert not set(good["team-a"]) & set(good["team-b"])  # one targetName, two tenants
+
+        # Same job label, told apart by the tenant label.
+        for ns in TEAMS:
+            (group,) = groups(run.out, f"{ns}/scrape/web")
+            assert group["labels"]["job"] == "web" and group["labels"]["namespace"] == ns
+
+        status = run.status()
+        hostile = status["tenants"][f"{HOSTILE}/scrape"]
+        assert hostile["valid"] is False
+        issues = "\n".join(hostile["issues"])
+        origin = f"configmap {HOSTILE}/scrape key scrape_config.yaml"
+        for where, message in (
+            (
+                ":9: targets[1].namespaceSelector:",
+                "selects namespaces other than",
+            ),
+            (
+                ":25: targets[3].endpoints[0].bearerTokenFile:",
+                "references a file of the Prometheus",
+            ),
+            (":28: targets[4].type:", "StaticEndpoints name addresses"),
+        ):
+            assert f"{origin}{where} {message}" in issues, issues
+        targets = status["targets"]
+        for name in ("other-team", "steal", "metadata"):
+            assert targets[f"{HOSTILE}/scrape/{name}"]["last_error"], name
+        over = targets[f"{HOSTILE}/scrape/many"]["last_error"]
+        assert f"over --tenant-max-targets {MAX}" in over
+        assert files_of(run.out, f"{HOSTILE}/scrape/many") == {}
+        # The label it tried to set is its own namespace, in the targets and the fragment.
+        (spoof,) = groups(run.out, f"{HOSTILE}/scrape/spoof")
+        assert spoof["labels"]["namespace"] == HOSTILE
+        (fragment,) = (
+            yaml.safe_load(data)
+            for path, data in files_of(run.out, f"{HOSTILE}/scrape/spoof").items()
+            if path.startswith("scrape/")
+        )
+        (job,) = fragment["scrape_configs"]
+        assert job["honor_labels"] is False and "metric_relabel_configs" not in job
+        assert job["sample_limit"] == 5000
+        hostile_web = files_of(run.out, f"{HOSTILE}/scrape/web")
+        assert len(hostile_web) == 3
+
+        # Invalid YAML: team-c keeps its last good files, the others are untouched.
+        cluster.update(tenant_configmap(HOSTILE, "targets: [\n"))
+
+        def hostile_issues() -> str:
+            return "\n".join(run.status()["tenants"][f"{HOSTILE}/scrape"]["issues"])
+
+        run.until(lambda: f"{origin}:2: invalid YAML" in hostile_issues(), 30, "invalid YAML")
+        assert files_of(run.out, f"{HOSTILE}/scrape/web") == hostile_web
+        # A change for team-a still renders while team-c is broken.
+        cluster.create(web_pod("web-1", "team-a", "10.0.0.2"))
+        run.until(lambda: len(groups(run.out, "team-a/scrape/web")) == 2, 30, "team-a's new pod")
+        assert files_of(run.out, "team-b/scrape/") == good["team-b"]
+        assert files_of(run.out, f"{HOSTILE}/scrape/web") == hostile_web
+
+        # Deleted: --on-missing-config keep holds its files, for it alone.
+        cluster.delete("configmaps", HOSTILE, "scrape")
+        gone = f"ConfigMap {HOSTILE}/scrape not found"
+        run.until(lambda: gone in hostile_issues(), 30, "the deleted ConfigMap reported")
+        cluster.delete("pods", "team-b", "web-0")
+        run.until(lambda: groups(run.out, "team-b/scrape/web") == [], 30, "team-b's pod gone")
+        assert files_of(run.out, f"{HOSTILE}/scrape/web") == hostile_web
+        metrics = run.get("/metrics")[1]
+        assert f'sdgen_tenant_config_valid{{tenant="{HOSTILE}/scrape"}} 0.0' in metrics
+        assert 'sdgen_tenant_targets{tenant="team-a/scrape"} 2.0' in metrics
+    finally:
+        assert run.terminate() == 0, run.log
