@@ -180,3 +180,44 @@ def test_three_tenants_one_hostile(cluster: FakeAPI, kubeconfig: Path, tmp_path:
         assert 'sdgen_tenant_targets{tenant="team-a/scrape"} 2.0' in metrics
     finally:
         assert run.terminate() == 0, run.log
+
+
+PLATFORM = """\
+targets:
+  - targetName: static
+    type: StaticEndpoints
+    endpoints:
+      - address: 10.1.0.1:9100
+        bearerTokenFile: /etc/prometheus/token
+"""
+
+
+def test_the_platform_configmap_is_trusted_followed_once_and_not_waited_for(
+    cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--configmap",
+        "monitoring/platform",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+        # Ready without the platform ConfigMap; the tenants render meanwhile.
+        run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
+        assert len(files_of(run.out, "team-a/scrape/web")) == 3
+        platform = tenant_configmap("monitoring", PLATFORM)  # matches the selector too
+        platform["metadata"]["name"] = "platform"
+        cluster.create(platform)
+        run.until(lambda: len(files_of(run.out, "static")) == 3, 30, "the platform's files")
+        status = run.status()
+        assert status["tenants"]["monitoring/platform"]["valid"] is True  # files allowed
+        assert (
+            "static" in status["targets"] and "monitoring/platform/static" not in status["targets"]
+        )
+        (fragment,) = (d for p, d in files_of(run.out, "static").items() if p.startswith("scrape/"))
+        assert b"credentials_file: '/etc/prometheus/token'" in fragment
+    finally:
+        assert run.terminate() == 0, run.log
