@@ -303,3 +303,8 @@ def test_tenant_on_a_configmap_manifest_uses_manifest_lines(
     code, out, _ = check(capsys, "--tenant", "team-c", str(manifest))
     assert code == 1
     assert any(o.startswith(f"{manifest}:{9 + 5}: targets[1].namespaceSelector") for o in out)
+
+
+def test_the_two_team_example_passes_as_a_tenant(capsys: pytest.CaptureFixture[str]) -> None:
+    for team in ("team-a", "team-b"):
+        assert check(capsys, "--tenant", team, "examples/teams.yaml")[:2] == (0, [])

@@ -43,6 +43,7 @@ ENTRY_POINTS = [
     "overlays/secrets",
     "overlays/prometheus-agent",
     "overlays/agent",
+    "overlays/multi-tenant",
 ]
 # The entry points whose scraper is a Prometheus (overlays/agent runs vmagent instead).
 PROMETHEUS_ENTRY_POINTS = [k for k in ENTRY_POINTS if k != "overlays/agent"]
@@ -65,6 +66,7 @@ EXPECTED_RULES = {
     "overlays/secrets": CONFIG_RULES | {("Role", "", "secrets", READ)},
     "overlays/prometheus-agent": DISCOVERY_RULES,
     "overlays/agent": DISCOVERY_RULES,
+    "overlays/multi-tenant": DISCOVERY_RULES | {("ClusterRole", "", "configmaps", READ)},
 }
 
 
