@@ -136,6 +136,9 @@ class Target:
     # The `job` label when it is not the name: a tenant's target is named after its tenant too
     # (so its files and scrape jobs never collide with another tenant's), its job as written.
     job: str = ""
+    # Where its Secret references are read: "" is the ConfigMap's namespace (the default); a
+    # tenant's own namespace for a tenant's target (sdgen.config.tenancy).
+    secrets_namespace: str = ""
 
     @property
     def job_label(self) -> str:

@@ -190,7 +190,7 @@ def _enforced(
                 honor_labels=False,
             )
         endpoints.append(ep)
-    target = replace(target, endpoints=tuple(endpoints))
+    target = replace(target, endpoints=tuple(endpoints), secrets_namespace=tenant.namespace)
     # Its own namespace said explicitly: the sidecar's default namespace is another one.
     explicit = not tenant.trusted or target.namespace_selector is None
     if explicit and target.type is not TargetType.STATIC_ENDPOINTS:

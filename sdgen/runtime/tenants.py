@@ -226,7 +226,8 @@ class TenantCycle(Cycle):
         state.present = True
         if text.version == state.version:
             return False
-        secrets = self.options.materialize_secrets and found.platform  # see README
+        # Secret references are read from the tenant's own namespace (Target.secrets_namespace).
+        secrets = self.options.materialize_secrets
         config = parse_config(text.text, source=text.origin, allow_secrets=secrets)
         if not found.platform:
             config = qualified(apply_tenancy(config, found.tenant, self.policy), found.tenant)

@@ -18,6 +18,7 @@ import yaml
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import REPO, pod_manifest
 from tests.support.sidecar import Ops
+from tests.system.test_secrets import secret
 
 DATA = REPO / "tests/data/tenants"
 SELECTOR = "sdgen.io/scrape-config=true"
@@ -219,5 +220,51 @@ def test_the_platform_configmap_is_trusted_followed_once_and_not_waited_for(
         )
         (fragment,) = (d for p, d in files_of(run.out, "static").items() if p.startswith("scrape/"))
         assert b"credentials_file: '/etc/prometheus/token'" in fragment
+    finally:
+        assert run.terminate() == 0, run.log
+
+
+SECRET_CONFIG = """\
+targets:
+  - targetName: web
+    type: PodMonitor
+    selector: {matchLabels: {app: web}}
+    endpoints:
+      - port: web
+        bearerTokenSecret: {name: token, key: token}
+"""
+
+
+def test_a_tenant_reads_secrets_from_its_own_namespace_only(
+    cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    cluster.update(tenant_configmap("team-a", SECRET_CONFIG))
+    cluster.update(tenant_configmap("team-b", SECRET_CONFIG))
+    cluster.create(secret("token", "team-a", token="team-a-token"))
+    cluster.create(secret("token", "monitoring", token="platform-token"))  # never a tenant's
+    run = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--materialize-secrets",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+
+        def secret_files() -> list[bytes]:
+            found = files_of(run.out, "team-a/scrape/web")
+            return [data for path, data in found.items() if path.startswith("secrets/")]
+
+        run.until(secret_files, 30, "team-a's secret file")
+        (value,) = secret_files()
+        assert value == b"team-a-token"
+        missing = 'Secret "team-b/token" not found'
+        run.until(
+            lambda: missing in run.status()["targets"]["team-b/scrape/web"]["last_error"],
+            30,
+            "team-b's missing Secret",
+        )
+        assert not any(p.startswith("secrets/") for p in files_of(run.out, "team-b/scrape/"))
     finally:
         assert run.terminate() == 0, run.log
