@@ -24,7 +24,7 @@ DATA = REPO / "tests/data/tenants"
 SELECTOR = "sdgen.io/scrape-config=true"
 TEAMS = ("team-a", "team-b")
 HOSTILE = "team-c"
-MANY = 120  # team-c's pods of the over-limit target; the limit is MAX
+MANY = 10_010  # team-c's pods of the over-limit target: 10k over the limit, MAX
 MAX = 10
 
 
@@ -139,7 +139,8 @@ def test_three_tenants_one_hostile(cluster: FakeAPI, kubeconfig: Path, tmp_path:
         for name in ("other-team", "steal", "metadata"):
             assert targets[f"{HOSTILE}/scrape/{name}"]["last_error"], name
         over = targets[f"{HOSTILE}/scrape/many"]["last_error"]
-        assert f"over --tenant-max-targets {MAX}" in over
+        # web and spoof scrape team-c's web-0 first, then `many` would add its 10,010 pods.
+        assert f"would have {MANY + 2} targets with this one, over --tenant-max-targets" in over
         assert files_of(run.out, f"{HOSTILE}/scrape/many") == {}
         # The label it tried to set is its own namespace, in the targets and the fragment.
         (spoof,) = groups(run.out, f"{HOSTILE}/scrape/spoof")
