@@ -13,7 +13,8 @@ Fault isolation: a tenant whose config is unusable, or whose ConfigMap is gone (
 `--on-missing-config=keep`), adds no target and holds its last good files, found by the names
 of its last usable config; the other tenants render as usual. A tenant unusable since sdgen
 started has no known names: then no file at all is removed (new files are still written)
-until it is readable, so nothing it wrote before is lost. `--tenant-max-targets`: a tenant's
+until it is readable, so nothing it wrote before is lost; so too while the platform ConfigMap
+is missing since sdgen started, with `--on-missing-config=keep`. `--tenant-max-targets`: a tenant's
 targets are counted in config order, and a target that would take its tenant over the limit
 is held (no new files, its last good ones kept) with an error in its status.
 """
@@ -263,7 +264,9 @@ class TenantCycle(Cycle):
                         targets[target.name] = target
             elif state.present or keep:
                 rejected.update(state.names)
-                hold_all |= not state.known and state.present
+                # Unknown files: of a tenant unreadable since start, or of a platform config
+                # missing since start (its files stay with --on-missing-config=keep).
+                hold_all |= not state.known and (state.present or state.platform)
         merged = Config(True, tuple(targets.values()), frozenset(rejected), tuple(issues))
         return merged, hold_all
 

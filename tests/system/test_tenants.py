@@ -223,6 +223,25 @@ def test_the_platform_configmap_is_trusted_followed_once_and_not_waited_for(
         assert b"credentials_file: '/etc/prometheus/token'" in fragment
     finally:
         assert run.terminate() == 0, run.log
+    # Restarted while the platform ConfigMap is gone: with keep, its files stay.
+    platform_files = files_of(run.out, "static")
+    cluster.delete("configmaps", "monitoring", "platform")
+    again = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--configmap",
+        "monitoring/platform",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+        again.until(lambda: again.get("/readyz")[0] == 200, 30, "the first render")
+        cluster.delete("pods", "team-a", "web-0")  # another render
+        again.until(lambda: groups(again.out, "team-a/scrape/web") == [], 30, "team-a's pod gone")
+        assert files_of(again.out, "static") == platform_files
+    finally:
+        assert again.terminate() == 0, again.log
 
 
 SECRET_CONFIG = """\
