@@ -200,15 +200,20 @@ class Cycle:
             sync, targets = self._write(reading.config, resolution)
         if not sync.errors:
             self._rendered_key = key
-        lint = self._linter(reading.config, resolution)
+        lint = self.lint(reading.config, resolution)
         return CycleResult(
             Outcome.RENDERED,
             reading,
             sync,
             targets,
             self._clock() - started,
-            tuple(issue.format(reading.status.origin) for issue in lint),
+            lint,
         )
+
+    def lint(self, config: Config, resolution: Resolution) -> tuple[str, ...]:
+        """The lint warnings of this render, formatted (sdgen.resolve.lint)."""
+        origin = self._status.origin
+        return tuple(issue.format(origin) for issue in self._linter(config, resolution))
 
     def read(self) -> Reading:
         """The config to render now, with the informers it needs started and synced, or why

@@ -34,7 +34,7 @@ from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy, qualified
 from sdgen.k8s.records import ConfigMap
 from sdgen.output.outputdir import OutputDir
 from sdgen.resolve.lint import Linter
-from sdgen.resolve.resolver import Resolution
+from sdgen.resolve.resolver import EndpointTargets, Resolution
 from sdgen.resolve.scope import needs
 from sdgen.runtime.cycle import (
     ClusterSource,
@@ -162,7 +162,7 @@ class TenantCycle(Cycle):
         self.tenant_source = source
         self.policy = policy
         self._tenants: dict[str, _TenantState] = {}
-        self._linter = _NoLint()
+        self._linters: dict[str, Linter] = {}  # per tenant: warnings located in its text
 
     def read(self) -> Reading:
         source = self.tenant_source
@@ -206,6 +206,26 @@ class TenantCycle(Cycle):
         if self.policy.max_targets is None:
             return resolution
         return over_limit(resolution, config, self._tenant_of, self.policy.max_targets)
+
+    def lint(self, config: Config, resolution: Resolution) -> tuple[str, ...]:
+        """Each usable tenant's lint warnings, located in its own text (duplicate scrapes are
+        found within a tenant, not across tenants)."""
+        by_target: dict[str, list[EndpointTargets]] = {}
+        for et in resolution.endpoints:
+            by_target.setdefault(et.target.name, []).append(et)
+        found: list[str] = []
+        used: dict[str, Linter] = {}
+        for key, state in sorted(self._tenants.items()):
+            own = state.config
+            if not state.usable or own is None:
+                continue
+            linter = used[key] = self._linters.get(key) or Linter()
+            endpoints = tuple(et for t in own.targets for et in by_target.get(t.name, ()))
+            funnels = {t.name: f for t in own.targets if (f := resolution.funnels.get(t.name))}
+            part = Resolution(endpoints, {}, (), funnels)
+            found.extend(issue.format(state.status.origin) for issue in linter(own, part))
+        self._linters = used
+        return tuple(found)
 
     def _tenant_of(self, target: str) -> str | None:
         """The tenant key a (qualified) target name belongs to; None: the platform's."""
@@ -269,13 +289,6 @@ class TenantCycle(Cycle):
                 hold_all |= not state.known and (state.present or state.platform)
         merged = Config(True, tuple(targets.values()), frozenset(rejected), tuple(issues))
         return merged, hold_all
-
-
-class _NoLint(Linter):
-    """Lint warnings are located in one config's text; a merged config has no one text."""
-
-    def __call__(self, config: Config, resolution: Resolution) -> tuple[Issue, ...]:
-        return ()
 
 
 def _collision(name: str, key: str) -> Issue:

@@ -52,6 +52,10 @@ HOSTILE_TEXT = (DATA / "hostile.yaml").read_text() + (
     "    type: PodMonitor\n"
     "    selector: {matchLabels: {app: many}}\n"
     "    endpoints: [{port: web}]\n"
+    "  - targetName: nothing              # lint: selects no pod\n"
+    "    type: PodMonitor\n"
+    "    selector: {matchLabels: {app: none}}\n"
+    "    endpoints: [{port: web}]\n"
 )
 
 
@@ -135,6 +139,8 @@ def test_three_tenants_one_hostile(cluster: FakeAPI, kubeconfig: Path, tmp_path:
             (":28: targets[4].type:", "StaticEndpoints name addresses"),
         ):
             assert f"{origin}{where} {message}" in issues, issues
+        lint = [i for i in status["config"]["issues"] if "targets[6].selector" in i]
+        assert len(lint) == 1 and lint[0].startswith(f"{origin}:36: "), lint  # its own line
         targets = status["targets"]
         for name in ("other-team", "steal", "metadata"):
             assert targets[f"{HOSTILE}/scrape/{name}"]["last_error"], name
