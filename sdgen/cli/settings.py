@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
 
 
+def _label_name(text: str) -> str:
+    """A Prometheus label name, not a reserved `__` one (the tenant label is on every series)."""
+    if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", text) or text.startswith("__"):
+        raise argparse.ArgumentTypeError(f"not a label name: {text!r} (e.g. namespace, tenant)")
+    return text
+
+
 def _limit(text: str) -> int | None:
     """A cap: a whole number ≥ 1, or 0 for none."""
     return _positive_int(text) or None
@@ -262,6 +270,7 @@ TENANT_POLICY = (
     Flag(
         "tenant-label",
         "the label every target of an untrusted tenant carries, set to its namespace",
+        type=_label_name,
         default="namespace",
         metavar="NAME",
     ),

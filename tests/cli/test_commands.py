@@ -12,6 +12,7 @@ import pytest
 
 from sdgen.cache.snapshot import SnapshotError
 from sdgen.cli.commands import GaveUp, UsageError, consumer_of, exit_codes, on_missing_config
+from sdgen.cli.main import main
 from sdgen.cli.settings import LOOP, OUTPUT
 from sdgen.output.outputdir import OutputError
 from sdgen.output.render import PROMETHEUS, Consumer, FragmentFormat
@@ -106,3 +107,13 @@ def test_a_bug_is_not_turned_into_an_exit_code() -> None:
 
     with pytest.raises(KeyError):
         command(argparse.Namespace(log_format="text", log_level="info"))
+
+
+def test_a_configmap_selector_with_a_config_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("targets: []\n")
+    args = ["once", "--output-dir", str(tmp_path), "--config-file", str(config)]
+    assert main([*args, "--configmap-selector", "team=a"]) == 2
+    assert "--configmap-selector follows ConfigMaps: drop --config-file" in capsys.readouterr().err
