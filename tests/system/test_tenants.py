@@ -294,3 +294,26 @@ def test_a_tenant_reads_secrets_from_its_own_namespace_only(
         assert not any(p.startswith("secrets/") for p in files_of(run.out, "team-b/scrape/"))
     finally:
         assert run.terminate() == 0, run.log
+
+
+def test_clear_removes_a_deleted_tenants_files_only(
+    cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--on-missing-config",
+        "clear",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+        run.until(lambda: len(files_of(run.out, "team-b/scrape/web")) == 3, 30, "team-b's files")
+        team_a = files_of(run.out, "team-a/scrape/")
+        cluster.delete("configmaps", "team-b", "scrape")
+        run.until(lambda: files_of(run.out, "team-b/scrape/") == {}, 30, "team-b's files gone")
+        run.until(lambda: "team-b/scrape" not in run.status()["tenants"], 30, "team-b forgotten")
+        assert files_of(run.out, "team-a/scrape/") == team_a
+    finally:
+        assert run.terminate() == 0, run.log
