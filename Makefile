@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools: $(CACHE)/bin/.fetched
 
-$(CACHE)/bin/.fetched: tests/tools/fetch-debs
+$(CACHE)/bin/.fetched: tests/tools/fetch-debs tests/tools/fetch-chromium
 	tests/tools/fetch-debs $(CACHE)
+	tests/tools/fetch-chromium $(CACHE)
 	touch $@
 
 lint: $(VENV)/.installed

@@ -29,6 +29,7 @@ from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref, tenant_policy
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
+from sdgen.output.central import ShardedRenderer
 from sdgen.output.outputdir import OutputDir, OutputError
 from sdgen.resolve.explain import ExplainError
 from sdgen.resolve.resolver import Resolution
@@ -42,13 +43,16 @@ from sdgen.runtime.cycle import (
     OnMissingConfig,
     Options,
     Outcome,
+    Output,
     Reading,
+    Rendering,
 )
 from sdgen.runtime.events import Emitter, LoopEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.opsserver import ListenError, OpsServer
+from sdgen.runtime.published import Published
 from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
@@ -254,23 +258,54 @@ def consumer_of(args: argparse.Namespace) -> render.Consumer:
     return render.Consumer(fragment_format, prefix.rstrip("/") or "/")
 
 
+def central_of(args: argparse.Namespace) -> tuple[Published, ShardedRenderer]:
+    """`sdgen serve`: every shard's files in memory, rendered from one unsharded resolve."""
+    if args.shards < 1:
+        raise UsageError("sdgen serve needs --shards N (1 or more): the shards it serves")
+    url = args.sd_url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"--sd-url {args.sd_url!r}: expected the http(s):// URL Prometheus reaches "
+            "sdgen serve at, e.g. http://sdgen-central.monitoring.svc:8080"
+        )
+    shards = [Shard(args.shards, i) for i in range(args.shards)]
+    refresh_ms = round(args.sd_refresh_interval * 1000)
+    if refresh_ms < 1000:
+        raise UsageError("--sd-refresh-interval: at least 1s (Prometheus polls that often)")
+    renderer = ShardedRenderer(shards, url, refresh_ms, args.part_size)
+    return Published(args.shards), renderer
+
+
 def build(
-    args: argparse.Namespace, *, serve: bool, write: bool = True, discovered: bool = False
+    args: argparse.Namespace,
+    *,
+    serve: bool,
+    write: bool = True,
+    discovered: bool = False,
+    central: bool = False,
 ) -> Sidecar:
     """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
-    `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves)."""
+    `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves).
+    `central`: `sdgen serve`, every shard's documents in memory instead of files on disk."""
     logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    output = OutputDir(args.output_dir, args.file_mode, exclusive=write)
-    if write:
-        output.prepare()
+    output: Output
+    renderer: Rendering | None = None
+    published: Published | None = None
+    if central:
+        published, renderer = central_of(args)
+        output = published
+    else:
+        output = directory = OutputDir(args.output_dir, args.file_mode, exclusive=write)
+        if write:
+            directory.prepare()
     options = Options(
         default_namespace=namespace,
         keep_meta_labels=args.keep_meta_labels,
-        shard=shard_of(args),
+        shard=None if central else shard_of(args),
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
         keep_discovered=discovered,
@@ -287,9 +322,10 @@ def build(
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
     if isinstance(source, TenantSource):
-        cycle: Cycle = TenantCycle(source, clusters, output, options, tenant_policy(args))
+        policy = tenant_policy(args)
+        cycle: Cycle = TenantCycle(source, clusters, output, options, policy, renderer=renderer)
     else:
-        cycle = Cycle(source, clusters, output, options)
+        cycle = Cycle(source, clusters, output, options, renderer=renderer)
     sidecar = Sidecar(
         cycle,
         board,
@@ -315,9 +351,10 @@ def build(
             ),
             ready=board.ready,
             status=lambda: {**board.status(), "watches": _watches(source, clusters)},
-            explain=lambda target, obj, address: sidecar.cycle.explain(
-                target, obj, address
+            explain=lambda target, obj, address, window=None: sidecar.cycle.explain(
+                target, obj, address, window=window
             ).as_json(),
+            served=published.get if published is not None else None,
         )
     return sidecar
 
@@ -472,11 +509,13 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
 
 
 def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, dict[str, Any]]:
-    """/status per informer: synced, and its last error while it lasts, so an unreachable
-    API server shows there and not only in the logs."""
+    """/status per informer: synced, the wall-clock time of its last list or watch event
+    (null before the first), and its last error while it lasts, so an unreachable API server
+    shows there and not only in the logs."""
     return {
         informer.name: {
             "synced": informer.has_synced(),
+            "last_event_at": informer.last_event_time() or None,
             "last_error": str(informer.last_error or ""),
         }
         for informer in _all_informers(source, clusters)
@@ -511,6 +550,24 @@ def run(args: argparse.Namespace) -> int:
     _stop_on_signals(sidecar.stop)
     sidecar.start()
     log.info("sdgen started", extra={"output_dir": args.output_dir})
+    try:
+        sidecar.scheduler.run(sidecar.tick)
+    finally:
+        sidecar.shutdown()
+    log.info("sdgen stopped")
+    return 0
+
+
+@exit_codes
+def serve(args: argparse.Namespace) -> int:
+    """`sdgen serve`: central discovery for N shards over HTTP SD, until SIGTERM or SIGINT."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    sidecar = build(args, serve=True, central=True)
+    if sidecar.server is None:
+        raise UsageError("sdgen serve needs --listen: it answers over HTTP")
+    _stop_on_signals(sidecar.stop)
+    sidecar.start()
+    log.info("sdgen serve started", extra={"shards": args.shards, "port": sidecar.server.port})
     try:
         sidecar.scheduler.run(sidecar.tick)
     finally:

@@ -13,7 +13,17 @@ from collections.abc import Sequence
 
 from sdgen import __version__
 from sdgen.cli import check, commands, diff
-from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, TENANTS, Flag, add_flags
+from sdgen.cli.settings import (
+    LOOP,
+    OPS,
+    OUTPUT,
+    SERVE,
+    SNAPSHOT,
+    SOURCE,
+    TENANTS,
+    Flag,
+    add_flags,
+)
 
 DESCRIPTION = """\
 Follow a scrape-target ConfigMap and write Prometheus file_sd output:
@@ -48,6 +58,10 @@ def _runtime_parser(
         **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered}
     )
     return parser
+
+
+# The output flags that mean the same for `serve` (no directory, no reload: it serves).
+_SERVE_OUTPUT = ("part-size", "keep-meta-labels", "shards")
 
 
 def _named(flags: tuple[Flag, ...], *names: str) -> tuple[Flag, ...]:
@@ -119,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     explain.set_defaults(func=commands.explain)
+
+    serve = sub.add_parser(
+        "serve",
+        help="central discovery: discover once, serve every shard's targets over HTTP SD",
+        description="Watch the config and the cluster once for --shards N Prometheus shards "
+        "and serve each shard's targets (GET /sd/<shard>, /sd/<shard>/<job>, the JSON of "
+        "http_sd_configs) and scrape jobs (GET /scrape/<shard>) on --listen.",
+    )
+    add_flags(serve, "config source", SOURCE)
+    add_flags(serve, "central discovery", (*_named(OUTPUT, *_SERVE_OUTPUT), *SERVE))
+    add_flags(serve, "loop", _named(LOOP, "interval", "debounce"))
+    add_flags(serve, "operations", OPS)
+    offered = {action.dest for action in serve._actions}
+    serve.set_defaults(
+        func=commands.serve,
+        **{
+            f.dest: f.default
+            for f in (*OUTPUT, *LOOP, *SNAPSHOT, *TENANTS)  # tenants: not with serve yet
+            if f.dest not in offered
+        },
+    )
 
     check_parser = sub.add_parser(
         "check",

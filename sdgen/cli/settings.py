@@ -185,6 +185,23 @@ OUTPUT = (
     ),
     MATERIALIZE_SECRETS,
 )
+SERVE = (
+    Flag(
+        "sd-url",
+        "sdgen serve: the base URL Prometheus reaches this server at; the served fragments' "
+        "http_sd_configs read <URL>/sd/<shard>/<job>",
+        default="http://sdgen-central:8080",
+        metavar="URL",
+    ),
+    Flag(
+        "sd-refresh-interval",
+        "sdgen serve: the refresh_interval of the served fragments' http_sd_configs (how "
+        "often Prometheus polls; a change reaches it within this long after a render)",
+        type=_seconds,
+        default=15.0,
+        metavar="DURATION",
+    ),
+)
 LOOP = (
     Flag(
         "interval",
@@ -212,7 +229,8 @@ LOOP = (
 OPS = (
     Flag(
         "listen",
-        "address for /metrics, /healthz, /readyz and /status ('' to disable)",
+        "address for /metrics, /healthz, /readyz, /status, /explain and the HTML page at / "
+        "('' to disable)",
         default=":8080",
         metavar="HOST:PORT",
     ),

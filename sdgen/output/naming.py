@@ -42,8 +42,11 @@ def target_prefix(target_name: str) -> str:
 
 def prefix_of(relpath: str) -> str:
     """The target prefix a written file belongs to (see target_prefix), "" if none: the name
-    below the kind's directory (`scrape/<slug>.yml`, `targets/<slug>.p0/targets.json`)."""
-    _, _, below = relpath.partition("/")
+    below the kind's directory (`scrape/<slug>.yml`, `targets/<slug>.p0/targets.json`), also
+    below a shard's number (`sdgen serve` keys its files `<shard>/<relpath>`)."""
+    first, _, below = relpath.partition("/")
+    if first.isdigit():
+        _, _, below = below.partition("/")
     readable, dot, rest = below.partition("/")[0].partition(".")
     digest, dot2, _ = rest.partition(".")
     return f"{readable}.{digest}." if dot and dot2 and len(digest) == _HASH_HEX else ""

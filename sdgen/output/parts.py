@@ -18,6 +18,7 @@ Pure: encoded file_sd lines in, lists of lines out.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +33,30 @@ def address_hash(line: bytes) -> int:
     """The CRC-32 of a line's address as encoded (stable across runs and machines)."""
     end = line.find(b'"', len(_PREFIX))
     return zlib.crc32(line[len(_PREFIX) : end] if line.startswith(_PREFIX) else line)
+
+
+def address_of(line: bytes) -> str:
+    """A line's `__address__`, decoded (JSON-unescaped when the encoder escaped it)."""
+    raw = _encoded_address(line)
+    return json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("utf-8")
+
+
+def _encoded_address(line: bytes) -> bytes:
+    """The address's bytes as encoded; a quote inside it is escaped, so the first unescaped
+    quote ends it."""
+    if not line.startswith(_PREFIX):
+        return line
+    end = line.find(b'"', len(_PREFIX))
+    while end > 0 and _escaped(line, end):
+        end = line.find(b'"', end + 1)
+    return line[len(_PREFIX) : end]
+
+
+def _escaped(line: bytes, quote: int) -> bool:
+    if line[quote - 1] != 0x5C:  # no backslash before it: the common case, no copy
+        return False
+    before = line[:quote]
+    return (len(before) - len(before.rstrip(b"\\"))) % 2 == 1
 
 
 def part_count(hashes: Sequence[int], current: int, part_size: int) -> int:

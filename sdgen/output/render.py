@@ -83,12 +83,27 @@ class FragmentFormat(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSd:
+    """Where a job reads its targets when `sdgen serve` serves them (sdgen.output.central):
+    `<url>/sd/<shard>/<job>`, polled every `refresh_ms` by Prometheus's `http_sd_configs`."""
+
+    url: str  # the base URL Prometheus reaches `sdgen serve` at, without a trailing slash
+    shard: int
+    refresh_ms: int
+
+    def job_url(self, job: str) -> str:
+        return f"{self.url}/sd/{self.shard}/{job}"
+
+
+@dataclass(frozen=True, slots=True)
 class Consumer:
     """Who loads the fragments, and where it sees the output directory (`path_prefix`: an
-    absolute path, used by the vmagent format, whose paths must be absolute)."""
+    absolute path, used by the vmagent format, whose paths must be absolute). `http_sd`: the
+    jobs read their targets over HTTP from `sdgen serve` instead of from files."""
 
     format: FragmentFormat = FragmentFormat.PROMETHEUS
     path_prefix: str = ""
+    http_sd: HttpSd | None = None
 
     def __post_init__(self) -> None:
         if self.format is FragmentFormat.VMAGENT and not posixpath.isabs(self.path_prefix):
@@ -196,15 +211,13 @@ class Renderer:
         groups = split(lines, hashes, count)
         same_parts = last is not None and len(last.files) == count
         files = [
-            last.files[i]
-            if same_parts and last and last.part_lines[i] == group
-            else _file_sd(group)
+            last.files[i] if same_parts and last and last.part_lines[i] == group else file_sd(group)
             for i, group in enumerate(groups)
         ]
         return _Parted(lines, groups, files)
 
 
-def _file_sd(lines: Sequence[bytes]) -> bytes:
+def file_sd(lines: Sequence[bytes]) -> bytes:
     """The targets file: the groups (sorted and unique already), one per line. Built by one
     join (concatenating around it would copy a large file's bytes twice more)."""
     if not lines:
@@ -266,7 +279,15 @@ def _job(stem: str, part: int, ep: Endpoint, consumer: Consumer) -> dict[str, An
     if ep.target_limit is not None:
         job["target_limit"] = ep.target_limit
     job.update(_http_client(stem, ep, consumer))
-    job["file_sd_configs"] = [{"files": [consumer.path(targets_path(stem, part))]}]
+    if consumer.http_sd is not None:
+        job["http_sd_configs"] = [
+            {
+                "url": consumer.http_sd.job_url(job_name(stem, part)),
+                "refresh_interval": format_duration(consumer.http_sd.refresh_ms),
+            }
+        ]
+    else:
+        job["file_sd_configs"] = [{"files": [consumer.path(targets_path(stem, part))]}]
     if ep.metric_relabelings:
         job["metric_relabel_configs"] = [_relabel_rule(r) for r in ep.metric_relabelings]
     return job
@@ -324,7 +345,9 @@ class _DoubleQuoted(_Quoted):
 
 
 # Values from a fixed vocabulary read better plain; PyYAML still quotes them if they need it.
-_PLAIN = frozenset({"job_name", "scrape_interval", "scrape_timeout", "scheme", "action"})
+_PLAIN = frozenset(
+    {"job_name", "scrape_interval", "scrape_timeout", "scheme", "action", "refresh_interval"}
+)
 
 
 def _quote(value: Any, escape_env: bool = False) -> Any:

@@ -191,8 +191,15 @@ class Explanation:
     stages: tuple[StageResult, ...]
     candidates: tuple[ExplainedCandidate, ...]
     written: int  # targets written, of the object or address asked about (or the target)
+    listed_of: int | None = None  # with a window: how many candidates the target has
 
     def as_json(self) -> dict[str, Any]:
+        document = self._json()
+        if self.listed_of is not None:
+            document["listed_of"] = self.listed_of
+        return document
+
+    def _json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "object": self.object,
@@ -239,14 +246,21 @@ def explain(
     obj: ObjectRef | None = None,
     address: str | None = None,
     file_of: FileOf | None = None,
+    window: tuple[int, int] | None = None,
 ) -> Explanation:
     """Every stage of `target` for `obj` (or, without one, the target's funnel; with
-    `address`, only the candidates with that discovered or final address are listed)."""
+    `address`, only the candidates with that discovered or final address are listed).
+
+    `window` (start, stop), without `obj` or `address`: the candidates at those positions of
+    the target's, each with its final labels or the rule that dropped it (no trace), and
+    `listed_of` their total: one page of the page's drill-down. Only the window's candidates
+    are relabeled, so the answer costs a listing plus a page whatever the target's size, and
+    its stages stop at the candidates (the funnel's counts are /status's)."""
     if not target.enabled:
         why = "the target (or the whole config) is disabled: enabled: false"
         stages = (StageResult(Stage.WRITTEN, False, 0, why),)
         return Explanation(target.name, None if obj is None else str(obj), address, stages, (), 0)
-    return _Explainer(target, cluster, settings, file_of).run(obj, address)
+    return _Explainer(target, cluster, settings, file_of).run(obj, address, window)
 
 
 # --- the explainer -----------------------------------------------------------------------
@@ -311,7 +325,9 @@ class _Explainer:
             for i, ep in enumerate(target.endpoints)
         ]
 
-    def run(self, obj: ObjectRef | None, address: str | None) -> Explanation:
+    def run(
+        self, obj: ObjectRef | None, address: str | None, window: tuple[int, int] | None = None
+    ) -> Explanation:
         target = self.target
         try:
             namespaces = namespaces_of(target, self.cluster, self.settings.default_namespace)
@@ -321,6 +337,13 @@ class _Explainer:
         if obj is None:
             stages = [self._namespaces(namespaces), self._all_objects(namespaces, cluster)]
             selected = self._selected
+            if window is not None and address is None:
+                listed, total = self._window(selected, window)
+                stages.append(StageResult(Stage.CANDIDATES, total > 0, total))
+                written = sum(c.fate.outcome is CandidateOutcome.WRITTEN for c in listed)
+                return Explanation(
+                    target.name, None, None, tuple(stages), tuple(listed), written, total
+                )
         else:
             stages, selected, why_not = self._object(obj, namespaces, cluster)
             if why_not is not None:
@@ -460,6 +483,26 @@ class _Explainer:
                         f"{port_mismatch(target, endpoint, objects)}"
                     )
         return explained, reasons
+
+    def _window(
+        self, selected: Mapping[str, Objects], window: tuple[int, int]
+    ) -> tuple[list[ExplainedCandidate], int]:
+        """The candidates at positions [start, stop) in `_candidates`' order, explained, and
+        how many candidates there are; the others are listed, not relabeled."""
+        start, stop = window
+        listed: list[ExplainedCandidate] = []
+        position = 0
+        target, cluster = self.target, self.cluster
+        for index, (endpoint, pipeline) in enumerate(
+            zip(target.endpoints, self.pipelines, strict=True)
+        ):
+            build = source_builder(target, endpoint, cluster, self.shared)
+            for key, objects in sorted(selected.items()):
+                found = list(build(objects).candidates())
+                for candidate in found[max(0, start - position) : max(0, stop - position)]:
+                    listed.append(self._candidate(index, key, pipeline, candidate, None, None))
+                position += len(found)
+        return listed, position
 
     def _candidate(
         self,

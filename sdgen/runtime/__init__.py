@@ -9,8 +9,9 @@ Owns the loop, split into its jobs:
   liveness   /healthz from the loop's last cycle, the config source and every informer
 and what the loop talks to: config sources (`source` for the ConfigMap informer, `localfile`
 for a local file, `tenants` for many ConfigMaps by label selector, with its TenantCycle),
-Prometheus reloads (`reload`), the ops server (`opsserver`: /metrics,
-/healthz, /readyz, /status, /explain), sdgen's own metrics (`metrics`) and log setup (`logs`).
+Prometheus reloads (`reload`), the ops server (`opsserver`: /metrics, /healthz, /readyz,
+/status, /explain, and `page`'s HTML at / and /ui), sdgen's own metrics (`metrics`) and log
+setup (`logs`).
 May import: every package below it (prom, k8s, cache, config, resolve, output).
 See docs/architecture.md.
 """

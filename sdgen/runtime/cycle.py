@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -25,7 +25,7 @@ from sdgen.config.model import Config, Severity
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
 from sdgen.output.migration import LegacyFiles
-from sdgen.output.outputdir import OutputDir, SyncResult
+from sdgen.output.outputdir import SyncResult
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.output.secretfiles import Materialized, materialize
 from sdgen.resolve.explain import (
@@ -39,7 +39,12 @@ from sdgen.resolve.explain import (
 )
 from sdgen.resolve.funnel import Funnel
 from sdgen.resolve.lint import Linter
-from sdgen.resolve.resolver import Resolution, Resolver, without_cycle_collection
+from sdgen.resolve.resolver import (
+    EndpointTargets,
+    Resolution,
+    Resolver,
+    without_cycle_collection,
+)
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
 from sdgen.runtime.source import ConfigSource, ConfigText
@@ -57,6 +62,25 @@ class ClusterSource(Protocol):
     def version(self) -> object: ...
     def stalled(self) -> list[str]: ...
     def stop(self) -> None: ...
+
+
+class Output(Protocol):
+    """Where a cycle's files go: the output directory (sdgen.output.outputdir), or the
+    in-memory files `sdgen serve` answers from (sdgen.runtime.published)."""
+
+    def owned(self) -> set[str]: ...
+    def sync(
+        self, desired: Mapping[str, bytes], keep: Callable[[str], bool] = ...
+    ) -> SyncResult: ...
+    def tampered(self) -> bool: ...
+
+
+class Rendering(Protocol):
+    """Resolved endpoints → files: a sidecar's `render.Renderer`, or `serve`'s
+    `central.ShardedRenderer` (every shard's files from one resolution)."""
+
+    def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]: ...
+    def file_of(self, target_name: str, index: int, line: bytes) -> str: ...
 
 
 class OnMissingConfig(StrEnum):
@@ -151,10 +175,13 @@ class Cycle:
         self,
         source: ConfigSource,
         clusters: ClusterSource | None,
-        output: OutputDir,
+        output: Output,
         options: Options,
         clock: Callable[[], float] = time.monotonic,
+        renderer: Rendering | None = None,
     ) -> None:
+        """`renderer`: how the resolution becomes files (default: the sidecar's, from the
+        options, splitting endpoints into the parts found in `output`)."""
         self.source = source
         self.clusters = clusters
         self.output = output
@@ -172,7 +199,7 @@ class Cycle:
         self._linter = Linter()
         self._secret_errors: dict[str, str] = {}  # target -> its Secret error, as last logged
         owned = output.owned()
-        self._renderer = render.Renderer(
+        self._renderer = renderer or render.Renderer(
             options.part_size, naming.parts_on_disk(owned), options.consumer
         )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
@@ -247,6 +274,7 @@ class Cycle:
         obj: str | None = None,
         address: str | None = None,
         file_of: FileOf | None = None,
+        window: tuple[int, int] | None = None,
     ) -> Explanation:
         """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
         API call); the files as the last render split them unless `file_of` says otherwise.
@@ -276,6 +304,7 @@ class Cycle:
             obj=ref,
             address=address,
             file_of=file_of or self._renderer.file_of,
+            window=window,
         )
 
     def with_secrets(self, resolution: Resolution) -> Materialized:

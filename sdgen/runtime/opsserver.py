@@ -1,4 +1,6 @@
-"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status and /explain on --listen.
+"""The ops HTTP endpoint: /metrics, /healthz, /readyz, /status, /explain and the HTML page
+(`/`, `/ui`, `/ui/target`: sdgen.runtime.page) on --listen, and for `sdgen serve` the HTTP SD
+documents (/sd/<shard>[/<job>]) and fragments (/scrape/<shard>).
 
 A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
 liveness check, the board and the informers for their state through three callables and never
@@ -18,12 +20,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
+from sdgen.runtime.page import ExplainAnswer, ui_routes
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
-# (target, object, address) → the `sdgen explain --json` document; SdgenError: a bad question
-Explain = Callable[[str, str | None, str | None], dict[str, Any]]
+Explain = ExplainAnswer
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -47,7 +49,9 @@ class OpsServer:
         ready: Check,
         status: Callable[[], dict[str, Any]],
         explain: Explain | None = None,
+        served: Callable[[str], bytes | None] | None = None,
     ) -> None:
+        """`served`: `sdgen serve`'s documents by URL path (/sd/..., /scrape/...)."""
         host, port = parse_listen(listen)
         routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
             "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
@@ -59,6 +63,7 @@ class OpsServer:
                 json.dumps(status(), indent=2, sort_keys=True).encode() + b"\n",
             ),
         }
+        ui = ui_routes(status, explain)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -66,6 +71,10 @@ class OpsServer:
                 route = routes.get(path)
                 if path == "/explain" and explain is not None:
                     code, ctype, body = _explain(explain, query)
+                elif path in ui:
+                    code, ctype, body = ui[path](urllib.parse.parse_qs(query))
+                elif served is not None and path.startswith(_SERVED):
+                    code, ctype, body = _served(served, path)
                 else:
                     code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
                 self.send_response(code)
@@ -100,6 +109,18 @@ class OpsServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2)
+
+
+_SERVED = ("/sd/", "/scrape/")
+
+
+def _served(served: Callable[[str], bytes | None], path: str) -> tuple[int, str, bytes]:
+    """Bytes built once per render: no work here beyond the lookup."""
+    body = served(path)
+    if body is None:
+        return 404, "text/plain", b"no such shard or job\n"
+    ctype = "application/json" if path.startswith("/sd/") else "application/yaml"
+    return 200, ctype, body
 
 
 def _probe(check: Check) -> tuple[int, str, bytes]:

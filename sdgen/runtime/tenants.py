@@ -32,7 +32,6 @@ from sdgen.config.document import parse_config
 from sdgen.config.model import Config, Issue, Target
 from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy, qualified
 from sdgen.k8s.records import ConfigMap
-from sdgen.output.outputdir import OutputDir
 from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import EndpointTargets, Resolution
 from sdgen.resolve.scope import needs
@@ -42,6 +41,7 @@ from sdgen.runtime.cycle import (
     Cycle,
     OnMissingConfig,
     Options,
+    Output,
     Reading,
     log_loaded,
 )
@@ -153,7 +153,7 @@ class TenantCycle(Cycle):
         self,
         source: TenantSource,
         clusters: ClusterSource | None,
-        output: OutputDir,
+        output: Output,
         options: Options,
         policy: TenantPolicy,
         **kwargs: Any,

@@ -1,8 +1,10 @@
-"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick]`: the numbers the
-README's "Performance" section quotes.
+"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick] [--peer-only]`: the
+numbers the README's "Performance" section quotes.
 
 For each size: the emulator is seeded with a synthetic cluster in its own process, `sdgen run`
-is measured against it (first render, memory, steady cycles, change latencies), then the naive
+is measured against it (first render, memory, steady cycles, change latencies), then
+Prometheus's own kubernetes_sd on the same cluster (the peer: tests/bench/peer.py; with
+--peer-only only sdgen's first render and the peer are measured), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
 follow.py). Last, render + relabel of 10k targets in-process, that cycle with and without
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, follow, inprocess, proc, sdgen_run
+from tests.bench import baseline, emulator, follow, inprocess, peer, proc, sdgen_run
 from tests.bench.table import format_table, rows
 
 
@@ -38,10 +40,12 @@ def baseline_budget(pods: int, quick: bool) -> float:
     return 60.0 if quick else (120.0 if pods <= 10_000 else 60.0)
 
 
-def measure_size(pods: int, quick: bool, work: Path) -> dict[str, Any]:
+def measure_size(pods: int, quick: bool, work: Path, peer_only: bool = False) -> dict[str, Any]:
+    """`peer_only`: only sdgen's first render and Prometheus's kubernetes_sd beside it."""
     work.mkdir(parents=True)
     kubeconfig = work / "kubeconfig"
-    logs = {name: (work / f"{name}.log").open("w") for name in ("emulator", "sdgen", "baseline")}
+    names = ("emulator", "sdgen", "baseline", "peer")
+    logs = {name: (work / f"{name}.log").open("w") for name in names}
     started = time.monotonic()
     server = proc.python(
         "tests.bench.emulator",
@@ -57,9 +61,16 @@ def measure_size(pods: int, quick: bool, work: Path) -> dict[str, Any]:
             raise RuntimeError(f"the emulator did not start; see {work / 'emulator.log'}")
         result: dict[str, Any] = {"seed_s": time.monotonic() - started}
         _say(f"{pods} pods: emulator seeded in {result['seed_s']:.1f} s; measuring sdgen")
-        result["sdgen"] = sdgen_run.measure(
-            kubeconfig, work, pods, plan(pods, quick), logs["sdgen"]
-        )
+        if peer_only:
+            result["sdgen"] = sdgen_run.measure_first(kubeconfig, work, pods, logs["sdgen"])
+        else:
+            result["sdgen"] = sdgen_run.measure(
+                kubeconfig, work, pods, plan(pods, quick), logs["sdgen"]
+            )
+        _say(f"{pods} pods: Prometheus's own kubernetes_sd on the same cluster (the peer)")
+        result["peer"] = peer.measure(kubeconfig, work / "peer", logs["peer"])
+        if peer_only:
+            return result
         _say(f"{pods} pods: sdgen done; measuring the baseline")
         budget = baseline_budget(pods, quick)
         result["baseline"] = baseline.measure(kubeconfig, work, budget, logs["baseline"])
@@ -85,6 +96,17 @@ def measure_size(pods: int, quick: bool, work: Path) -> dict[str, Any]:
             log.close()
 
 
+def _in_process(results: dict[str, Any], quick: bool) -> None:
+    _say("render + relabel in-process")
+    results["render_inprocess"] = inprocess.measure(10_000, 3 if quick else 7)
+    _say("funnel counts: a render cycle with and without them")
+    results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if quick else 7)
+    _say("explaining one object in-process")
+    results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if quick else 7)
+    _say("the ops port's HTML page in-process")
+    results["page_inprocess"] = inprocess.measure_page(10_000, 3 if quick else 7)
+
+
 def _say(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -95,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="pod counts, comma-separated")
     parser.add_argument("--quick", action="store_true", help="fewer changes and cycles")
     parser.add_argument("--work", type=Path, help="keep logs and output here (default: temp)")
+    parser.add_argument(
+        "--peer-only",
+        action="store_true",
+        help="per size, only sdgen's first render and Prometheus's kubernetes_sd (the peer row)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     started = time.monotonic()
@@ -106,21 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sdgen-bench-") as tmp:
         work = args.work or Path(tmp)
         for pods in sizes:
-            results["sizes"][str(pods)] = measure_size(pods, args.quick, work / str(pods))
-    _say("render + relabel in-process")
-    results["render_inprocess"] = inprocess.measure(10_000, 3 if args.quick else 7)
-    _say("funnel counts: a render cycle with and without them")
-    results["funnel_cost"] = inprocess.funnel_cost(10_000, 3 if args.quick else 7)
-    _say("explaining one object in-process")
-    results["explain_inprocess"] = inprocess.measure_explain(10_000, 3 if args.quick else 7)
+            results["sizes"][str(pods)] = measure_size(
+                pods, args.quick, work / str(pods), args.peer_only
+            )
+    if not args.peer_only:
+        _in_process(results, args.quick)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)
     results["table"] = [row.as_dict() for row in table]
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(format_table(table))
-    print("\nresolve + render, 10k targets, cProfile top by own time:")
-    print("\n".join(f"  {line}" for line in results["render_inprocess"]["profile_top"]))
+    if "render_inprocess" in results:
+        print("\nresolve + render, 10k targets, cProfile top by own time:")
+        print("\n".join(f"  {line}" for line in results["render_inprocess"]["profile_top"]))
     print(f"\n{len(sizes)} size(s) in {results['total_s']:.0f} s; JSON in {args.out}")
     return 0
 

@@ -2,8 +2,10 @@
 cluster of records, best of N, with no I/O and no informer: the pure cost a render cycle
 pays per target. `funnel_cost`: the same cycle with and without the funnel counts (issue 13
 asks ≤ 5 %), a first one and one after a single pod changed. Also explaining one object
-(`sdgen explain`, `GET /explain`) on such a cache. Each section runs alone with
-`python -m tests.bench.inprocess render|funnel|explain [--pods N] [--repeats R]`."""
+(`sdgen explain`, `GET /explain`) on such a cache, and the ops port's HTML page (`page`:
+the overview over a /status of N targets, the drill-down of a target with N candidates).
+Each section runs alone with
+`python -m tests.bench.inprocess render|funnel|explain|page [--pods N] [--repeats R]`."""
 
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ from sdgen.k8s.records import EndpointSlice, Namespace, Pod, Service
 from sdgen.k8s.view import StaticCluster
 from sdgen.output import render
 from sdgen.resolve.explain import ExplainSettings, ObjectKind, ObjectRef, explain, find_target
+from sdgen.resolve.funnel import Funnel, RulePosition
 from sdgen.resolve.resolver import Resolution, Resolver
+from sdgen.runtime import page
+from sdgen.runtime.board import Board
+from sdgen.runtime.cycle import ConfigStatus, TargetStatus
 from tests.bench import proc, synth
 
 _TYPES: dict[str, type[Any]] = {
@@ -190,14 +196,88 @@ def measure_explain(pods: int, repeats: int) -> dict[str, Any]:
     return result
 
 
+def _board_of(targets: int) -> Board:
+    """A status board holding `targets` targets, each with a funnel, three files and every
+    tenth one an error, and 30 config issues: what /status and the overview read."""
+    funnel = Funnel(3, 12, 12, 2, 0, 10, 0, {RulePosition("relabelings", 1, 0): 2})
+    board = Board()
+    board.config = ConfigStatus("configmap monitoring/sdgen-config", "v", True, ())
+    board.lint = tuple(f"scrape_config.yaml:{i}: lint" for i in range(30))
+    board.last_render = time.time()
+    board.targets = {
+        f"team-{i % 97}/app-{i:05}": TargetStatus(
+            1,
+            10,
+            "" if i % 10 else f"endpoints[0]: port 'http' not found ({i})",
+            tuple(f"{kind}/app-{i:05}.0.yml" for kind in ("relabel", "scrape", "targets")),
+            funnel,
+        )
+        for i in range(targets)
+    }
+    return board
+
+
+def measure_page(pods: int, repeats: int) -> dict[str, Any]:
+    """Best and median milliseconds, server-side, of the ops port's page (issue 18 asks
+    ≤ 200 ms at 10k targets): the overview of `pods` targets, the board's /status document
+    included (its first and last page of rows), and a target's drill-down on a cache of `pods`
+    pods (its first and a middle page): explain of one page of candidates, its JSON, the HTML."""
+    board = _board_of(pods)
+    watches = {
+        f"pods/ns-{i}": {"synced": True, "last_event_at": time.time(), "last_error": ""}
+        for i in range(50)
+    }
+    status = {**board.status(), "watches": watches}
+    cluster = static_cluster(pods)
+    config = parse_config(synth.scrape_config(), source="bench")
+    target = find_target(config, synth.POD_TARGET)
+    settings = ExplainSettings("default")
+    question = page.Question(synth.POD_TARGET)
+    last = str(page.Page.of(None, pods, page.TARGETS_PER_PAGE).pages)
+
+    def drilldown(number: int) -> bytes:
+        start = (number - 1) * page.CANDIDATES_PER_PAGE
+        window = (start, start + page.CANDIDATES_PER_PAGE)
+        answer = explain(target, cluster, settings, window=window).as_json()
+        if answer["listed_of"] != pods or not answer["candidates"]:
+            raise RuntimeError(f"the drill-down counts {answer['listed_of']}, want {pods}")
+        return page.drilldown(status, question, answer, str(number))
+
+    cases = {
+        "overview": lambda: page.overview({**board.status(), "watches": watches}, time.time()),
+        "overview_last_page": lambda: page.overview(
+            {**board.status(), "watches": watches}, time.time(), {"page": [last]}
+        ),
+        "drilldown": lambda: drilldown(1),
+        "drilldown_middle_page": lambda: drilldown(pods // page.CANDIDATES_PER_PAGE // 2),
+    }
+    result: dict[str, Any] = {"targets": pods, "pods": pods}
+    for name, render_page in cases.items():
+        times: list[float] = []
+        for _ in range(repeats):
+            gc.collect()
+            started = time.perf_counter()
+            body = render_page()
+            times.append(time.perf_counter() - started)
+        times.sort()
+        result[name] = {
+            "best_ms": 1000 * times[0],
+            "median_ms": 1000 * times[len(times) // 2],
+            "bytes": len(body),
+        }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.inprocess", description=__doc__)
-    parser.add_argument("section", choices=["render", "funnel", "explain"])
+    parser.add_argument("section", choices=["render", "funnel", "explain", "page"])
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     if args.section == "explain":
         found = measure_explain(args.pods, args.repeats)
+    elif args.section == "page":
+        found = measure_page(args.pods, args.repeats)
     elif args.section == "funnel":
         found = funnel_cost(args.pods, args.repeats)
     else:

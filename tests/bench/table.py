@@ -18,9 +18,12 @@ class Row:
     baseline: float | None = None
     baseline_note: str = ""  # "(stopped)": the baseline had not finished; its number is a bound
     met: bool | None = None
+    peer: bool = False  # the baseline column is Prometheus's kubernetes_sd: ratio sdgen / it
 
     @property
     def ratio(self) -> str:
+        if self.peer and self.sdgen is not None and self.baseline:
+            return f"{self.sdgen / self.baseline:.2f}x (sdgen/Prom)"
         if self.sdgen is None or self.baseline is None or not self.sdgen:
             return ""
         prefix = "≥ " if self.baseline_note else ""
@@ -66,12 +69,23 @@ def rows(results: dict[str, Any]) -> list[Row]:
             ms = explained[kind]["best_ms"]
             name = f"explain one {kind} on a {pods} (best)"
             out.append(Row(name, ms, "ms", "≤ 50 ms", met=ms <= 50))
+    page = results.get("page_inprocess")
+    if page:
+        k = f"{page['targets'] // 1000}k"
+        for key, what in (
+            ("overview", f"ops page: overview at {k} targets, /status included (best)"),
+            ("drilldown", f"ops page: a {k}-candidate target's drill-down (best)"),
+        ):
+            ms = page[key]["best_ms"]
+            out.append(Row(what, ms, "ms", "≤ 200 ms", met=ms <= 200))
     return out
 
 
 def _size_rows(pods: int, r: dict[str, Any]) -> list[Row]:
     k = f"{pods // 1000}k pods"
     s, b = r["sdgen"], r.get("baseline", {})
+    if "steady" not in s:  # --peer-only: sdgen's first render and the peer
+        return _peer(k, s, r["peer"])
     stopped = "stopped_after_s" in b
     return [
         *_first_render(k, pods, s, b, stopped),
@@ -79,6 +93,31 @@ def _size_rows(pods: int, r: dict[str, Any]) -> list[Row]:
         *_latencies(k, s),
         *_steady(k, s["steady"]),
         *(_consumer(k, pods, r["follow"]) if "follow" in r else []),
+        *(_peer(k, s, r["peer"]) if "peer" in r else []),
+    ]
+
+
+def _peer(k: str, s: dict[str, Any], p: dict[str, Any]) -> list[Row]:
+    """sdgen beside Prometheus's own kubernetes_sd (roles pod and endpointslice, the same
+    rules, every target dropped): the baseline column is Prometheus, the ratio sdgen / it."""
+    return [
+        Row(
+            f"vs Prometheus kubernetes_sd: sdgen first render / its discovered count settled "
+            f"({p['discovered_targets']:g} discovered), {k}",
+            s["first_render_s"],
+            "s",
+            "",
+            p["settled_s"],
+            peer=True,
+        ),
+        Row(
+            f"vs Prometheus kubernetes_sd: peak RSS (VmHWM) after discovery, {k}",
+            s["peak_rss_after_first_render_mb"],
+            "MB",
+            "",
+            p["peak_rss_mb"],
+            peer=True,
+        ),
     ]
 
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sdgen.cache.snapshot import SnapshotError
-from sdgen.cli.commands import GaveUp, UsageError, consumer_of, exit_codes, on_missing_config
-from sdgen.cli.main import main
+from sdgen.cli.commands import (
+    GaveUp,
+    UsageError,
+    central_of,
+    consumer_of,
+    exit_codes,
+    on_missing_config,
+)
 from sdgen.cli.settings import LOOP, OUTPUT
 from sdgen.output.outputdir import OutputError
 from sdgen.output.render import PROMETHEUS, Consumer, FragmentFormat
@@ -109,11 +117,47 @@ def test_a_bug_is_not_turned_into_an_exit_code() -> None:
         command(argparse.Namespace(log_format="text", log_level="info"))
 
 
-def test_a_configmap_selector_with_a_config_file_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_configmap_selector_with_a_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    """In a child process: the command sets up logging for the whole process."""
     config = tmp_path / "c.yaml"
     config.write_text("targets: []\n")
     args = ["once", "--output-dir", str(tmp_path), "--config-file", str(config)]
-    assert main([*args, "--configmap-selector", "team=a"]) == 2
-    assert "--configmap-selector follows ConfigMaps: drop --config-file" in capsys.readouterr().err
+    run = subprocess.run(
+        [sys.executable, "-m", "sdgen", *args, "--configmap-selector", "team=a"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "--configmap-selector follows ConfigMaps: drop --config-file" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("shards", "url", "refresh", "expected"),
+    [
+        (0, "http://sdgen-central:8080", 15.0, "needs --shards N"),
+        (2, "sdgen-central:8080", 15.0, "expected the http\\(s\\):// URL"),
+        (2, "http://sdgen-central:8080", 0.5, "at least 1s"),
+    ],
+)
+def test_serve_refuses_flags_that_cannot_work(
+    shards: int, url: str, refresh: float, expected: str
+) -> None:
+    args = argparse.Namespace(
+        shards=shards, sd_url=url, sd_refresh_interval=refresh, part_size=3000
+    )
+    with pytest.raises(UsageError, match=expected):
+        central_of(args)
+
+
+def test_serve_publishes_every_shard() -> None:
+    args = argparse.Namespace(
+        shards=3, sd_url="http://sdgen-central:8080/", sd_refresh_interval=15.0, part_size=3000
+    )
+    published, renderer = central_of(args)
+    assert published.paths() == [
+        *(f"/scrape/{i}" for i in range(3)),
+        *(f"/sd/{i}" for i in range(3)),
+    ]
+    assert len(renderer.shards) == 3

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from sdgen.cli import commands
+from sdgen.cli.main import build_parser
 from tests.support.helpers import REPO
 
 CORNERS = REPO / "tests" / "data" / "golden"
@@ -274,3 +276,18 @@ def test_the_targets_table_shows_hostile_values_on_one_line(tmp_path: Path) -> N
     lines = result.stdout.splitlines()
     assert len(lines) == 4, lines  # header, the one target, its file, the count
     assert "web\\nerror: forged" in lines[1] and 'team="a\\r\\nb\\u001b[2K"' in lines[1]
+
+
+def test_serve_parses_its_flags_and_has_the_shared_assemblys_defaults() -> None:
+    """`build` reads one namespace shape for every command: serve's absent flags default."""
+    args = build_parser().parse_args(["serve", "--shards", "3", "--sd-refresh-interval", "5s"])
+    assert args.func is commands.serve
+    assert (args.shards, args.sd_refresh_interval, args.sd_url) == (
+        3,
+        5.0,
+        "http://sdgen-central:8080",
+    )
+    assert (args.reload_url, args.materialize_secrets, args.snapshot) == (None, False, None)
+    assert args.on_missing_config == "keep" and args.shard_index == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--output-dir", "/tmp/x"])  # it writes no files

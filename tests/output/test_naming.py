@@ -84,6 +84,8 @@ def test_every_part_has_a_job_and_a_directory_of_its_own(
         f"secrets/{NODE}.ca",
         f"secrets/{NODE}.credentials",
         f"scrape/{NODE[:-1]}12.yml",  # another endpoint of the same target
+        f"0/targets/{NODE}.p0/targets.json",  # sdgen serve's files: below the shard
+        f"13/scrape/{NODE}.yml",
     ],
 )
 def test_prefix_of_every_kind_of_written_path(path: str) -> None:
@@ -97,6 +99,8 @@ def test_prefix_of_every_kind_of_written_path(path: str) -> None:
         "targets",
         "targets/",
         f"{NODE}.yml",  # no kind directory
+        f"0/{NODE}.yml",
+        f"x/targets/{NODE}.p0/targets.json",  # only a shard's number may come first
         "targets/users-own-file.json",
         "targets/users-own-dir/targets.json",
         "targets/a.b/targets.json",

@@ -169,6 +169,37 @@ def test_an_object_is_written_by_the_resolver_iff_explain_says_every_stage_passe
     assert written.count == funnel.written == len(resolved)
 
 
+@pytest.mark.parametrize("name", [t.name for t in CONFIG.targets])
+def test_a_window_lists_its_candidates_with_their_labels_or_their_rule(name: str) -> None:
+    """`window` (the page's drill-down): the stages up to the candidates, their total, and the
+    window's candidates; over all windows the written ones are exactly the resolver's lines,
+    each dropped one names its rule, and the count is the funnel's."""
+    target = find_target(CONFIG, name)
+    funnel = explain(target, CLUSTER, SETTINGS)
+    counts = {s.stage: s.count for s in funnel.stages}
+    whole = explain(target, CLUSTER, SETTINGS, window=(0, 10_000))
+    total = counts.get(Stage.CANDIDATES) or 0
+    assert whole.listed_of == len(whole.candidates) == total
+    assert whole.stages[:-1] == funnel.stages[:2]  # namespaces and objects, as the funnel
+    assert whole.stages[-1].stage is Stage.CANDIDATES and whole.stages[-1].count == total
+    assert whole.as_json()["listed_of"] == total and "listed_of" not in funnel.as_json()
+    pages = [explain(target, CLUSTER, SETTINGS, window=(i, i + 3)) for i in range(0, total, 3)]
+    assert [c for p in pages for c in p.candidates] == list(whole.candidates)
+    assert all(p.listed_of == total for p in pages)
+    resolution = resolve(
+        Config(targets=(target,)), CLUSTER, default_namespace="monitoring", shard=SETTINGS.shard
+    )
+    resolved = sorted(line for et in resolution.endpoints for line in et.lines)
+    written = [c for c in whole.candidates if c.fate.outcome is CandidateOutcome.WRITTEN]
+    assert sorted(c.fate.line for c in written if c.fate.line is not None) == resolved
+    for candidate in whole.candidates:
+        dropped = candidate.fate.outcome is CandidateOutcome.DROPPED
+        assert (candidate.dropped_by is not None) is dropped, candidate
+        assert (candidate.fate.labels is not None) is (
+            candidate.fate.outcome in (CandidateOutcome.WRITTEN, CandidateOutcome.FILTERED_BY_SHARD)
+        )
+
+
 def test_unknown_targets_and_objects_are_explain_errors() -> None:
     with pytest.raises(ExplainError, match="no target 'nope' in the config; targets: 'db-pods'"):
         find_target(CONFIG, "nope")

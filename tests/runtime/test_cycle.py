@@ -12,7 +12,9 @@ import pytest
 
 from sdgen.k8s.records import ObjectMeta, Secret
 from sdgen.k8s.view import ClusterNeeds, StaticCluster
+from sdgen.output.central import ShardedRenderer
 from sdgen.output.outputdir import OutputDir, SyncResult
+from sdgen.resolve.sharding import Shard
 from sdgen.runtime.cycle import (
     ConfigStatus,
     Cycle,
@@ -23,6 +25,7 @@ from sdgen.runtime.cycle import (
     Reading,
 )
 from sdgen.runtime.localfile import FileSource
+from sdgen.runtime.published import Published
 
 STATIC = """\
 targets:
@@ -259,3 +262,25 @@ def test_secret_errors_are_logged_once_and_a_gone_value_takes_the_files(
     assert cycle.run().targets["web"].error == ""
     assert setup.files() == good
     assert "target web: its Secrets can be used again" in caplog.text
+
+
+def test_served_central_output_holds_a_rejected_targets_groups_too(setup: Setup) -> None:
+    """`sdgen serve`'s cycle: the same rule as on disk, per shard, and /status names the
+    files of each target."""
+    published = Published(2)
+    renderer = ShardedRenderer([Shard(2, 0), Shard(2, 1)], "http://central:8080", 15_000)
+    options = Options(default_namespace="default")
+    cycle = Cycle(setup.source, None, published, options, renderer=renderer)
+    setup.config.write_text(STATIC + BROKEN.replace("(unclosed", ".*"))
+    first = cycle.run()
+    assert first.targets["broken"].files and all(
+        f.startswith(("0/", "1/")) for f in first.targets["broken"].files
+    )
+    served = {path: published.get(path) for path in published.paths()}
+    assert b"192.0.2.3:9100" in (served["/sd/0"] or b"") + (served["/sd/1"] or b"")
+    setup.config.write_text(STATIC.replace("192.0.2.2", "192.0.2.9") + BROKEN)
+    result = cycle.run()
+    assert "missing closing )" in result.targets["broken"].error
+    both = (published.get("/sd/0") or b"") + (published.get("/sd/1") or b"")
+    assert b"192.0.2.3:9100" in both and b"192.0.2.9:9100" in both
+    assert b"192.0.2.2:9100" not in both

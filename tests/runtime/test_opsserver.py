@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -273,5 +274,33 @@ def test_routes_answer_with_probe_codes_json_and_404() -> None:
         assert (code, json.loads(body)) == (200, {"a": [2], "b": 1})
         assert get(server.port, "/nope")[0] == 404
         assert get(server.port, "/metrics")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_served_documents_answer_with_their_bytes_and_type_and_404() -> None:
+    """`sdgen serve`'s routes: exactly the bytes the lookup gives, 404 for anything else."""
+    documents = {
+        "/sd/0": b"[]\n",
+        "/sd/0/job.p0": b"[\n{}\n]\n",
+        "/scrape/0": b"scrape_configs: []\n",
+    }
+    server = OpsServer(
+        "127.0.0.1:0",
+        CollectorRegistry(),
+        healthy=lambda: (True, ""),
+        ready=lambda: (True, ""),
+        status=dict,
+        served=documents.get,
+    )
+    server.start()
+    try:
+        for path, body in documents.items():
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}") as response:
+                assert response.read() == body
+                kind = "application/json" if path.startswith("/sd/") else "application/yaml"
+                assert response.headers["Content-Type"] == kind
+        assert get(server.port, "/sd/9")[0] == 404
+        assert get(server.port, "/status")[0] == 200  # the ops routes stay
     finally:
         server.stop()

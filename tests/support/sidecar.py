@@ -39,19 +39,22 @@ def configmap(
 class SidecarProcess:
     """A running `sdgen run`; stderr goes to a log file the test can read."""
 
-    def __init__(self, tmp: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, args: list[str], env: dict[str, str] | None = None, command: str = "run"
+    ) -> None:
+        """`command`: `run`, or `serve` (which has no output directory)."""
         self.out = tmp / "out"
         self.out.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "sdgen.log"
         self._log = self.log_path.open("w")
+        output = ["--output-dir", str(self.out)] if command == "run" else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "sdgen",
-                "run",
-                "--output-dir",
-                str(self.out),
+                command,
+                *output,
                 "--listen",
                 "",
                 "--debounce",
@@ -127,13 +130,22 @@ class Ops(SidecarProcess):
     """`sdgen run` with its ops endpoint on a free loopback port."""
 
     def __init__(
-        self, tmp: Path, kubeconfig: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        tmp: Path,
+        kubeconfig: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: str = "run",
+        port: int | None = None,
     ) -> None:
-        """`env` None: `--configmap monitoring/sdgen-config`; else the environment decides."""
-        self.port = free_port()
+        """`env` None: `--configmap monitoring/sdgen-config`; else the environment decides.
+        `port`: the ops port (default: a free one)."""
+        self.port = port or free_port()
         source = ["--configmap", "monitoring/sdgen-config"] if env is None else []
         listen = ["--listen", f"127.0.0.1:{self.port}"]
-        super().__init__(tmp, ["--kubeconfig", str(kubeconfig), *source, *listen, *args], env)
+        super().__init__(
+            tmp, ["--kubeconfig", str(kubeconfig), *source, *listen, *args], env, command
+        )
 
     def get(self, path: str) -> tuple[int, str]:
         return get(self.port, path)

@@ -21,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from sdgen.prom.duration import parse_duration
 from tests.fakeapi import FakeAPI
 from tests.support.deploy import DEPLOY, allow_list, granted_rules, render, workload
 from tests.support.helpers import REPO, binary
@@ -45,6 +46,7 @@ ENTRY_POINTS = [
     "overlays/agent",
     "overlays/multi-tenant",
 ]
+CENTRAL = "overlays/central"  # sdgen serve for the shards of overlays/shards
 # The entry points whose scraper is a Prometheus (overlays/agent runs vmagent instead).
 PROMETHEUS_ENTRY_POINTS = [k for k in ENTRY_POINTS if k != "overlays/agent"]
 READ = ("get", "list", "watch")
@@ -91,7 +93,9 @@ def env(c: dict[str, Any]) -> dict[str, str]:
 
 def test_every_user_facing_kustomization_is_listed() -> None:
     assert set(ENTRY_POINTS) <= set(KUSTOMIZATIONS)
-    assert set(KUSTOMIZATIONS) - set(ENTRY_POINTS) == {"overlays/shards/statefulset"}
+    # overlays/central has two workloads (sdgen serve, and the Prometheus shards): its own
+    # tests are at the end.
+    assert set(KUSTOMIZATIONS) - set(ENTRY_POINTS) == {"overlays/shards/statefulset", CENTRAL}
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -175,7 +179,10 @@ def test_rbac_grants_exactly_what_sdgen_reads(kustomization: str) -> None:
 
 @pytest.mark.parametrize("kustomization", ENTRY_POINTS)
 def test_containers_run_unprivileged_on_a_read_only_root(kustomization: str) -> None:
-    pod = workload(render(kustomization))["spec"]["template"]["spec"]
+    assert_unprivileged(workload(render(kustomization))["spec"]["template"]["spec"])
+
+
+def assert_unprivileged(pod: dict[str, Any]) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     for c in pod["containers"]:
         sc = c["securityContext"]
@@ -404,3 +411,96 @@ def test_docker_context_holds_only_what_the_build_copies() -> None:
     }
     assert copied == allowed
     assert all((REPO / path).exists() for path in copied)
+
+
+# --- overlays/central: sdgen serve, and Prometheus shards reading it --------------------------
+
+
+def central_docs(workload_name: str) -> tuple[dict[str, Any], ...]:
+    """overlays/central with only one of its two workloads (for the one-workload helpers)."""
+    return tuple(
+        d
+        for d in render(CENTRAL)
+        if d["kind"] not in ("Deployment", "StatefulSet") or d["metadata"]["name"] == workload_name
+    )
+
+
+def test_central_overlay_serves_every_shard_of_the_statefulset() -> None:
+    serve_docs, prom_docs = central_docs("sdgen-central"), central_docs("prometheus")
+    serve, shards = workload(serve_docs), workload(prom_docs)
+    sdgen = container(serve_docs, "sdgen")
+    assert sdgen["args"][0] == "serve" and serve["spec"]["replicas"] >= 2  # HA
+    serve_env = env(sdgen)
+    assert int(serve_env["SDGEN_SHARDS"]) == shards["spec"]["replicas"] >= 2
+    assert parse_seconds(serve_env["SDGEN_SD_REFRESH_INTERVAL"]) < 60  # below Prometheus's default
+    service = one(serve_docs, "Service", "sdgen-central")
+    assert (
+        service["spec"]["selector"].items()
+        <= serve["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert (
+        serve_env["SDGEN_SD_URL"] == f"http://sdgen-central:{service['spec']['ports'][0]['port']}"
+    )
+    reloader = container(prom_docs, "reloader")
+    assert env(reloader)["CENTRAL_URL"] == serve_env["SDGEN_SD_URL"]
+    assert (
+        "/scrape/$shard" in reloader["args"][0]
+        and "/etc/prometheus/sdgen/scrape/" in reloader["args"][0]
+    )
+    names = [c["name"] for c in shards["spec"]["template"]["spec"]["containers"]]
+    assert sorted(names) == ["prometheus", "reloader"]  # no sdgen beside Prometheus
+
+
+def parse_seconds(text: str) -> float:
+    return parse_duration(text) / 1000
+
+
+def test_central_overlay_grants_the_cluster_to_sdgen_serve_only() -> None:
+    assert granted_rules(central_docs("sdgen-central")) == DISCOVERY_RULES
+    with pytest.raises(AssertionError, match="binds"):
+        granted_rules(central_docs("prometheus"))  # every binding names sdgen-central
+
+
+@pytest.mark.parametrize("name", ["sdgen-central", "prometheus"])
+def test_central_overlay_containers_run_unprivileged(name: str) -> None:
+    assert_unprivileged(workload(central_docs(name))["spec"]["template"]["spec"])
+
+
+def test_central_overlay_serves_under_its_rbac_and_prometheus_accepts_the_jobs(
+    example_cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """`sdgen serve` as the overlay configures it, under the overlay's RBAC only; every
+    shard's /scrape document passes promtool inside the overlay's Prometheus config."""
+    docs = central_docs("sdgen-central")
+    namespace = workload(docs)["metadata"]["namespace"]
+    configmap = one(docs, "ConfigMap", "sdgen-config")
+    example_cluster.create(
+        {**configmap, "metadata": {**configmap["metadata"], "namespace": namespace}}
+    )
+    example_cluster.allow_only(allow_list(docs))
+    pod_env = {**env(container(docs, "sdgen")), "POD_NAMESPACE": namespace}
+    serve = Ops(tmp_path / "serve", kubeconfig, env=pod_env, command="serve")
+    try:
+        serve.until(lambda: serve.get("/readyz")[0] == 200, 30, "/readyz 200 under the RBAC list")
+        assert not re.findall(r"HTTP 403.*", serve.log)
+        shards = int(pod_env["SDGEN_SHARDS"])
+        prom_config = one(docs, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+        scrape_dir = tmp_path / "sdgen" / "scrape"
+        scrape_dir.mkdir(parents=True)
+        served_jobs = 0
+        for shard in range(shards):
+            code, body = serve.get(f"/scrape/{shard}")
+            assert code == 200
+            (scrape_dir / "central.yml").write_text(body)
+            served_jobs += len(yaml.safe_load(body)["scrape_configs"])
+            config = tmp_path / "prometheus.yml"
+            config.write_text(prom_config.replace("/etc/prometheus/sdgen/", f"{tmp_path}/sdgen/"))
+            result = subprocess.run(
+                [str(binary("promtool")), "check", "config", "--syntax-only", str(config)],
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert served_jobs >= shards  # every shard has the jobs
+    finally:
+        assert serve.terminate() == 0

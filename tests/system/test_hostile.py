@@ -5,7 +5,8 @@ The fuzz harness bounds every case in time (BOUND, generous): RE2 keeps catastro
 regexes linear and the loader caps nesting and alias expansion, so a case over the bound is a
 bug, not a slow machine. Outcomes must be a success or an error that says where (a line or a
 config path). Kubernetes objects with hostile labels render to the same bytes whatever order
-they arrive in.
+they arrive in. (The ops page shows a `<script>` in a pod label and in a targetName as text,
+in a real browser: tests/system/test_page.py.)
 """
 
 from __future__ import annotations
