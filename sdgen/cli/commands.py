@@ -27,6 +27,7 @@ from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import explain_report, targets_report
 from sdgen.cli.settings import configmap_ref, tenant_policy
+from sdgen.k8s.records import ConfigMap
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
 from sdgen.output.central import ShardedRenderer
@@ -47,7 +48,7 @@ from sdgen.runtime.cycle import (
     Reading,
     Rendering,
 )
-from sdgen.runtime.events import Emitter, LoopEvents
+from sdgen.runtime.events import Emitter, LoopEvents, TenantEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
@@ -436,8 +437,10 @@ def _events(
     stop: threading.Event,
     metrics: Metrics,
 ) -> LoopEvents | None:
-    """Events on the ConfigMap: only when the config comes from one, and not --no-events."""
-    if args.no_events or api_client is None or not isinstance(source, ConfigMapSource):
+    """Events on the ConfigMap: only when the config comes from one (or from tenant
+    ConfigMaps, each its own), and not --no-events."""
+    tenants = isinstance(source, TenantSource)
+    if args.no_events or api_client is None or not (tenants or isinstance(source, ConfigMapSource)):
         return None
     emitter = Emitter(
         apiclient.EventWriter(api_client),
@@ -446,14 +449,17 @@ def _events(
         lambda reason, result: metrics.events.labels(reason, result).inc(),
     )
 
-    def regarding() -> Regarding | None:
-        found = source.configmap()
-        if found is None:
-            return None
-        meta = found.metadata
-        return Regarding(meta.namespace, meta.name, meta.uid)
+    if isinstance(source, TenantSource):
+        return TenantEvents(emitter, lambda target: _regarding(source.configmap_of(target)))
+    assert isinstance(source, ConfigMapSource)
+    return LoopEvents(emitter, lambda: _regarding(source.configmap()))
 
-    return LoopEvents(emitter, regarding)
+
+def _regarding(found: ConfigMap | None) -> Regarding | None:
+    if found is None:
+        return None
+    meta = found.metadata
+    return Regarding(meta.namespace, meta.name, meta.uid)
 
 
 def _reloader(

@@ -120,6 +120,17 @@ class TenantSource:
             found[self.platform.key] = TenantText(Tenant(namespace, name, True), text, True)
         return found
 
+    def configmap_of(self, target: str) -> ConfigMap | None:
+        """The followed ConfigMap, as cached now, that a (qualified) target name comes from:
+        `<namespace>/<name>/...` of a tenant, else the platform's."""
+        namespace, _, rest = target.partition("/")
+        key = f"{namespace}/{rest.partition('/')[0]}"
+        for informer in self.informers:
+            found: ConfigMap | None = informer.store.get(key)
+            if found is not None and (self.platform is None or key != self.platform.key):
+                return found
+        return self.platform.configmap() if self.platform is not None else None
+
     def _text(self, configmap: ConfigMap, key: str) -> ConfigText:
         origin = f"configmap {key} key {self._key}"
         text = configmap.data.get(self._key)

@@ -68,7 +68,11 @@ EXPECTED_RULES = {
     "overlays/secrets": CONFIG_RULES | {("Role", "", "secrets", READ)},
     "overlays/prometheus-agent": DISCOVERY_RULES,
     "overlays/agent": DISCOVERY_RULES,
-    "overlays/multi-tenant": DISCOVERY_RULES | {("ClusterRole", "", "configmaps", READ)},
+    "overlays/multi-tenant": DISCOVERY_RULES
+    | {
+        ("ClusterRole", "", "configmaps", READ),
+        ("ClusterRole", "events.k8s.io", "events", ("create", "patch")),
+    },
 }
 
 

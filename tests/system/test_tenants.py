@@ -162,6 +162,18 @@ def test_three_tenants_one_hostile(cluster: FakeAPI, kubeconfig: Path, tmp_path:
         hostile_web = files_of(run.out, f"{HOSTILE}/scrape/web")
         assert len(hostile_web) == 3
 
+        # Events on the hostile tenant's own ConfigMap, in its namespace; none for the others.
+        def notes(reason: str) -> list[str]:
+            found = cluster.list("events", HOSTILE)
+            return [e.get("message", e.get("note", "")) for e in found if e["reason"] == reason]
+
+        run.until(lambda: len(notes("TargetRejected")) == 4, 30, "four TargetRejected events")
+        assert any(f"over --tenant-max-targets {MAX}" in n for n in notes("TargetRejected"))
+        run.until(lambda: notes("ConfigInvalid"), 30, "a ConfigInvalid event")
+        assert all(cluster.list("events", ns) == [] for ns in TEAMS)
+        regarding = cluster.list("events", HOSTILE)[0]["involvedObject"]
+        assert (regarding["kind"], regarding["name"]) == ("ConfigMap", "scrape")
+
         # Invalid YAML: team-c keeps its last good files, the others are untouched.
         cluster.update(tenant_configmap(HOSTILE, "targets: [\n"))
 
