@@ -34,6 +34,7 @@ from sdgen.cache import apiclient
 from sdgen.cache.informerset import InformerSet
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.settings import (
+    ALLOWED_FILE_PREFIXES,
     MATERIALIZE_SECRETS,
     SNAPSHOT,
     TENANT_POLICY,
@@ -47,6 +48,7 @@ from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Config, Issue, Severity
 from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy
 from sdgen.k8s.view import Cluster
+from sdgen.output import naming
 from sdgen.resolve.lint import lint
 from sdgen.resolve.resolver import resolve
 from sdgen.resolve.scope import needs
@@ -69,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SDGEN_KEY", DEFAULT_KEY),
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
-    add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
     add_flags(parser, "tenancy", (TENANT, *TENANT_POLICY))
     add_flags(parser, "lint against cluster objects", (*SNAPSHOT, KUBECONFIG))
 
@@ -112,11 +114,13 @@ def check_text(
     *,
     explicit: bool = True,
     allow_secrets: bool = False,
+    allowed_files: tuple[str, ...] | None = None,
     linter: Linter | None = None,
     tenant: TenantCheck | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
-    `allow_secrets`: check as `sdgen run --materialize-secrets` would read the config;
+    `allow_secrets`, `allowed_files`: check as `sdgen run --materialize-secrets
+    --allowed-file-prefixes` would read the config;
     `linter`: add each usable config's lint warnings against a cluster; `tenant`: apply the
     tenant rules (sdgen.config.tenancy) as the sidecar does to a tenant ConfigMap."""
     manifest = load_configmap_key(text, key)
@@ -125,7 +129,11 @@ def check_text(
             return [Issue("", f'no ConfigMap with data key "{key}"')] if explicit else None
         found: list[Issue] = []
         for embedded in manifest.configs:
-            config = embedded.parse(allow_secrets=allow_secrets)
+            config = embedded.parse(
+                allow_secrets=allow_secrets,
+                file_prefix=naming.target_prefix,
+                allowed_files=allowed_files,
+            )
             namespace, _, name = embedded.configmap.rpartition("/")
             parsed = config.issues  # on manifest lines already; the later ones are not
             if tenant is not None:
@@ -139,7 +147,12 @@ def check_text(
         return list(manifest.issues)
     if not explicit and not manifest.plain_keys & _CONFIG_KEYS:
         return None
-    config = parse_config(text, allow_secrets=allow_secrets)
+    config = parse_config(
+        text,
+        allow_secrets=allow_secrets,
+        file_prefix=naming.target_prefix,
+        allowed_files=allowed_files,
+    )
     namespace = pod_namespace()
     if tenant is not None:
         config, namespace = tenant(config, "<file>"), tenant.namespace
@@ -227,6 +240,7 @@ class _How:
     key: str
     allow_secrets: bool
     linter: Linter | None
+    allowed_files: tuple[str, ...] | None = None
     tenant: TenantCheck | None = None
 
 
@@ -251,6 +265,7 @@ def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> No
         how.key,
         explicit=explicit,
         allow_secrets=how.allow_secrets,
+        allowed_files=how.allowed_files,
         linter=how.linter,
         tenant=how.tenant,
     )
@@ -299,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         if args.tenant:
             trusted = args.tenant in args.trusted_namespaces
             tenant = TenantCheck(args.tenant, tenant_policy(args), trusted)
-        how = _How(args.key, args.materialize_secrets, linter, tenant)
+        how = _How(args.key, args.materialize_secrets, linter, args.allowed_file_prefixes, tenant)
         for path in args.paths:
             _check_path(Path(path), how, report)
     except (SnapshotError, ClusterError) as err:

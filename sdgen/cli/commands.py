@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import signal
 import socket
 import threading
@@ -36,7 +37,7 @@ from sdgen.resolve.explain import ExplainError
 from sdgen.resolve.resolver import Resolution
 from sdgen.resolve.sharding import Shard, shard_from_hostname
 from sdgen.runtime import logs
-from sdgen.runtime.board import Board
+from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import (
     ClusterSource,
     Cycle,
@@ -52,7 +53,7 @@ from sdgen.runtime.events import Emitter, LoopEvents, TenantEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
-from sdgen.runtime.opsserver import ListenError, OpsServer
+from sdgen.runtime.opsserver import ListenError, OpsServer, ops_routes, served_routes
 from sdgen.runtime.published import Published
 from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
@@ -192,16 +193,22 @@ class Sidecar:
             log.info("Prometheus loaded the new output layout; removing the old files")
 
     def tick(self) -> bool:
-        """A cycle for the scheduler, which debounces changes once something was rendered."""
-        self.step()
-        return self.board.rendered_once
+        """A cycle for the scheduler: whether it succeeded (it backs off while cycles fail).
+        Waiting (for a config, for the caches) is not failing: nothing is wrong with sdgen."""
+        try:
+            result = self.step()
+        except Exception:
+            self.board.failed()
+            raise
+        return not (result.sync is not None and result.sync.errors)
 
     def shutdown(self) -> None:
-        """Stop every thread within one 2 s budget: informers are signalled together."""
+        """Stop every thread within STOP_BUDGET: informers are signalled together, and one
+        blocked in a request (a daemon thread) is left behind after a second."""
         self.stop.set()
         if not isinstance(self.source, (ConfigMapSource, TenantSource)):
             self.source.stop()  # informers are stopped below, together
-        if not stop_all(_all_informers(self.source, self.clusters), timeout=1.5):
+        if not stop_all(_all_informers(self.source, self.clusters), timeout=1.0):
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
             self.reloader.join(0.2)
@@ -284,10 +291,14 @@ def build(
     write: bool = True,
     discovered: bool = False,
     central: bool = False,
+    stop: threading.Event | None = None,
+    wakeup: Wakeup | None = None,
 ) -> Sidecar:
     """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
     `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves).
-    `central`: `sdgen serve`, every shard's documents in memory instead of files on disk."""
+    `central`: `sdgen serve`, every shard's documents in memory instead of files on disk.
+    `stop`, `wakeup`: the Event that stops it and the flag that wakes its loop (`run` passes
+    the ones its signal thread sets)."""
     logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
@@ -309,16 +320,17 @@ def build(
         shard=None if central else shard_of(args),
         on_missing_config=on_missing_config(args.on_missing_config),
         materialize_secrets=args.materialize_secrets,
+        allowed_file_prefixes=args.allowed_file_prefixes,
         keep_discovered=discovered,
         part_size=args.part_size,
         consumer=consumer_of(args),
     )
-    wakeup = Wakeup()  # first: every watcher below notifies it
+    wakeup = Wakeup() if wakeup is None else wakeup  # first: every watcher below notifies it
     api_client = _api_client(args)
     clusters = _cluster_source(args, api_client, wakeup)
     source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
-    stop = threading.Event()
+    stop = threading.Event() if stop is None else stop
     board = Board(metrics)
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
@@ -339,24 +351,25 @@ def build(
         events=events,
     )
     if serve and args.listen:
-        board = sidecar.board
-        sidecar.server = OpsServer(
-            args.listen,
+        healthy = Liveness(
+            lambda: sidecar.scheduler.last_cycle,
+            source,
+            clusters,
+            interval=args.interval,
+            window=args.health_window,
+        )
+        status = StatusPage(sidecar.board, lambda: _watches(source, clusters))
+        routes = ops_routes(
             metrics.registry,
-            healthy=Liveness(
-                lambda: sidecar.scheduler.last_cycle,
-                source,
-                clusters,
-                interval=args.interval,
-                window=args.health_window,
-            ),
-            ready=board.ready,
-            status=lambda: {**board.status(), "watches": _watches(source, clusters)},
+            healthy,
+            sidecar.board.ready,
+            status,
             explain=lambda target, obj, address, window=None: sidecar.cycle.explain(
                 target, obj, address, window=window
             ).as_json(),
-            served=published.get if published is not None else None,
         )
+        prefixes = served_routes(published.get) if published is not None else None
+        sidecar.server = OpsServer(args.listen, routes, prefixes=prefixes)
     return sidecar
 
 
@@ -529,20 +542,35 @@ def _watches(source: ConfigSource, clusters: ClusterSource | None) -> dict[str, 
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# From a stop signal to the process's end, whatever the main thread is doing. A clean stop
+# (Sidecar.shutdown) takes well under this; a main thread blocked in a startup step (a
+# kubeconfig credential plugin that hangs), a read or a write (stderr into a full pipe)
+# never returns to look at the stop Event, so the process exits without it.
+STOP_BUDGET = 1.7
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """Set `stop` on SIGTERM/SIGINT from a thread of its own.
+def _stop_on_signals(stop: threading.Event, wakeup: Wakeup) -> None:
+    """Set `stop` (and wake the loop to see it) on SIGTERM/SIGINT from a thread of its own,
+    and end the process
+    STOP_BUDGET seconds later if the main thread has not ended it by then.
 
     A Python signal handler runs in the main thread between two bytecodes; calling
     `stop.set()` there deadlocks when the main thread was interrupted inside `stop.wait()`
-    while holding the Event's lock (seen as a SIGTERM that never ended the process). With the
-    signals blocked everywhere, a dedicated thread takes them with sigwait instead.
+    while holding the Event's lock (seen as a SIGTERM that never ended the process), and
+    never runs at all while the main thread is blocked in a system call. With the signals
+    blocked everywhere, a dedicated thread takes them with sigwait instead.
     """
 
     def wait() -> None:
-        signal.sigwait(_STOP_SIGNALS)
+        signum = signal.sigwait(_STOP_SIGNALS)
         stop.set()
+        wakeup.notify()
+        time.sleep(STOP_BUDGET)  # a daemon thread: a clean exit ends it first
+        logs.last_words(
+            f"{signal.Signals(signum).name}: the main thread did not stop within "
+            f"{STOP_BUDGET}s (blocked in a startup step, a read or a write); exiting without it"
+        )
+        os._exit(128 + signum)
 
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
@@ -550,16 +578,10 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @exit_codes
 def run(args: argparse.Namespace) -> int:
     """`sdgen run`: the sidecar, until SIGTERM or SIGINT."""
-    # Before any thread exists, so every thread inherits the mask; see _stop_on_signals.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    sidecar = build(args, serve=True)
-    _stop_on_signals(sidecar.stop)
-    sidecar.start()
-    log.info("sdgen started", extra={"output_dir": args.output_dir})
-    try:
-        sidecar.scheduler.run(sidecar.tick)
-    finally:
-        sidecar.shutdown()
+    sidecar = _build_stoppable(args, central=False)
+    if sidecar is not None:
+        log.info("sdgen started", extra={"output_dir": args.output_dir})
+        _run_until_stopped(sidecar)
     log.info("sdgen stopped")
     return 0
 
@@ -567,19 +589,35 @@ def run(args: argparse.Namespace) -> int:
 @exit_codes
 def serve(args: argparse.Namespace) -> int:
     """`sdgen serve`: central discovery for N shards over HTTP SD, until SIGTERM or SIGINT."""
+    sidecar = _build_stoppable(args, central=True)
+    if sidecar is not None:
+        if sidecar.server is None:
+            raise UsageError("sdgen serve needs --listen: it answers over HTTP")
+        log.info("sdgen serve started", extra={"shards": args.shards, "port": sidecar.server.port})
+        _run_until_stopped(sidecar)
+    log.info("sdgen stopped")
+    return 0
+
+
+def _build_stoppable(args: argparse.Namespace, *, central: bool) -> Sidecar | None:
+    """The sidecar of `run` or `serve`, built with SIGTERM/SIGINT already taken; None when
+    one came while it was being built (nothing was started)."""
+    # Before any thread exists, so every thread inherits the mask; and the signals thread
+    # before anything that can block (credential plugins, the output dir, the first reads),
+    # so a stop is taken in every phase. See _stop_on_signals.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    sidecar = build(args, serve=True, central=True)
-    if sidecar.server is None:
-        raise UsageError("sdgen serve needs --listen: it answers over HTTP")
-    _stop_on_signals(sidecar.stop)
+    stop, wakeup = threading.Event(), Wakeup()
+    _stop_on_signals(stop, wakeup)
+    sidecar = build(args, serve=True, central=central, stop=stop, wakeup=wakeup)
+    return None if stop.is_set() else sidecar
+
+
+def _run_until_stopped(sidecar: Sidecar) -> None:
     sidecar.start()
-    log.info("sdgen serve started", extra={"shards": args.shards, "port": sidecar.server.port})
     try:
         sidecar.scheduler.run(sidecar.tick)
     finally:
         sidecar.shutdown()
-    log.info("sdgen stopped")
-    return 0
 
 
 @exit_codes

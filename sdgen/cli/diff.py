@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypedDict
 
 from sdgen import SdgenError
 from sdgen.cache.informer import stop_all
@@ -32,12 +33,22 @@ from sdgen.cli.commands import (
     _config_source,
     exit_codes,
 )
-from sdgen.cli.settings import MATERIALIZE_SECRETS, OPS, OUTPUT, SNAPSHOT, SOURCE, Flag, add_flags
+from sdgen.cli.settings import (
+    ALLOWED_FILE_PREFIXES,
+    MATERIALIZE_SECRETS,
+    OPS,
+    OUTPUT,
+    SNAPSHOT,
+    SOURCE,
+    Flag,
+    add_flags,
+)
 from sdgen.cli.settings import configmap_ref as split_configmap_ref
-from sdgen.config.document import parse_config
+from sdgen.config.document import FilePrefix, parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import Config, Issue, Severity
 from sdgen.k8s.view import Cluster
+from sdgen.output import naming
 from sdgen.resolve.resolver import Resolution, resolve
 from sdgen.resolve.scope import needs
 from sdgen.runtime import logs
@@ -68,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, "config source", tuple(f for f in SOURCE if f.name != "config-file"))
     add_flags(parser, "offline", SNAPSHOT)
     add_flags(parser, "report", (FORMAT, *(f for f in OUTPUT if f.name == "part-size")))
-    add_flags(parser, "secrets", (MATERIALIZE_SECRETS,))
+    add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
     add_flags(parser, "operations", tuple(f for f in OPS if f.name in ("log-format", "log-level")))
     parser.set_defaults(config_file=None, health_window=660.0)
 
@@ -110,13 +121,13 @@ def load(
     """The config in a file's text: a plain config, or the ConfigMap `--configmap` names in a
     manifest. None when a dump (`from_dump`) holds no such ConfigMap."""
     manifest = load_configmap_key(text, args.key)
-    allow = args.materialize_secrets
+    how = _reading(args)
     if not manifest.objects:
         if manifest.issues:
             return Loaded(name, Config(issues=manifest.issues, usable=False))
         if from_dump:
             return None
-        return Loaded(name, parse_config(text, source=name, allow_secrets=allow))
+        return Loaded(name, parse_config(text, source=name, **how))
     namespace, cm_name = split_configmap_ref(args.configmap)
     wanted = {f"{namespace}/{cm_name}", cm_name}
     if args.configmap is None:  # no namespace given: a ConfigMap of that name in any
@@ -125,12 +136,28 @@ def load(
     if not chosen and args.configmap is None and len(manifest.configs) == 1 and not from_dump:
         chosen = list(manifest.configs)  # the one ConfigMap of a manifest, whatever its name
     if chosen:
-        return Loaded(name, chosen[0].parse(allow_secrets=allow))
+        return Loaded(name, chosen[0].parse(**how))
     if from_dump:
         return None
     raise DiffInputError(
         f"{name}: no ConfigMap {namespace}/{cm_name} with data key {args.key!r} "
         "(set --configmap and --key)"
+    )
+
+
+class _Reading(TypedDict):
+    allow_secrets: bool
+    file_prefix: FilePrefix
+    allowed_files: tuple[str, ...] | None
+
+
+def _reading(args: argparse.Namespace) -> _Reading:
+    """Read OLD and NEW as `sdgen run` with these flags reads its config: the same Secret and
+    file rules, and the same check that no two targets write the same files."""
+    return _Reading(
+        allow_secrets=args.materialize_secrets,
+        file_prefix=naming.target_prefix,
+        allowed_files=args.allowed_file_prefixes,
     )
 
 
@@ -159,7 +186,9 @@ class _View:
         if text.text is None:
             log.warning("%s; diffing against an empty config", text.problem)
             return Loaded(text.origin, Config())
-        return Loaded(text.origin, parse_config(text.text, source=text.origin))
+        return Loaded(
+            text.origin, parse_config(text.text, source=text.origin, **_reading(self._args))
+        )
 
     def cluster(self, configs: list[Config]) -> Cluster | None:
         if self.clusters is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdgen.config import filepaths
 from sdgen.config.model import DEFAULT_KEY
 from sdgen.config.tenancy import StaticEndpointsPolicy, TenantPolicy
 from sdgen.output.parts import DEFAULT_PART_SIZE
@@ -61,6 +62,13 @@ def _positive_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
+
+
+def _file_prefixes(text: str) -> tuple[str, ...]:
+    try:
+        return filepaths.prefixes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _bool(text: str) -> bool:
@@ -117,6 +125,15 @@ MATERIALIZE_SECRETS = Flag(
     "needs the deploy/overlays/secrets RBAC",
     type=None,
     default=False,
+)
+ALLOWED_FILE_PREFIXES = Flag(
+    "allowed-file-prefixes",
+    "directories (absolute, comma-separated) under which the config's credential files "
+    "(caFile, certFile, keyFile, credentialsFile, bearerTokenFile, passwordFile) must lie; "
+    "a path elsewhere rejects its target. Unset: any path, with a warning per path; "
+    "empty: no local file at all",
+    type=_file_prefixes,
+    metavar="DIR,...",
 )
 OUTPUT = (
     Flag(
@@ -184,6 +201,7 @@ OUTPUT = (
         metavar="URL",
     ),
     MATERIALIZE_SECRETS,
+    ALLOWED_FILE_PREFIXES,
 )
 SERVE = (
     Flag(
@@ -213,7 +231,7 @@ LOOP = (
     Flag(
         "debounce",
         "after a change, wait this long for more changes before rendering "
-        "(never more than 1s in total; not before the first render)",
+        "(never more than 1s in total)",
         type=_seconds,
         default=0.2,
         metavar="DURATION",

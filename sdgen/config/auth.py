@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from yaml.nodes import MappingNode
 
+from sdgen.config import filepaths
 from sdgen.config.model import Authorization, BasicAuth, SecretRef, TLSConfig
 from sdgen.config.reader import Reader, Schema, schema
 from sdgen.config.yamlnode import Field, kind_of, line_of
@@ -117,7 +118,7 @@ def auth(
         listed = ", ".join(f'"{k}"' for k in keys[:-1]) + f' and "{keys[-1]}"'
         reader.error(extra.path, extra.line, f"give only one of {listed}")
     authorization = _authorization(reader, f.get("authorization"), secrets=secrets)
-    if token_file := reader.text(f.get("bearerTokenFile"), required=True):
+    if token_file := local_file(reader, f.get("bearerTokenFile")):
         authorization = Authorization("Bearer", token_file)
     if "bearerTokenSecret" in f and (token := _secret_ref(reader, f["bearerTokenSecret"])):
         authorization = Authorization("Bearer", credentials_secret=token)
@@ -174,12 +175,30 @@ def _file_or_secret(
             secret_field.line,
             f'give "{file_key}" or "{secret_key}", not both',
         )
-    path = reader.text(path_field, required=True) or ""
+    path = local_file(reader, path_field)
     if secret_field is None:
         return path, None
     if wrapped:
         return path, _wrapped_secret_ref(reader, secret_field, file_key)
     return path, _secret_ref(reader, secret_field)
+
+
+def local_file(reader: Reader, f: Field | None) -> str:
+    """A path Prometheus opens in its own pod, checked against the reader's allowed prefixes
+    (sdgen.config.filepaths); "" when not given."""
+    path = reader.text(f, required=True) or ""
+    if f is None or not path:
+        return path
+    if reader.allowed_files is None:
+        reader.warn(
+            f.path,
+            line_of(f.node),
+            f'Prometheus will read the local file "{path}" in its own pod; any path is '
+            f"accepted unless sdgen runs with {filepaths.FLAG}",
+        )
+    elif problem := filepaths.file_path_problem(path, reader.allowed_files):
+        reader.error(f.path, line_of(f.node), problem)
+    return path
 
 
 def _wrapped_secret_ref(reader: Reader, f: Field, file_key: str) -> SecretRef | None:

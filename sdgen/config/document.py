@@ -27,19 +27,29 @@ Decisions the formats leave open (docs/configuration.md repeats them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import NamedTuple
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from sdgen import without_cycle_collection
 from sdgen.config.endpoint import AGENT_SETTING, Defaults
 from sdgen.config.model import DEFAULT_INTERVAL_MS, DEFAULT_PATH, Config, Locations, Target
 from sdgen.config.reader import Reader, schema
 from sdgen.config.target import ParsedTarget, parse_target
 from sdgen.config.yamlnode import Field, join_path, line_of
 
-__all__ = ["parse_config"]
+__all__ = ["FilePrefix", "ParseItem", "parse_config", "read_config"]
+
+# Reads one item of the target list (sdgen.config.target.parse_target with its permissions
+# bound); sdgen.config.incremental passes one that reuses unchanged targets.
+ParseItem = Callable[[Reader, Field, Defaults], ParsedTarget]
+# The prefix of every file a target name gets (sdgen.output.naming.target_prefix, passed in
+# by the layers above: file names are output's business): two targets with one prefix would
+# write the same files, and the later one is rejected.
+FilePrefix = Callable[[str], str]
 
 _BODY = "enabled scrapingInterval|globalInterval globalPath targets"
 _UNDER_FEATURES = "in this layout this field belongs under features.openAgent"
@@ -78,20 +88,44 @@ class _Document(NamedTuple):
     paths: Mapping[str, str] = MappingProxyType({})  # a good target's name → its path
 
 
-def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = False) -> Config:
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    allow_secrets: bool = False,
+    file_prefix: FilePrefix | None = None,
+    allowed_files: tuple[str, ...] | None = None,
+) -> Config:
     """Parse a scrape config (either layout) into a Config; never raises.
 
     Targets with errors are left out and named in `rejected`; `usable` is False when an error
     outside one named target means the config as a whole cannot be trusted. Issue lines are
     1-based lines of `text`. `source` only names the text in an internal-error message.
     `allow_secrets` (--materialize-secrets) accepts Secret references instead of refusing them.
+    `file_prefix`: see FilePrefix; without it, file names are not checked. `allowed_files`
+    (--allowed-file-prefixes): the directories whose files credentials may name; None: any,
+    each with a warning (sdgen.config.filepaths).
     """
-    reader = Reader()
+    reader = Reader(allowed_files)
+    parse_item = partial(parse_target, secrets=allow_secrets)
+    with without_cycle_collection():  # a node per YAML value: a large config has many
+        return read_config(reader, lambda: reader.compose(text), source, parse_item, file_prefix)
+
+
+def read_config(
+    reader: Reader,
+    compose: Callable[[], Node | None],
+    source: str,
+    parse_item: ParseItem,
+    file_prefix: FilePrefix | None = None,
+) -> Config:
+    """The Config of the document `compose` returns (None: it could not, and said why in
+    `reader`), its target list's items read by `parse_item`; never raises."""
     document = _Document()
     try:
-        root = reader.compose(text)
+        root = compose()
         if root is not None:
-            document = _document(reader, root, secrets=allow_secrets)
+            document = _document(reader, root, parse_item, file_prefix)
     except RecursionError:
         reader.error("", None, "the document is nested too deeply")
     except Exception as exc:  # a bug in sdgen: still an issue, because callers rely on no raise
@@ -107,7 +141,9 @@ def parse_config(text: str, *, source: str = "<config>", allow_secrets: bool = F
     )
 
 
-def _document(reader: Reader, root: Node, *, secrets: bool) -> _Document:
+def _document(
+    reader: Reader, root: Node, parse_item: ParseItem, file_prefix: FilePrefix | None
+) -> _Document:
     layout_a = isinstance(root, MappingNode) and any(
         isinstance(k, ScalarNode) and k.value == "features" for k, _ in root.value
     )
@@ -125,7 +161,8 @@ def _document(reader: Reader, root: Node, *, secrets: bool) -> _Document:
         reader.text(body.get("globalPath")) or DEFAULT_PATH,
     )
     enabled = reader.boolean(body.get("enabled")) is not False
-    return _Document(enabled, *_targets(reader, body.get("targets"), defaults, secrets=secrets))
+    found = _targets(reader, body.get("targets"), defaults, parse_item, file_prefix)
+    return _Document(enabled, *found)
 
 
 def _open_agent(reader: Reader, features: Field | None, root: Node) -> dict[str, Field] | None:
@@ -150,24 +187,36 @@ def _global_interval(reader: Reader, glob: Field | None) -> int | None:
 
 
 def _targets(
-    reader: Reader, f: Field | None, defaults: Defaults, *, secrets: bool
+    reader: Reader,
+    f: Field | None,
+    defaults: Defaults,
+    parse_item: ParseItem,
+    file_prefix: FilePrefix | None,
 ) -> tuple[tuple[Target, ...], frozenset[str], dict[str, str]]:
-    """The good targets, and the names of the rejected ones: those with an error, and every
-    target of a name given more than once."""
-    parsed = [
-        (item, parse_target(reader, item, defaults, secrets=secrets)) for item in reader.items(f)
-    ]
+    """The good targets, and the names of the rejected ones: those with an error, every
+    target of a name given more than once, and a target whose files would be another's."""
+    parsed = [(item, parse_item(reader, item, defaults)) for item in reader.items(f)]
     lines = _lines_by_name([p for _, p in parsed])
+    owners: dict[str, tuple[str, int]] = {}  # file prefix → the first target with it, its line
     good, rejected, paths = [], set(), {}
     for item, (name, line, target) in parsed:
+        where = join_path(item.path, "targetName")
         if name and len(lines[name]) > 1:
             others = lines[name][:]
             others.remove(line)  # one: two targets may share a line (a flow-style list)
             with reader.target(name):
                 reader.error(
-                    join_path(item.path, "targetName"),
+                    where,
                     line,
                     f'duplicate targetName "{name}" (also at line {", ".join(map(str, others))})',
+                )
+        elif name and file_prefix and (owner := _claim(owners, file_prefix(name), name, line)):
+            with reader.target(name):
+                reader.error(
+                    where,
+                    line,
+                    f'target "{name}" would write the same files as target "{owner[0]}" '
+                    f"(line {owner[1]}); rename one of them",
                 )
         elif target is not None:
             good.append(target)
@@ -176,6 +225,16 @@ def _targets(
         if name:
             rejected.add(name)
     return tuple(good), frozenset(rejected), paths
+
+
+def _claim(
+    owners: dict[str, tuple[str, int]], prefix: str, name: str, line: int
+) -> tuple[str, int] | None:
+    """The earlier target owning `prefix`, or None after making `name` its owner. A 128-bit
+    hash makes this unreachable in practice; should names ever clash, the earlier target
+    keeps its files and the later one is a located error, not a failing render."""
+    owner = owners.setdefault(prefix, (name, line))
+    return owner if owner[0] != name else None
 
 
 def _lines_by_name(parsed: list[ParsedTarget]) -> dict[str, list[int]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sdgen.config.document import parse_config
+from sdgen.config.document import FilePrefix, parse_config
 from sdgen.config.model import DEFAULT_KEY, Config, Issue
 from sdgen.config.yamlnode import LOADER, TAG, join_path, kind_of, line_of, yaml_error
 
@@ -35,10 +35,20 @@ class EmbeddedConfig:
             return self.key_line
         return self.first_line + line - 1
 
-    def parse(self, *, allow_secrets: bool = False) -> Config:
+    def parse(
+        self,
+        *,
+        allow_secrets: bool = False,
+        file_prefix: FilePrefix | None = None,
+        allowed_files: tuple[str, ...] | None = None,
+    ) -> Config:
         """parse_config on the text, with issue lines relative to the manifest."""
         config = parse_config(
-            self.text, source=f"ConfigMap {self.configmap}", allow_secrets=allow_secrets
+            self.text,
+            source=f"ConfigMap {self.configmap}",
+            allow_secrets=allow_secrets,
+            file_prefix=file_prefix,
+            allowed_files=allowed_files,
         )
         issues = tuple(replace(i, line=self.manifest_line(i.line)) for i in config.issues)
         return replace(config, issues=issues)

@@ -82,10 +82,16 @@ class Reader:
     Each issue names the target being read (see `target`); an error outside any named target
     makes the whole config unusable, so those are counted apart in `document_errors`."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed_files: tuple[str, ...] | None = None) -> None:
+        # The directories whose files a config may name (--allowed-file-prefixes); None:
+        # any, with a warning per path (sdgen.config.filepaths).
+        self.allowed_files = allowed_files
         self.issues: list[Issue] = []
         self.errors = 0
         self.document_errors = 0
+        # Issues whose message names another line (a duplicate key's first line): they hold
+        # only where they were found (sdgen.config.incremental moves the others).
+        self.positional = 0
         self._target: str | None = None
         # every field read, by its path as written and as its canonical name spells it
         # (`relabelConfigs` for `relabelings`): (the path as written, its line); see
@@ -111,6 +117,13 @@ class Reader:
     def warn(self, path: str, line: int | None, message: str) -> None:
         self.issues.append(Issue(path, message, line, Severity.WARNING, self._target))
 
+    def add(self, issue: Issue) -> None:
+        """An issue found before (by an earlier parse of the same text), counted as it was."""
+        self.issues.append(issue)
+        error = issue.severity is Severity.ERROR
+        self.errors += error
+        self.document_errors += error and issue.target is None
+
     def compose(self, text: str) -> Node | None:
         try:
             return compose(text)
@@ -134,6 +147,7 @@ class Reader:
                 self.error(path, line_of(key), f"keys must be strings, got {kind_of(key)}")
             elif key.value in own:
                 first = line_of(own[key.value][0])
+                self.positional += 1
                 self.error(
                     join_path(path, key.value),
                     line_of(key),

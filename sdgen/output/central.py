@@ -90,6 +90,11 @@ class ShardedRenderer:
                     files[f"{i}/{relpath}"] = data
         return files
 
+    @property
+    def clashes(self) -> dict[str, str]:
+        """The targets any shard's last render left out (see `Renderer.clashes`)."""
+        return {name: why for r in self._renderers for name, why in r.clashes.items()}
+
     def file_of(self, target_name: str, index: int, line: bytes) -> str:
         """`<shard>/targets/<job>/targets.json`: where the last render put this target."""
         address = address_of(line)

@@ -50,7 +50,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, cast
 
 import yaml
@@ -146,6 +145,16 @@ class _Parted:
     files: list[bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class _Fragments:
+    """One endpoint's relabel file and scrape fragment, and what they were made from."""
+
+    endpoint: Endpoint
+    parts: int
+    relabel: bytes
+    scrape: bytes
+
+
 class Renderer:
     """`render` again and again, cheaply, with each endpoint split into parts of about
     `part_size` targets (sdgen.output.parts). Per endpoint it remembers its parts and the
@@ -171,6 +180,13 @@ class Renderer:
         self.consumer = consumer
         self._hint = dict(parts_hint or {})
         self._sd: dict[tuple[str, int], _Parted] = {}
+        # Not an LRU cache: one of 4,096 entries got no hits at all above that many endpoints
+        # (issue 17). Like `_sd`, it holds exactly the endpoints of the last render.
+        self._yaml: dict[tuple[str, int], _Fragments] = {}
+        # Target name → why the last render left it out: its files would be an earlier
+        # target's. The parse rejects such names first (sdgen.config.document, FilePrefix);
+        # this is the last line, so that a clash costs one target, never the whole render.
+        self.clashes: dict[str, str] = {}
 
     def parts(self, target_name: str, index: int) -> int:
         """How many parts (scrape jobs) the endpoint had in the last render; 0 if none."""
@@ -186,24 +202,38 @@ class Renderer:
     def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         used: dict[tuple[str, int], _Parted] = {}
+        used_yaml: dict[tuple[str, int], _Fragments] = {}
+        self.clashes = {}
         for et in endpoints:
             key = (et.target.name, et.index)
             stem = slug(et.target.name, et.index)
             parted = self._sd.get(key)
             if parted is None or parted.lines is not et.lines:
                 parted = self._split(et.lines, parted, self._hint.pop(stem, 1))
-            used[key] = parted
-            relabel, scrape = _yaml_files(
-                et.target.name, et.index, et.endpoint, len(parted.files), self.consumer
-            )
+            yaml_files = self._fragments(key, et.endpoint, len(parted.files))
             rendered = {targets_path(stem, i): data for i, data in enumerate(parted.files)}
-            rendered[relabel_path(stem)] = relabel
-            rendered[scrape_path(stem)] = scrape
+            rendered[relabel_path(stem)] = yaml_files.relabel
+            rendered[scrape_path(stem)] = yaml_files.scrape
             if clash := rendered.keys() & files.keys():
-                raise ValueError(f"two endpoints render the same file {sorted(clash)[0]}")
+                self.clashes[et.target.name] = (
+                    f"endpoints[{et.index}] would write {sorted(clash)[0]}, which an earlier "
+                    "target writes; rename this target"
+                )
+                continue
+            used[key], used_yaml[key] = parted, yaml_files
             files.update(rendered)
-        self._sd = used
+        self._sd, self._yaml = used, used_yaml
         return files
+
+    def _fragments(self, key: tuple[str, int], endpoint: Endpoint, parts: int) -> _Fragments:
+        """The endpoint's YAML files, dumped again only when the endpoint or its number of
+        parts changed (an equal endpoint is usually the very same object: the parse reuses
+        unchanged targets)."""
+        last = self._yaml.get(key)
+        if last is not None and last.parts == parts and last.endpoint == endpoint:
+            return last
+        relabel, scrape = _yaml_files(*key, endpoint, parts, self.consumer)
+        return _Fragments(endpoint, parts, relabel, scrape)
 
     def _split(self, lines: Sequence[bytes], last: _Parted | None, hint: int) -> _Parted:
         hashes = [address_hash(line) for line in lines]
@@ -228,7 +258,6 @@ def file_sd(lines: Sequence[bytes]) -> bytes:
     return b",\n".join(framed)
 
 
-@lru_cache(maxsize=4096)  # targets churn, endpoints rarely change: YAML is the costly part
 def _yaml_files(
     name: str, index: int, ep: Endpoint, parts: int, consumer: Consumer = PROMETHEUS
 ) -> tuple[bytes, bytes]:

@@ -12,12 +12,11 @@ file_sd group, and `targetset` keeps an endpoint's groups sorted and unique.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from sdgen import without_cycle_collection
 from sdgen.config.model import Config, Endpoint, Target
 from sdgen.k8s.view import Cluster, StaticCluster
 from sdgen.prom.relabel import CompiledRule, RelabelError, RelabelRule, compile_rule
@@ -162,10 +161,14 @@ class Resolver:
         shared: SharedParts,
         diffs: Diffs,
     ) -> _TargetState:
-        rules = target_rules(target)
         namespaces = namespaces_of(target, cluster, self._default_namespace)
         key = (target, namespaces)
-        state = used[key] = self._states.get(key) or self._new_state(target, namespaces, rules)
+        # Rules are compiled for a new state only: a kept state's compiled fine before, and
+        # compiling every target on every call went through a bounded cache that missed
+        # whenever a config had more rule lists than it held (issue 17).
+        state = used[key] = self._states.get(key) or self._new_state(
+            target, namespaces, target_rules(target)
+        )
         delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:
@@ -266,20 +269,6 @@ def resolve(
         default_namespace=default_namespace, keep_meta_labels=keep_meta_labels, shard=shard
     )
     return resolver(config, cluster)
-
-
-@contextmanager
-def without_cycle_collection() -> Iterator[None]:
-    """Resolving (and rendering and writing) allocates several small objects per target and
-    makes no reference cycles; left on, the cycle collector would repeatedly walk every dict
-    and list in the informer caches meanwhile, a large share of a big cycle. Nests."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def target_rules(target: Target) -> list[tuple[CompiledRule, ...]]:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from sdgen.config.document import parse_config
-from sdgen.config.model import Config, Severity
+from sdgen import without_cycle_collection
+from sdgen.config.incremental import IncrementalParser
+from sdgen.config.model import Config, Severity, printable
 from sdgen.k8s.view import Cluster, ClusterNeeds
 from sdgen.output import naming, render
 from sdgen.output.migration import LegacyFiles
@@ -43,7 +44,6 @@ from sdgen.resolve.resolver import (
     EndpointTargets,
     Resolution,
     Resolver,
-    without_cycle_collection,
 )
 from sdgen.resolve.scope import needs
 from sdgen.resolve.sharding import Shard
@@ -81,6 +81,10 @@ class Rendering(Protocol):
 
     def render(self, endpoints: Iterable[EndpointTargets]) -> dict[str, bytes]: ...
     def file_of(self, target_name: str, index: int, line: bytes) -> str: ...
+    @property
+    def clashes(self) -> Mapping[str, str]:
+        """Targets the last render left out, their files being an earlier target's: why."""
+        ...
 
 
 class OnMissingConfig(StrEnum):
@@ -100,6 +104,8 @@ class Options:
     keep_discovered: bool = False  # targets keep their discovered labels (`sdgen targets`)
     part_size: int = DEFAULT_PART_SIZE  # targets per scrape job an endpoint's parts aim at
     consumer: render.Consumer = render.PROMETHEUS  # the fragments' dialect
+    # --allowed-file-prefixes: directories whose files credentials may name (None: any)
+    allowed_file_prefixes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,12 @@ class Cycle:
         self._clock = clock
         self._status = ConfigStatus()
         self._parsed: tuple[str, Config] | None = None
+        # Re-reads only the targets whose text an edit changed (sdgen.config.incremental).
+        self._parser = IncrementalParser(
+            allow_secrets=options.materialize_secrets,
+            file_prefix=naming.target_prefix,
+            allowed_files=options.allowed_file_prefixes,
+        )
         self._rendered_key: object = None
         self._resolver = Resolver(
             default_namespace=options.default_namespace,
@@ -225,8 +237,9 @@ class Cycle:
         with without_cycle_collection():  # the cycle's garbage is freed by reference counting
             resolution = self.resolve(reading.config)
             sync, targets = self._write(reading.config, resolution)
-        if not sync.errors:
-            self._rendered_key = key
+        # A failed write is tried again next cycle, even if nothing else changes: a render
+        # after a tamper that could not write must not leave the last good key in place.
+        self._rendered_key = None if sync.errors else key
         lint = self.lint(reading.config, resolution)
         return CycleResult(
             Outcome.RENDERED,
@@ -326,6 +339,10 @@ class Cycle:
     ) -> tuple[SyncResult, dict[str, TargetStatus]]:
         resolution, secrets, gone, _ = self.with_secrets(resolution)
         desired = self._renderer.render(resolution.endpoints) | secrets
+        if clashes := self._renderer.clashes:  # left out, like a target that failed to resolve
+            for name, why in clashes.items():
+                log.error("target %s: %s", printable(name), why)
+            resolution = replace(resolution, errors={**resolution.errors, **clashes})
         # A target whose Secret is gone loses its files (secretfiles); the others are held.
         rejected = (*config.rejected, *(n for n in resolution.errors if n not in gone))
         held = {naming.target_prefix(n) for n in rejected}
@@ -355,9 +372,7 @@ class Cycle:
         assert text.text is not None
         if self._parsed is not None and self._parsed[0] == text.version:
             return self._parsed[1], None
-        config = parse_config(
-            text.text, source=text.origin, allow_secrets=self.options.materialize_secrets
-        )
+        config = self._parser.parse(text.text, source=text.origin)
         self._parsed = (text.version, config)
         self._status = ConfigStatus(
             origin=text.origin,

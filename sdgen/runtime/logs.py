@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sdgen.config.model import printable
@@ -50,6 +52,31 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class Repeats:
+    """One log line per distinct problem while it lasts, and how often it was seen when it
+    ends: a problem that recurs every cycle (a failing write, a failing cycle) is not a line
+    per cycle."""
+
+    def __init__(self, what: str, logger: logging.Logger | None = None) -> None:
+        self._what = what
+        self._log = logger or logging.getLogger(__name__)
+        self._seen: dict[str, int] = {}  # problem -> cycles in a row it was reported in
+
+    def report(self, problems: Iterable[str], emit: Callable[[str], object]) -> None:
+        """This cycle's problems: `emit` each new one; log the count of each that ended."""
+        current = dict.fromkeys(problems)
+        for problem in [p for p in self._seen if p not in current]:
+            count = self._seen.pop(problem)
+            if count > 1:
+                self._log.info("%s %d times in a row, no longer: %s", self._what, count, problem)
+        for problem in current:
+            if problem in self._seen:
+                self._seen[problem] += 1
+            else:
+                self._seen[problem] = 1
+                emit(problem)
+
+
 def setup(log_format: str = "text", level: str = "info") -> None:
     """Route the root logger to stderr in the chosen format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -60,3 +87,19 @@ def setup(log_format: str = "text", level: str = "info") -> None:
     # The kubernetes client and urllib3 log every retry at warning; sdgen reports its own.
     for noisy in ("urllib3", "kubernetes", "watchdog"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def last_words(message: str) -> None:
+    """Write one error line straight to stderr, without waiting: for a process about to exit
+    while another thread may be blocked in a log write (stderr into a full pipe) holding the
+    handler's lock. Formatted as the configured handler would; lost if stderr cannot take it."""
+    handlers = logging.getLogger().handlers
+    formatter = handlers[0].formatter if handlers and handlers[0].formatter else TextFormatter()
+    record = logging.makeLogRecord({"levelname": "ERROR", "levelno": logging.ERROR})
+    record.name, record.msg = __name__, message
+    line = (formatter.format(record) + "\n").encode(errors="replace")
+    try:
+        os.set_blocking(2, False)
+        os.write(2, line)
+    except OSError:
+        pass

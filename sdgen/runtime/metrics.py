@@ -133,6 +133,12 @@ class Metrics:
         self.config_errors = Counter(
             "sdgen_config_errors", "config reads rejected as invalid", registry=r
         )
+        self.cycles = Counter(
+            "sdgen_cycles",
+            "render loop cycles by outcome: rendered, unchanged, cleared, waiting, failed",
+            ["outcome"],
+            registry=r,
+        )
         self.events = Counter(
             "sdgen_events",
             "Kubernetes Events on the ConfigMap by result: created, patched (a series count), "

@@ -2,29 +2,44 @@
 (`/`, `/ui`, `/ui/target`: sdgen.runtime.page) on --listen, and for `sdgen serve` the HTTP SD
 documents (/sd/<shard>[/<job>]) and fragments (/scrape/<shard>).
 
-A stdlib threaded server is enough for a handful of probe and scrape requests; it asks the
-liveness check, the board and the informers for their state through three callables and never
-blocks the render loop.
+A route table maps a path to a function of the query string that answers from memory (the
+liveness check, the board, the informers; /status is cached bytes), so a request never waits
+for the render loop. The connections are `httploop`'s: a fixed number of threads, bounded
+connections and timeouts, so a busy or hostile client cannot starve the kubelet's probes.
+The port exposes only what these routes answer (README, "Security model").
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import threading
+import socket
 import urllib.parse
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sdgen import SdgenError
+from sdgen.runtime.httploop import HttpLoop, Limits
 from sdgen.runtime.page import ExplainAnswer, ui_routes
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
+Query = Mapping[str, Sequence[str]]
+
+
+class Reply(NamedTuple):
+    code: int
+    content_type: str
+    body: bytes
+
+
+Route = Callable[[Query], tuple[int, str, bytes]]  # a Reply, or the page's plain tuple
+PathRoute = Callable[[str, Query], tuple[int, str, bytes]]  # for every path under a prefix
 Explain = ExplainAnswer
 
 
@@ -40,109 +55,163 @@ class ListenError(SdgenError):
     """The ops port cannot be opened (in use, not permitted); the message says what to do."""
 
 
+class StatusSource(Protocol):
+    """/status as bytes, and as the document the page reads (board.StatusPage)."""
+
+    def __call__(self) -> bytes: ...
+    def document(self) -> Mapping[str, Any]: ...
+
+
+def ops_routes(
+    registry: CollectorRegistry,
+    healthy: Check,
+    ready: Check,
+    status: StatusSource,
+    explain: Explain | None = None,
+) -> dict[str, Route]:
+    """sdgen's routes; add an entry to serve another path."""
+    routes: dict[str, Route] = {
+        "/metrics": lambda _: Reply(200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+        "/healthz": lambda _: _probe(healthy),
+        "/readyz": lambda _: _probe(ready),
+        "/status": lambda _: Reply(200, "application/json", status()),
+        **ui_routes(status.document, explain),
+    }
+    if explain is not None:
+        routes["/explain"] = lambda query: _explain(explain, query)
+    return routes
+
+
+def served_routes(served: Callable[[str], bytes | None]) -> dict[str, PathRoute]:
+    """`sdgen serve`'s documents, by prefix: bytes built once per render, looked up here."""
+
+    def lookup(path: str, _: Query) -> Reply:
+        body = served(path)
+        if body is None:
+            return Reply(404, "text/plain", b"no such shard or job\n")
+        ctype = "application/json" if path.startswith("/sd/") else "application/yaml"
+        return Reply(200, ctype, body)
+
+    return {"/sd/": lookup, "/scrape/": lookup}
+
+
 class OpsServer:
+    """`routes` served on `listen` by an HttpLoop within `limits`; bound at construction, so
+    a port in use is a ListenError before anything starts."""
+
     def __init__(
         self,
         listen: str,
-        registry: CollectorRegistry,
-        healthy: Check,
-        ready: Check,
-        status: Callable[[], dict[str, Any]],
-        explain: Explain | None = None,
-        served: Callable[[str], bytes | None] | None = None,
+        routes: Mapping[str, Route],
+        limits: Limits | None = None,
+        prefixes: Mapping[str, PathRoute] | None = None,
     ) -> None:
-        """`served`: `sdgen serve`'s documents by URL path (/sd/..., /scrape/...)."""
+        """`routes` by exact path; `prefixes`: for every path under a prefix ending in /."""
         host, port = parse_listen(listen)
-        routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
-            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
-            "/healthz": lambda: _probe(healthy),
-            "/readyz": lambda: _probe(ready),
-            "/status": lambda: (
-                200,
-                "application/json",
-                json.dumps(status(), indent=2, sort_keys=True).encode() + b"\n",
-            ),
-        }
-        ui = ui_routes(status, explain)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path, _, query = self.path.partition("?")
-                route = routes.get(path)
-                if path == "/explain" and explain is not None:
-                    code, ctype, body = _explain(explain, query)
-                elif path in ui:
-                    code, ctype, body = ui[path](urllib.parse.parse_qs(query))
-                elif served is not None and path.startswith(_SERVED):
-                    code, ctype, body = _served(served, path)
-                else:
-                    code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("ops request: " + format, *args)
-
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.create_server((host, port), family=family, backlog=128)
         except OSError as err:
             raise ListenError(
                 f"--listen {listen}: cannot listen there: {err.strerror or err} — pick another "
                 "port (e.g. --listen :8081), or --listen '' for no ops port"
             ) from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ops-http", daemon=True
-        )
+        self._port = int(listener.getsockname()[1])
+
+        def respond(head: bytes) -> tuple[tuple[bytes, ...], bool]:
+            return _Exchange(head, routes, prefixes or {}).reply()
+
+        self._loop = HttpLoop(listener, respond, limits or Limits())
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._port
+
+    @property
+    def open_connections(self) -> int:
+        return self._loop.open_connections
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=2)
+        self._loop.stop()
 
 
-_SERVED = ("/sd/", "/scrape/")
+class _Exchange(BaseHTTPRequestHandler):
+    """One request head in, the reply bytes out: the stdlib's parsing and error replies
+    (400, 431 for more than 100 headers, 501 for any method but GET, 505), without its
+    socket handling."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, for scrapers that reuse their connection
+    default_request_version = "HTTP/1.0"  # an unparsable request still gets a status line
+
+    def __init__(
+        self, head: bytes, routes: Mapping[str, Route], prefixes: Mapping[str, PathRoute]
+    ) -> None:
+        # Deliberately not BaseHTTPRequestHandler.__init__, which would serve a socket.
+        self._routes = routes
+        self._prefixes = prefixes
+        self.rfile = io.BytesIO(head)
+        self.wfile = self._out = io.BytesIO()
+        self.client_address = ("ops", 0)
+        self.close_connection = True
+        self.requestline = ""
+        self._body = b""
+
+    def reply(self) -> tuple[tuple[bytes, ...], bool]:
+        """The reply's head and body, and whether the connection may stay open."""
+        self.handle_one_request()
+        headers = getattr(self, "headers", None)
+        has_body = headers is not None and (
+            headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
+        )  # a GET with a body: its bytes are not read, so the connection cannot go on
+        keep = not self.close_connection and not has_body
+        return (self._out.getvalue(), self._body), keep
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        route = self._routes.get(url.path)
+        prefix = next((p for p in self._prefixes if url.path.startswith(p)), None)
+        if route is not None:
+            code, ctype, body = route(query)
+        elif prefix is not None:
+            code, ctype, body = self._prefixes[prefix](url.path, query)
+        else:
+            code, ctype, body = Reply(404, "text/plain", b"not found\n")
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._body = body  # sent as it is: /status is 1.2 MB at 5,000 targets
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("ops request: " + format, *args)
 
 
-def _served(served: Callable[[str], bytes | None], path: str) -> tuple[int, str, bytes]:
-    """Bytes built once per render: no work here beyond the lookup."""
-    body = served(path)
-    if body is None:
-        return 404, "text/plain", b"no such shard or job\n"
-    ctype = "application/json" if path.startswith("/sd/") else "application/yaml"
-    return 200, ctype, body
-
-
-def _probe(check: Check) -> tuple[int, str, bytes]:
+def _probe(check: Check) -> Reply:
     ok, detail = check()
-    return (200 if ok else 503), "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
+    return Reply(
+        200 if ok else 503, "text/plain", f"{'ok' if ok else 'unhealthy'}: {detail}\n".encode()
+    )
 
 
-def _explain(explain: Explain, query: str) -> tuple[int, str, bytes]:
+def _explain(explain: Explain, query: Query) -> Reply:
     """GET /explain?target=…[&object=KIND/NS/NAME | &address=HOST:PORT]: 200 with the same
     JSON as `sdgen explain --json`, or 400 with {"error": …} for a question it cannot answer."""
-    params = urllib.parse.parse_qs(query)
-    target = params.get("target", [""])[0]
+    target = _param(query, "target") or ""
     try:
         if not target:
             raise SdgenError("missing ?target=<targetName>")
-        document = explain(target, _param(params, "object"), _param(params, "address"))
+        document = explain(target, _param(query, "object"), _param(query, "address"))
         code = 200
     except SdgenError as err:
         document, code = {"error": str(err)}, 400
     body = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
-    return code, "application/json", body
+    return Reply(code, "application/json", body)
 
 
-def _param(params: dict[str, list[str]], name: str) -> str | None:
-    return params.get(name, [None])[0] or None
+def _param(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values and values[0] else None

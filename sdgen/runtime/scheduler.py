@@ -3,8 +3,13 @@
 A change is debounced so that a burst (a rollout touching many pods) costs one cycle, not one
 per event: the scheduler waits `--debounce` after a change and again while changes keep
 coming, but never past MAX_DEBOUNCE after the first, so an edit always reaches the files
-within a second (README, "Flags"). Until the first render there is no burst to coalesce, only
-caches completing their first sync one by one, so a change is acted on at once.
+within a second (README, "Flags"). That holds before the first render too: a directory that
+changes all the time (or sdgen's own reads of it, before they were ignored) must not run a
+cycle per event while the API server is unreachable.
+
+A failing cycle (one that raised, or could not write) is followed by a pause that doubles
+with each failure in a row, from BACKOFF_FIRST up to `--interval`, and its error is logged
+once while it lasts, with its count when it ends or changes (`logs.Repeats`).
 
 Time is injected as a `Clock` that also does the waiting, so tests run the real loop in
 scripted time without sleeping.
@@ -18,12 +23,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from sdgen.runtime.logs import Repeats
 from sdgen.runtime.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
 MAX_DEBOUNCE = 1.0  # an edit reaches the files at most this long after it was seen
 POLL = 0.5  # how often a wait for work looks at the stop event
+BACKOFF_FIRST = 0.5  # the pause after a first failed cycle; doubles up to the interval
 
 
 class Waitable(Protocol):
@@ -69,31 +76,41 @@ class Scheduler:
         self._debounce = debounce
         self._clock = clock or SystemClock()
         self.last_cycle = 0.0  # clock time the last cycle finished; 0 before the first
+        self._failures = 0  # cycles in a row that failed
+        self._errors = Repeats("render cycle failed")
 
     def run(self, cycle: Callable[[], bool]) -> None:
-        """Run `cycle` until `stop` is set. `cycle()` answers whether output has been rendered
-        yet: changes are debounced only from then on."""
-        rendered = False
+        """Run `cycle` until `stop` is set. `cycle()` answers whether it succeeded: after a
+        failure (False, or an exception) the scheduler backs off."""
         while not self._stop.is_set():
-            rendered = self._run_cycle(cycle, rendered)
-            if self._stop.is_set() or not self._wait_for_work(debounce=rendered):
+            self._run_cycle(cycle)
+            if self._failures and self._clock.wait(self._stop, self._backoff()):
+                return
+            if self._stop.is_set() or not self._wait_for_work():
                 return
 
-    def _run_cycle(self, cycle: Callable[[], bool], rendered: bool) -> bool:
+    def _run_cycle(self, cycle: Callable[[], bool]) -> None:
         # The cycle sees every change made so far: one arriving from now on notifies again.
         # Left pending, a change a periodic cycle already rendered would cost a second,
         # debounced cycle (and delay the next change by that debounce).
         self._wakeup.consume()
+        error = ""
         try:
-            rendered = cycle()
-        except Exception:  # a bug must not kill the sidecar; the next cycle retries
-            log.exception("render cycle failed")
+            ok = cycle()
+        except Exception as err:  # a bug must not kill the sidecar; the next cycle retries
+            ok, error = False, f"{type(err).__name__}: {err}"
+            self._errors.report([error], lambda _: log.exception("render cycle failed"))
+        if not error:
+            self._errors.report([], log.error)
+        self._failures = 0 if ok else self._failures + 1
         self.last_cycle = self._clock.now()
-        return rendered
 
-    def _wait_for_work(self, *, debounce: bool) -> bool:
+    def _backoff(self) -> float:
+        return min(BACKOFF_FIRST * 2.0 ** min(self._failures - 1, 16), self._interval)
+
+    def _wait_for_work(self) -> bool:
         """Wait for the next cycle's time; False when stopped instead."""
-        if self._wait_for_change() and debounce:
+        if self._wait_for_change():
             self._let_burst_settle()
         return not self._stop.is_set()
 
@@ -108,10 +125,10 @@ class Scheduler:
     def _let_burst_settle(self) -> None:
         """Wait while changes keep coming less than `debounce` apart, but stop waiting where
         one more wait would end past MAX_DEBOUNCE after the first change."""
-        first = self._clock.now()
+        first, pause = self._clock.now(), min(self._debounce, MAX_DEBOUNCE)
         while not self._stop.is_set():
             self._wakeup.consume()
-            if self._clock.wait(self._stop, self._debounce) or not self._wakeup.pending:
+            if self._clock.wait(self._stop, pause) or not self._wakeup.pending:
                 return
-            if self._clock.now() - first + self._debounce > MAX_DEBOUNCE:
+            if self._clock.now() - first + pause > MAX_DEBOUNCE:
                 return

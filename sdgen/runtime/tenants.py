@@ -32,6 +32,7 @@ from sdgen.config.document import parse_config
 from sdgen.config.model import Config, Issue, Target
 from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy, qualified
 from sdgen.k8s.records import ConfigMap
+from sdgen.output import naming
 from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import EndpointTargets, Resolution
 from sdgen.resolve.scope import needs
@@ -259,8 +260,21 @@ class TenantCycle(Cycle):
         if text.version == state.version:
             return False
         # Secret references are read from the tenant's own namespace (Target.secrets_namespace).
-        secrets = self.options.materialize_secrets
-        config = parse_config(text.text, source=text.origin, allow_secrets=secrets)
+        # --allowed-file-prefixes holds trusted tenants and the platform; the tenant rules
+        # refuse untrusted tenants' files whatever the prefixes. File names are the targets'
+        # as qualified below.
+        key = found.tenant.key
+
+        def prefix(name: str) -> str:
+            return naming.target_prefix(name if found.platform else f"{key}/{name}")
+
+        config = parse_config(
+            text.text,
+            source=text.origin,
+            allow_secrets=self.options.materialize_secrets,
+            file_prefix=prefix,
+            allowed_files=self.options.allowed_file_prefixes,
+        )
         if not found.platform:
             config = qualified(apply_tenancy(config, found.tenant, self.policy), found.tenant)
         state.version, state.config = text.version, config

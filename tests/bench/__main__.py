@@ -7,9 +7,13 @@ Prometheus's own kubernetes_sd on the same cluster (the peer: tests/bench/peer.p
 --peer-only only sdgen's first render and the peer are measured), then the naive
 baseline (tests/bench/baseline.py) against the same emulator, then a real Prometheus following
 sdgen's output in this layout and in the one before per-job directories (tests/bench/
-follow.py). Last, render + relabel of 10k targets in-process, that cycle with and without
-the funnel counts, and explaining one object on a 10k-pod cache. Prints one table and writes it,
-with every raw number, as JSON to --out.
+follow.py). Then render + relabel of 10k targets in-process, that cycle with and without
+the funnel counts, explaining one object on a 10k-pod cache, ConfigMap edit → file of a
+5,000-target config with and without a flood of /status requests (tests/bench/
+status_flood.py, also runnable alone), and last a config of thousands of targets
+(tests/bench/manytargets.py; also runnable alone): parse, unchanged re-render and ConfigMap
+edit → file as the config grows. Prints one table and writes it, with every raw number, as
+JSON to --out.
 """
 
 from __future__ import annotations
@@ -23,7 +27,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import baseline, emulator, follow, inprocess, peer, proc, sdgen_run
+from tests.bench import (
+    baseline,
+    emulator,
+    follow,
+    inprocess,
+    manytargets,
+    peer,
+    proc,
+    sdgen_run,
+    status_flood,
+)
 from tests.bench.table import format_table, rows
 
 
@@ -122,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per size, only sdgen's first render and Prometheus's kubernetes_sd (the peer row)",
     )
+    parser.add_argument(
+        "--targets",
+        default="1000,5000",
+        help="config sizes in targets for the many-targets section, comma-separated ('' skips)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     started = time.monotonic()
@@ -136,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             results["sizes"][str(pods)] = measure_size(
                 pods, args.quick, work / str(pods), args.peer_only
             )
+        if not args.peer_only:
+            _say("edit → file with and without 8 clients flooding /status")
+            edits = 3 if args.quick else 10
+            results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
     if not args.peer_only:
         _in_process(results, args.quick)
+        if target_sizes := [int(s) for s in args.targets.split(",") if s]:
+            _say("a config of many targets, in-process")
+            edits = 5 if args.quick else 20
+            results["many_targets"] = manytargets.measure_sizes(target_sizes, edits)
     results["machine"]["load_after"] = os.getloadavg()
     results["total_s"] = time.monotonic() - started
     table = rows(results)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from sdgen.cli.main import main
+from sdgen.output import naming
+from tests.config.test_filepaths import FILES
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import REPO
 from tests.support.sidecar import load_yaml
@@ -28,11 +30,17 @@ THREE_ERRORS = [
 ]
 
 
-def sdgen(*args: str, stdin: str = "", cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # the examples' files
+
+
+def sdgen(
+    *args: str, stdin: str = "", cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real CLI in a child process, the way a CI job runs it."""
     return subprocess.run(
         [sys.executable, "-m", "sdgen", "check", *args],
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,
@@ -56,7 +64,7 @@ def test_three_errors_located_and_exit_1() -> None:
 
 
 def test_clean_config_exits_0_silently() -> None:
-    run = sdgen("examples/scrape_config.yaml")
+    run = sdgen("--allowed-file-prefixes", SERVICE_ACCOUNT, "examples/scrape_config.yaml")
     assert (run.returncode, run.stdout) == (0, "")
 
 
@@ -169,7 +177,9 @@ def test_not_utf8_is_invalid(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 
 def test_examples_directory_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = check(capsys, str(REPO / "examples"))
+    code, out, err = check(
+        capsys, "--allowed-file-prefixes", SERVICE_ACCOUNT, str(REPO / "examples")
+    )
     assert (code, out) == (0, [])
     assert "0 error(s), 0 warning(s)" in err
 
@@ -197,6 +207,54 @@ def test_a_huge_file_is_refused_after_a_bounded_read(tmp_path: Path) -> None:
     result = sdgen(str(huge))
     assert result.returncode == 2, result.stderr
     assert f"{huge}: larger than 8 MiB" in result.stdout + result.stderr
+
+
+def test_check_reports_a_file_name_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, item 7: `sdgen check` passed a config whose render then failed."""
+    real = naming.target_prefix
+    monkeypatch.setattr(naming, "target_prefix", lambda n: real("a" if n == "b" else n))
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(
+        "targets:\n"
+        "  - {targetName: a, type: StaticEndpoints, endpoints: [{address: 'h:1'}]}\n"
+        "  - {targetName: b, type: StaticEndpoints, endpoints: [{address: 'h:2'}]}\n"
+    )
+    code, lines, _ = check(capsys, str(config))
+    assert code == 1
+    assert lines == [
+        f'{config}:3: targets[1].targetName: target "b" would write the same files as '
+        'target "a" (line 2); rename one of them'
+    ]
+
+
+def test_allowed_file_prefixes_rejects_a_path_outside_them(tmp_path: Path) -> None:
+    """Issue 17, item 11: a config could make Prometheus send its own service-account token
+    to any address. The flag (or SDGEN_ALLOWED_FILE_PREFIXES) limits the paths; a path
+    outside is a located error on its target."""
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(FILES)
+    run = sdgen("--allowed-file-prefixes", "/etc/prometheus/certs/,/etc/other", str(config))
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        f'{config}:6: targets[0].endpoints[0].bearerTokenFile: "/var/run/secrets/kubernetes.io/'
+        'serviceaccount/token" is outside --allowed-file-prefixes (/etc/prometheus/certs, '
+        "/etc/other): name a file under one of them",
+        f'{config}:20: targets[2].endpoints[0].basicAuth.passwordFile: "/etc/passwd" is outside '
+        "--allowed-file-prefixes (/etc/prometheus/certs, /etc/other): name a file under one of "
+        "them",
+    ]
+    allowed = sdgen(str(config), env={"SDGEN_ALLOWED_FILE_PREFIXES": "/etc,/var/run/secrets"})
+    assert (allowed.returncode, allowed.stdout) == (0, "")
+    default = sdgen(str(config))
+    assert default.returncode == 0
+    assert [line.split(": ", 1)[0] for line in default.stdout.splitlines()] == [
+        f"{config}:{line}" for line in (6, 11, 13, 14, 15, 20)
+    ]
+    assert "warning: Prometheus will read the local file" in default.stdout
+    bad = sdgen("--allowed-file-prefixes", "etc/relative", str(config))
+    assert bad.returncode == 2 and 'prefix "etc/relative" is not an absolute path' in bad.stderr
 
 
 LINTED = """apiVersion: v1
@@ -284,7 +342,8 @@ def test_tenant_in_a_trusted_namespace_and_allowed_addresses(
 ) -> None:
     hostile = str(TENANTS / "hostile.yaml")
     trusted = check(capsys, "--tenant", "team-c", "--trusted-namespaces", "ops,team-c", hostile)
-    assert trusted[0] == 0 and trusted[1] == []
+    # Files are the --allowed-file-prefixes' business then: unset, each is a warning.
+    assert trusted[0] == 0 and all(": warning: " in line for line in trusted[1])
     code, out, _ = check(
         capsys, "--tenant", "team-c", "--tenant-static-endpoints", "allow", hostile
     )

@@ -173,6 +173,33 @@ def test_a_broken_target_is_reported_and_the_others_still_render(
     assert "targets[1].endpoints[0].relabelings[0].regex" in once.stderr
 
 
+def test_allowed_file_prefixes_reject_a_target_naming_another_file(tmp_path: Path) -> None:
+    """Issue 17, item 11, as `sdgen once` runs: SDGEN_ALLOWED_FILE_PREFIXES (or the flag)
+    rejects the target whose credential file lies elsewhere; the other renders."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "targets:\n"
+        "- targetName: good\n  type: StaticEndpoints\n  endpoints:\n"
+        "  - {address: '192.0.2.1:80', bearerTokenFile: /etc/prometheus/certs/token}\n"
+        "- targetName: thief\n  type: StaticEndpoints\n  endpoints:\n"
+        "  - {address: '192.0.2.2:80', bearerTokenFile: /var/run/secrets/kubernetes.io/"
+        "serviceaccount/token}\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ("once", "--config-file", str(config), "--output-dir", str(out))
+    env = {"SDGEN_ALLOWED_FILE_PREFIXES": "/etc/prometheus/certs"}
+    once = sdgen(*args, tmp=tmp_path, env=env)
+    assert once.returncode == 1
+    assert target_names(out) == ["good"]
+    assert "targets[1].endpoints[0].bearerTokenFile" in once.stderr
+    assert "is outside --allowed-file-prefixes (/etc/prometheus/certs)" in once.stderr
+    everything = sdgen(*args, tmp=tmp_path)  # unset: any path, with a warning each
+    assert everything.returncode == 0, everything.stderr
+    assert target_names(out) == ["good", "thief"]
+    assert everything.stderr.count("will read the local file") == 2
+
+
 def test_without_a_cluster_static_targets_work_and_monitors_report_no_cluster(
     tmp_path: Path,
 ) -> None:

@@ -904,3 +904,32 @@ _EXAMPLE = (DATA / "layout-b.yaml").read_text()
 )
 def test_damaged_example_never_raises(start: int, length: int, insert: str) -> None:
     _assert_never_raises(_EXAMPLE[:start] + insert + _EXAMPLE[start + length :])
+
+
+def test_a_target_whose_files_would_be_an_earlier_targets_is_rejected_alone() -> None:
+    """Issue 17, item 7: two names whose files clash (a 128-bit hash makes it unreachable;
+    here the naming function is made to clash) are a located error on the later target."""
+    text = textwrap.dedent(
+        """\
+        targets:
+          - targetName: first
+            type: StaticEndpoints
+            endpoints: [{address: "192.0.2.1:1"}]
+          - targetName: other
+            type: StaticEndpoints
+            endpoints: [{address: "192.0.2.2:1"}]
+          - targetName: second
+            type: StaticEndpoints
+            endpoints: [{address: "192.0.2.3:1"}]
+        """
+    )
+    clashing = {"first": "x.", "second": "x."}
+    config = parse_config(text, file_prefix=lambda name: clashing.get(name, name))
+    assert [t.name for t in config.targets] == ["first", "other"]
+    assert config.rejected == {"second"} and config.usable
+    [issue] = config.issues
+    assert (issue.path, issue.line, issue.target) == ("targets[2].targetName", 8, "second")
+    assert issue.message == (
+        'target "second" would write the same files as target "first" (line 2); rename one of them'
+    )
+    assert parse_config(text).issues == ()  # without a naming function nothing is checked

@@ -388,10 +388,25 @@ def test_rendering_is_deterministic_whatever_the_input_order() -> None:
     assert render.render_endpoint(shuffled) == render.render_endpoint(et)
 
 
-def test_two_endpoints_rendering_the_same_file_is_an_error() -> None:
+def test_an_endpoint_rendering_an_earlier_ones_file_is_left_out_alone() -> None:
+    """Issue 17, item 7: a clash failed the whole render, every cycle; now the later target
+    is left out and named, and the others render."""
     [et] = CASES["minimal"]
-    with pytest.raises(ValueError, match="same file"):
-        render.render([et, et])
+    other = endpoint_targets("other", Endpoint(addresses=("192.0.2.5:1",)), [("192.0.2.5:1", {})])
+    clashing = EndpointTargets.of(
+        Target("clone", TargetType.STATIC_ENDPOINTS, (et.endpoint,)), 0, et.endpoint, et.targets
+    )
+    renderer = render.Renderer()
+    files = renderer.render([et, other])
+    with pytest.MonkeyPatch.context() as patch:  # as if "clone" hashed like et's name
+        patch.setattr(
+            render, "slug", lambda name, i: slug(et.target.name if name == "clone" else name, i)
+        )
+        assert renderer.render([et, clashing, other]) == files
+    assert list(renderer.clashes) == ["clone"]
+    assert "endpoints[0] would write relabel/" in renderer.clashes["clone"]
+    renderer.render([et, other])
+    assert renderer.clashes == {}
 
 
 # Parts of a big endpoint ------------------------------------------------------------------
@@ -669,6 +684,31 @@ def discovered(base: str) -> dict[tuple[str, str], dict[str, str]]:
         (t["scrapePool"], t["discoveredLabels"]["__address__"]): t["discoveredLabels"]
         for t in targets
     }
+
+
+def test_an_unchanged_rerender_dumps_no_yaml_at_any_endpoint_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17, item 8: a cache of 4,096 entries got no hits at all above that many endpoints
+    (each render evicted what the next needed), so an unchanged re-render of 5,000 endpoints
+    dumped every fragment's YAML again."""
+    endpoint = Endpoint(addresses=("192.0.2.1:9100",), metric_relabelings=TRICKY_RULES[:2])
+    ets = [endpoint_targets(f"t{i}", endpoint, [("192.0.2.1:9100", {})]) for i in range(5000)]
+    renderer = render.Renderer()
+    first = renderer.render(ets)
+    dumps: list[object] = []
+    real = render._yaml
+    monkeypatch.setattr(render, "_yaml", lambda doc: dumps.append(doc) or real(doc))
+    assert renderer.render(ets) == first
+    assert dumps == []
+    changed = Endpoint(addresses=("192.0.2.1:9100",), metric_relabelings=TRICKY_RULES[:3])
+    ets[7] = endpoint_targets("t7", changed, [("192.0.2.1:9100", {})])
+    again = renderer.render(ets)
+    assert len(dumps) == 2  # the one changed endpoint's relabel file and fragment
+    assert [p for p in again if again[p] != first[p]] == [
+        naming.relabel_path(slug("t7", 0)),
+        naming.scrape_path(slug("t7", 0)),
+    ]
 
 
 # The vmagent dialect (--fragment-format vmagent) ----------------------------------------

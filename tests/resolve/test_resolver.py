@@ -573,6 +573,38 @@ def test_rules_are_compiled_once_per_rule_list(monkeypatch: pytest.MonkeyPatch) 
     assert len(calls) == 5
 
 
+def test_a_long_lived_resolver_compiles_nothing_again_above_1024_rule_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17, item 8: rule lists were compiled on every resolve through a cache of 1,024;
+    with more distinct lists than that it never hit, so every cycle recompiled them all."""
+    calls: list[RelabelRule] = []
+
+    def counting(rule: RelabelRule) -> Any:
+        calls.append(rule)
+        return compile_rule(rule)
+
+    monkeypatch.setattr(targets, "compile_rule", counting)
+    targets._compiled.cache_clear()
+    config = Config(
+        targets=tuple(
+            _target(
+                STATIC,
+                Endpoint(
+                    addresses=("h:1",), relabelings=(_rule(target_label="n", replacement=f"{i}"),)
+                ),
+                name=f"t{i}",
+            )
+            for i in range(1100)
+        )
+    )
+    resolver = targets.Resolver(default_namespace="default")
+    assert len(resolver(config, CLUSTER).endpoints) == 1100
+    assert len(calls) == 1100
+    resolver(config, CLUSTER)
+    assert len(calls) == 1100
+
+
 READS_FEW = (
     _rule(source_labels=["__meta_kubernetes_pod_label_app"], target_label="application"),
     _rule(action="labelmap", regex="__meta_kubernetes_pod_label_(app.*)"),

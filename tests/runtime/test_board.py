@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+from typing import Any
 
 import pytest
 
 from sdgen.config.document import parse_config
 from sdgen.output.outputdir import SyncResult
 from sdgen.resolve.funnel import Funnel, RulePosition
-from sdgen.runtime.board import Board
+from sdgen.runtime.board import Board, StatusPage
 from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, Reading, TargetStatus
+from sdgen.runtime.reload import ReloadAnswer
 
 GOOD = parse_config("targets: []\n")
 UNUSABLE = parse_config("targets: [\n")
@@ -162,6 +166,71 @@ def test_metrics_follow_the_results() -> None:
     assert sample(board, "sdgen_config_errors_total") == 1
     assert sample(board, "sdgen_config_valid") == 0
     assert sample(board, "sdgen_targets", target="web") == 5, "kept while nothing is written"
+
+
+def test_status_page_is_encoded_once_per_change_not_per_request() -> None:
+    """At 5,000 targets /status is 1.2 MB: encoding it per request let a flood of requests
+    slow the render loop. It is encoded again only when a cycle or a watch changed it."""
+    board = Board(wall=itertools.count(1.0).__next__)
+    watches: dict[str, Any] = {"pods/*": {"synced": True, "last_error": ""}}
+    page = StatusPage(board, lambda: {k: dict(v) for k, v in watches.items()})
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB))
+    first = page()
+    assert all(page() is first for _ in range(100)) and page.builds == 1
+    assert json.loads(first) == {**board.status(), "watches": watches}
+
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    assert page() is first and page.builds == 1, "a cycle that changed nothing"
+
+    board.record(rendered(SyncResult(["targets/web.json"]), web=WEB, db=WEB))
+    second = page()
+    assert page() is second and page.builds == 2
+    assert sorted(json.loads(second)["targets"]) == ["db", "web"]
+
+    watches["pods/*"] = {"synced": True, "last_error": "connection refused"}
+    assert json.loads(page())["watches"]["pods/*"]["last_error"] == "connection refused"
+    assert page.builds == 3
+
+    # Prometheus's answer to a reload arrives between cycles (the reloader's thread).
+    result = rendered(SyncResult(["scrape/web.yml"]), web=WEB)
+    board.record(result)
+    board.rolled(result, 1, None)
+    builds = (page(), page.builds)[1]
+    board.rollout.answered(ReloadAnswer(False, "bad config", serves=1, attempt=1))
+    assert json.loads(page())["rollout"]["reload"]["answer"] == "bad config"
+    assert page.builds == builds + 1
+
+
+def test_a_recurring_write_error_is_logged_once_with_its_count_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A full volume fails the same write every cycle: one line, not one per cycle."""
+    board = Board()
+    full = "targets/web.p0/targets.json: No space left on device"
+    with caplog.at_level(logging.INFO, logger="sdgen.runtime"):
+        for _ in range(5):
+            board.record(rendered(SyncResult([], 0, [], [full]), web=WEB))
+        board.record(rendered(SyncResult([], 0, [], [full, "scrape/web.yml: gone"]), web=WEB))
+        board.record(rendered(SyncResult(["targets/web.p0/targets.json"]), web=WEB))
+    assert [r.getMessage() for r in caplog.records if "files updated" not in r.getMessage()] == [
+        f"write failed: {full}",
+        "write failed: scrape/web.yml: gone",
+        f"write failed 6 times in a row, no longer: {full}",
+    ]
+    assert board.write_errors == ()
+
+
+def test_cycles_are_counted_by_outcome() -> None:
+    board = Board()
+    board.record(waiting("informers not synced yet"))
+    board.record(rendered(SyncResult()))
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    board.record(CycleResult(Outcome.UNCHANGED, Reading(VALID, config=GOOD)))
+    board.failed()
+    counts = {o: sample(board, "sdgen_cycles_total", outcome=o) for o in ("waiting", "rendered")}
+    assert counts == {"waiting": 1, "rendered": 1}
+    assert sample(board, "sdgen_cycles_total", outcome="unchanged") == 2
+    assert sample(board, "sdgen_cycles_total", outcome="failed") == 1
 
 
 def test_rolled_reports_versions_as_config_info_series() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from sdgen.k8s.records import ObjectMeta, Secret
 from sdgen.k8s.view import ClusterNeeds, StaticCluster
+from sdgen.output import naming
 from sdgen.output.central import ShardedRenderer
 from sdgen.output.outputdir import OutputDir, SyncResult
 from sdgen.resolve.sharding import Shard
@@ -178,6 +179,57 @@ def test_only_a_changed_scrape_fragment_asks_for_a_reload() -> None:
     assert not result(SyncResult(written=["targets/a.json", "relabel/a.yml"])).fragments_changed
     assert not result(SyncResult(unchanged=3)).fragments_changed
     assert not result(None).fragments_changed
+
+
+def test_a_file_name_clash_rejects_the_later_target_alone(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, item 7: a clash made every render fail while /status said valid. Now the
+    later target is a located config error (so the config is not valid), and the others
+    render."""
+    real = naming.target_prefix
+    monkeypatch.setattr(naming, "target_prefix", lambda n: real("static" if n == "clone" else n))
+    setup.config.write_text(STATIC + STATIC.split("\n", 1)[1].replace("static", "clone"))
+    result = setup.cycle().run()
+    assert result.outcome is Outcome.RENDERED and not result.sync_errors
+    status = result.reading.status
+    assert not status.valid
+    assert any(
+        ":6: targets[1].targetName: " in line and 'same files as target "static"' in line
+        for line in status.issues
+    ), status.issues
+    assert "same files" in result.targets["clone"].error
+    assert result.targets["static"].error == "" and result.targets["static"].files
+
+
+TOKEN = """\
+  - targetName: api
+    type: StaticEndpoints
+    endpoints:
+      - address: "192.0.2.5:443"
+        bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+"""
+
+
+def test_local_file_paths_warn_by_default_and_are_limited_by_the_allowed_prefixes(
+    setup: Setup,
+) -> None:
+    """Issue 17, item 11: /status warns about each local file path; with
+    --allowed-file-prefixes, a path outside rejects its target alone."""
+    setup.config.write_text(STATIC + TOKEN)
+    output = OutputDir(setup.out)
+    output.prepare()
+    default = Cycle(setup.source, None, output, Options(default_namespace="default")).run()
+    status = default.reading.status
+    assert status.valid and len(status.issues) == 1
+    assert ":10: targets[1].endpoints[0].bearerTokenFile: warning: " in status.issues[0]
+    assert default.targets["api"].files
+
+    limited = Options(default_namespace="default", allowed_file_prefixes=("/etc/prometheus",))
+    result = Cycle(setup.source, None, output, limited).run()
+    assert result.outcome is Outcome.RENDERED and not result.reading.status.valid
+    assert "is outside --allowed-file-prefixes (/etc/prometheus)" in result.targets["api"].error
+    assert result.targets["static"].error == "" and result.targets["static"].files
 
 
 # Secrets: errors logged once, files removed only when the value is gone -----------------------

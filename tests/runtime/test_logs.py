@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
-from sdgen.runtime.logs import JSONFormatter, TextFormatter
+from sdgen.runtime.logs import JSONFormatter, TextFormatter, last_words, setup
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -39,3 +40,25 @@ def test_json_lines_keep_the_values_as_they_are() -> None:
     entry = json.loads(line)
     assert (entry["msg"], entry["target"]) == ("target a\nb", "x\ny")
     assert len(line.splitlines()) == 1
+
+
+def test_last_words_are_one_line_in_the_configured_format(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Written to fd 2 directly, without the handler's lock, which a thread blocked in a
+    log write may hold."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup("json", "info")
+        last_words("SIGTERM: exiting\nnow")
+        setup("text", "info")
+        last_words("SIGTERM: again")
+    finally:
+        os.set_blocking(2, True)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    first, second = capfd.readouterr().err.splitlines()
+    assert json.loads(first)["msg"] == "SIGTERM: exiting\nnow"
+    assert json.loads(first)["level"] == "error"
+    assert second.endswith("error   SIGTERM: again")

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sdgen.runtime.opsserver import OpsServer, parse_listen
+from sdgen.runtime.board import Board, StatusPage
+from sdgen.runtime.opsserver import OpsServer, ops_routes, parse_listen, served_routes
 from tests.fakeapi import FakeAPI
 from tests.support.helpers import ReloadEndpoint, free_port, pod_manifest
 from tests.support.sidecar import Ops, configmap, get, total, value
@@ -257,13 +258,13 @@ def test_parse_listen_rejects(listen: str) -> None:
 
 def test_routes_answer_with_probe_codes_json_and_404() -> None:
     health = {"ok": True}
-    server = OpsServer(
-        "127.0.0.1:0",
+    routes = ops_routes(
         CollectorRegistry(),
         healthy=lambda: (health["ok"], "fine" if health["ok"] else "stuck"),
         ready=lambda: (False, "waiting"),
-        status=lambda: {"b": 1, "a": [2]},
+        status=StatusPage(Board(), lambda: {"pods/*": {"synced": True}}),
     )
+    server = OpsServer("127.0.0.1:0", routes)
     server.start()
     try:
         assert get(server.port, "/healthz") == (200, "ok: fine\n")
@@ -271,7 +272,8 @@ def test_routes_answer_with_probe_codes_json_and_404() -> None:
         assert get(server.port, "/healthz") == (503, "unhealthy: stuck\n")
         assert get(server.port, "/readyz?verbose") == (503, "unhealthy: waiting\n")
         code, body = get(server.port, "/status")
-        assert (code, json.loads(body)) == (200, {"a": [2], "b": 1})
+        assert (code, json.loads(body)["watches"]) == (200, {"pods/*": {"synced": True}})
+        assert get(server.port, "/")[0] == 200  # the page, from the same document
         assert get(server.port, "/nope")[0] == 404
         assert get(server.port, "/metrics")[0] == 200
     finally:
@@ -285,14 +287,13 @@ def test_served_documents_answer_with_their_bytes_and_type_and_404() -> None:
         "/sd/0/job.p0": b"[\n{}\n]\n",
         "/scrape/0": b"scrape_configs: []\n",
     }
-    server = OpsServer(
-        "127.0.0.1:0",
+    routes = ops_routes(
         CollectorRegistry(),
         healthy=lambda: (True, ""),
         ready=lambda: (True, ""),
-        status=dict,
-        served=documents.get,
+        status=StatusPage(Board(), dict),
     )
+    server = OpsServer("127.0.0.1:0", routes, prefixes=served_routes(documents.get))
     server.start()
     try:
         for path, body in documents.items():

@@ -3,7 +3,9 @@ real cycle under the real clock."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ from sdgen.output.outputdir import OutputDir
 from sdgen.runtime.board import Board
 from sdgen.runtime.cycle import Cycle, Options
 from sdgen.runtime.localfile import FileSource
-from sdgen.runtime.scheduler import POLL, Scheduler, Waitable
+from sdgen.runtime.scheduler import MAX_DEBOUNCE, POLL, Scheduler, Waitable
 from sdgen.runtime.wakeup import Wakeup
 from tests.support.helpers import wait_for
 
@@ -65,7 +67,7 @@ def schedule(
     *,
     changes: tuple[float, ...] = (),
     stop_at: float = 40.0,
-    rendered: bool = True,
+    ok: bool = True,
     pending_at_start: bool = False,
     change_during: tuple[int, ...] = (),
     failing: tuple[int, ...] = (),
@@ -73,7 +75,8 @@ def schedule(
     debounce: float = 0.25,
 ) -> Run:
     """Run a scheduler whose cycles record their start time; `changes` notify at their times,
-    cycles numbered in `change_during` notify while they run, those in `failing` raise."""
+    cycles numbered in `change_during` notify while they run, those in `failing` raise, and
+    the others answer `ok`."""
     wakeup, stop, run = Wakeup(), threading.Event(), Run()
     clock = ScriptedClock([*((at, wakeup.notify) for at in changes), (stop_at, stop.set)])
     scheduler = Scheduler(wakeup, stop, interval, debounce, clock)
@@ -86,7 +89,7 @@ def schedule(
             wakeup.notify()
         if len(run.cycles) - 1 in failing:
             raise RuntimeError("a bug in the cycle")
-        return rendered
+        return ok
 
     if pending_at_start:
         wakeup.notify()
@@ -121,10 +124,6 @@ CASES = {
         dict(changes=(*BURST, 6.125, 6.25)),
         [0.0, 6.0, 6.625, 21.625, 36.625],
     ),
-    "before the first render a change is acted on at once": (
-        dict(changes=(5.0, 5.125), rendered=False),
-        [0.0, 5.0, 5.125, 20.125, 35.125],
-    ),
     "a change made before a cycle began is consumed by it": (
         dict(pending_at_start=True),
         [0.0, 15.0, 30.0],
@@ -133,11 +132,23 @@ CASES = {
         dict(change_during=(0,)),
         [0.0, 0.25, 15.25, 30.25],
     ),
-    "... at once before the first render": (
-        dict(change_during=(0,), rendered=False),
-        [0.0, 0.0, 15.0, 30.0],
+    "a failing cycle does not stop the loop; each failure adds a longer pause": (
+        dict(failing=(0, 1)),
+        [0.0, 15.5, 31.5],
     ),
-    "a failing cycle does not stop the loop": (dict(failing=(0, 1)), [0.0, 15.0, 30.0]),
+    "a cycle that cannot write backs off like one that raises": (
+        # pauses 0.5, 1, 2, 4: the change at 6.0 comes during the third, and waits for it
+        dict(ok=False, changes=(2.0, 4.0, 6.0)),
+        [0.0, 2.25, 4.25, 6.5, 25.5],
+    ),
+    "before the first render too, a change is debounced": (
+        dict(changes=(5.0, 5.125)),
+        [0.0, 5.5, 20.5, 35.5],
+    ),
+    "the pause never exceeds the interval": (
+        dict(ok=False, interval=1.0, stop_at=8.0),
+        [0.0, 1.5, 3.5, 5.5, 7.5],
+    ),
     "a debounce of zero renders at the change": (
         dict(changes=(5.0,), debounce=0.0),
         [0.0, 5.0, 20.0, 35.0],
@@ -188,11 +199,12 @@ def config_file(tmp_path: Path) -> Iterator[tuple[Path, FileSource]]:
     source.stop()
 
 
-def test_the_first_render_does_not_wait_for_the_debounce(
+def test_the_first_render_is_debounced_but_never_past_max_debounce(
     tmp_path: Path, config_file: tuple[Path, FileSource]
 ) -> None:
-    """Before anything was rendered, a change (a cache's first sync) renders at once under
-    the real clock; the debounce only coalesces later changes."""
+    """Before anything was rendered a change is debounced too (a busy directory must not run
+    a cycle per event), under the real clock, and a long --debounce still ends within
+    MAX_DEBOUNCE."""
     config, source = config_file
     out = OutputDir(tmp_path / "out", create=True)
     out.prepare()
@@ -201,7 +213,7 @@ def test_the_first_render_does_not_wait_for_the_debounce(
 
     def tick() -> bool:
         board.record(cycle.run())
-        return board.rendered_once
+        return True
 
     loop = threading.Thread(
         target=Scheduler(wakeup, stop, 600.0, 600.0).run, args=(tick,), daemon=True
@@ -210,10 +222,29 @@ def test_the_first_render_does_not_wait_for_the_debounce(
     try:
         wait_for(lambda: board.waiting_for != "", timeout=10)  # ran once: no config yet
         config.write_text(CONFIG)
+        notified = time.monotonic()
         wakeup.notify()
         wait_for(lambda: board.rendered_once, timeout=10)  # not after the 600 s debounce
+        assert time.monotonic() - notified >= MAX_DEBOUNCE * 0.9
     finally:
         stop.set()
         loop.join(5)
     assert not loop.is_alive()
     assert list((tmp_path / "out" / "targets").iterdir())
+
+
+def test_a_recurring_failure_is_logged_once_with_its_count_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sdgen.runtime"):
+        run = schedule(failing=(0, 1, 2, 3), interval=1.0, stop_at=10.0)
+    assert run.cycles[:6] == [0.0, 1.5, 3.5, 5.5, 7.5, 8.5]
+    lines = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records]
+    assert lines == [
+        ("ERROR", "render cycle failed", True),
+        (
+            "INFO",
+            "render cycle failed 4 times in a row, no longer: RuntimeError: a bug in the cycle",
+            False,
+        ),
+    ]

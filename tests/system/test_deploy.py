@@ -205,6 +205,27 @@ def test_sdgen_container_image_and_probes(kustomization: str) -> None:
     assert "--listen=:8080" in sdgen["args"]
 
 
+@pytest.mark.parametrize("kustomization", ENTRY_POINTS)
+def test_the_ops_port_is_reachable_only_from_inside_the_pod(kustomization: str) -> None:
+    """sdgen's ops port serves the pod itself (Prometheus scrapes localhost:8080), the
+    kubelet's probes and `kubectl port-forward`: no Service exposes it, and the
+    NetworkPolicy lets other pods reach only the scraper's port (README, "Security model")."""
+    docs = render(kustomization)
+    pod = workload(docs)["spec"]["template"]
+    ops = {"sdgen", 8080}
+    for service in (d for d in docs if d["kind"] == "Service"):
+        ports = service["spec"]["ports"]
+        assert not [p for p in ports if {p.get("targetPort"), p["port"]} & ops], service
+    policy = one(docs, "NetworkPolicy")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert "from" not in rule and rule["ports"] == [{"port": "web", "protocol": "TCP"}]
+    scraper = next(c for c in pod["spec"]["containers"] if c["name"] != "sdgen")
+    assert any(p["name"] == "web" for p in scraper["ports"])  # Prometheus's, or vmagent's
+
+
 # --- the overlays say what they promise -----------------------------------------------------
 
 

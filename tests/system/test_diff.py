@@ -190,3 +190,21 @@ def test_live_old_is_the_configmap_in_the_cluster(
     done = sdgen_diff(str(new), "--kubeconfig", str(kubeconfig))
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(f"+++ {new}\n")  # nothing below the header
+
+
+def test_new_is_read_with_the_sidecars_file_rules(dump: Path, tmp_path: Path) -> None:
+    """A credentials file outside --allowed-file-prefixes rejects its target in NEW, as
+    `sdgen run` and `sdgen check` with that flag would; without the flag it is a warning."""
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(CONFIG)
+    tls = "        tlsConfig:\n          caFile: /etc/prometheus/secrets/ca.crt\n"
+    new.write_text(CONFIG + ADDED + tls)
+    common = ("--from", str(old), str(new), "--snapshot", str(dump), "--output", "json")
+    allowed = sdgen_diff(*common)
+    assert allowed.returncode == 1, allowed.stderr
+    severities = {i["severity"] for i in json.loads(allowed.stdout)["issues"]}
+    assert severities == {"warning"}
+    refused = sdgen_diff(*common, "--allowed-file-prefixes", "/var/run/secrets")
+    assert refused.returncode == 2, refused.stderr
+    [issue] = [i for i in json.loads(refused.stdout)["issues"] if i["severity"] == "error"]
+    assert issue["path"].endswith("tlsConfig.caFile")

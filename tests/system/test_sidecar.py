@@ -91,8 +91,9 @@ def test_configmap_edits_pods_and_disable_follow_without_restart(
         check=True,
         capture_output=True,
     )
+    # one sync writes both, one file after the other: wait for each
     until(run, lambda: any("node_(load1|load5)" in t for t in run.files("relabel").values()), 10)
-    assert any("node_(load1|load5)" in t for t in run.files("scrape").values())
+    until(run, lambda: any("node_(load1|load5)" in t for t in run.files("scrape").values()), 5)
 
     # A new pod joins the targets; deleting it removes it again.
     pod = next(
