@@ -329,3 +329,36 @@ def test_clear_removes_a_deleted_tenants_files_only(
         assert files_of(run.out, "team-a/scrape/") == team_a
     finally:
         assert run.terminate() == 0, run.log
+
+
+def test_a_target_crossing_the_limit_keeps_its_last_good_files(
+    cluster: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = Ops(
+        tmp_path,
+        kubeconfig,
+        "--configmap-selector",
+        SELECTOR,
+        "--tenant-max-targets",
+        "1",
+        env={"POD_NAMESPACE": "monitoring"},
+    )
+    try:
+        run.until(lambda: len(groups(run.out, "team-a/scrape/web")) == 1, 30, "team-a's web")
+        before = files_of(run.out, "team-a/scrape/web")
+        cluster.create(web_pod("web-1", "team-a", "10.0.0.2"))  # 2 targets: over 1
+
+        def held() -> str:
+            return str(run.status()["targets"]["team-a/scrape/web"]["last_error"])
+
+        run.until(lambda: "over --tenant-max-targets 1" in held(), 30, "the limit reported")
+        assert files_of(run.out, "team-a/scrape/web") == before
+        cluster.delete("pods", "team-a", "web-0")  # back within the limit: files follow again
+        run.until(lambda: held() == "", 30, "the error gone")
+        run.until(
+            lambda: [g["labels"]["pod"] for g in groups(run.out, "team-a/scrape/web")] == ["web-1"],
+            30,
+            "the file follows again",
+        )
+    finally:
+        assert run.terminate() == 0, run.log
