@@ -21,8 +21,9 @@ from typing import Any
 from sdgen.output import naming
 from tests.bench import proc, synth
 from tests.bench.emulator import seeded
-from tests.bench.sdgen_run import _free_port, _stamp
+from tests.bench.sdgen_run import _stamp
 from tests.fakeapi import FakeAPI
+from tests.support.helpers import free_port
 
 SELECTOR = "bench.sdgen.io/tenant=true"
 TARGETS_PER_TENANT = 5
@@ -92,7 +93,7 @@ def measure(pods: int, edits: int, work: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     log = (work / "sdgen.log").open("w")
     args = ["--kubeconfig", str(kubeconfig), "--output-dir", str(out)]
-    args += ["--configmap-selector", SELECTOR, "--listen", f"127.0.0.1:{_free_port()}"]
+    args += ["--configmap-selector", SELECTOR, "--listen", f"127.0.0.1:{free_port()}"]
     started = time.monotonic()
     sdgen = proc.python("sdgen", "run", *args, log=log, env={"POD_NAMESPACE": "monitoring"})
     try:
