@@ -37,13 +37,16 @@ from sdgen.cli.settings import (
     ALLOWED_FILE_PREFIXES,
     MATERIALIZE_SECRETS,
     SNAPSHOT,
+    TENANT_POLICY,
     Flag,
     add_flags,
     pod_namespace,
+    tenant_policy,
 )
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
 from sdgen.config.model import DEFAULT_KEY, Config, Issue, Severity
+from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy
 from sdgen.k8s.view import Cluster
 from sdgen.output import naming
 from sdgen.resolve.lint import lint
@@ -69,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ConfigMap data key holding the scrape config (env SDGEN_KEY; default %(default)s)",
     )
     add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
+    add_flags(parser, "tenancy", (TENANT, *TENANT_POLICY))
     add_flags(parser, "lint against cluster objects", (*SNAPSHOT, KUBECONFIG))
 
 
@@ -77,9 +81,27 @@ KUBECONFIG = Flag(
     "lint against the live cluster of this kubeconfig (read-only: lists and watches)",
     metavar="PATH",
 )
+TENANT = Flag(
+    "tenant",
+    "check as the sidecar reads a tenant ConfigMap (--configmap-selector) of this namespace: "
+    "its tenant rules are errors here too (a trusted namespace is one of --trusted-namespaces)",
+    metavar="NAMESPACE",
+)
 CLUSTER_TIMEOUT = 60.0  # seconds `check --kubeconfig` waits for the caches a config needs
 
 Linter = Callable[[Config, str], tuple[Issue, ...]]  # a config, its namespace → warnings
+
+
+@dataclass(frozen=True)
+class TenantCheck:
+    """`--tenant`: the namespace the configs are checked as a tenant of, and the rules."""
+
+    namespace: str
+    policy: TenantPolicy
+    trusted: bool = False
+
+    def __call__(self, config: Config, name: str) -> Config:
+        return apply_tenancy(config, Tenant(self.namespace, name, self.trusted), self.policy)
 
 
 class ClusterError(SdgenError):
@@ -94,11 +116,13 @@ def check_text(
     allow_secrets: bool = False,
     allowed_files: tuple[str, ...] | None = None,
     linter: Linter | None = None,
+    tenant: TenantCheck | None = None,
 ) -> list[Issue] | None:
     """The issues of one file's text; None when a file found in a directory holds no config.
     `allow_secrets`, `allowed_files`: check as `sdgen run --materialize-secrets
     --allowed-file-prefixes` would read the config;
-    `linter`: add each usable config's lint warnings against a cluster."""
+    `linter`: add each usable config's lint warnings against a cluster; `tenant`: apply the
+    tenant rules (sdgen.config.tenancy) as the sidecar does to a tenant ConfigMap."""
     manifest = load_configmap_key(text, key)
     if manifest.objects:
         if not manifest.configs and not manifest.issues:
@@ -110,12 +134,14 @@ def check_text(
                 file_prefix=naming.target_prefix,
                 allowed_files=allowed_files,
             )
-            found.extend(config.issues)
-            namespace = embedded.configmap.rpartition("/")[0] or pod_namespace()
-            found.extend(
-                replace(i, line=embedded.manifest_line(i.line))
-                for i in _lint(config, namespace, linter)
-            )
+            namespace, _, name = embedded.configmap.rpartition("/")
+            parsed = config.issues  # on manifest lines already; the later ones are not
+            if tenant is not None:
+                config, namespace = tenant(config, name), tenant.namespace
+            later = [i for i in config.issues if i not in parsed]
+            later.extend(_lint(config, namespace or pod_namespace(), linter))
+            found.extend(parsed)
+            found.extend(replace(i, line=embedded.manifest_line(i.line)) for i in later)
         return sorted([*manifest.issues, *found], key=lambda i: (i.line or 0, i.path))
     if manifest.issues:
         return list(manifest.issues)
@@ -127,7 +153,10 @@ def check_text(
         file_prefix=naming.target_prefix,
         allowed_files=allowed_files,
     )
-    return [*config.issues, *_lint(config, pod_namespace(), linter)]
+    namespace = pod_namespace()
+    if tenant is not None:
+        config, namespace = tenant(config, "<file>"), tenant.namespace
+    return [*config.issues, *_lint(config, namespace, linter)]
 
 
 def _lint(config: Config, namespace: str, linter: Linter | None) -> tuple[Issue, ...]:
@@ -212,6 +241,7 @@ class _How:
     allow_secrets: bool
     linter: Linter | None
     allowed_files: tuple[str, ...] | None = None
+    tenant: TenantCheck | None = None
 
 
 def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> None:
@@ -237,6 +267,7 @@ def _check_file(path: Path, how: _How, report: _Report, *, explicit: bool) -> No
         allow_secrets=how.allow_secrets,
         allowed_files=how.allowed_files,
         linter=how.linter,
+        tenant=how.tenant,
     )
     if issues is not None:
         report.add(name, issues)
@@ -279,7 +310,11 @@ def run(args: argparse.Namespace) -> int:
         elif args.kubeconfig:
             live = _LiveCluster(args.kubeconfig)
             linter = cluster_linter(live)
-        how = _How(args.key, args.materialize_secrets, linter, args.allowed_file_prefixes)
+        tenant = None
+        if args.tenant:
+            trusted = args.tenant in args.trusted_namespaces
+            tenant = TenantCheck(args.tenant, tenant_policy(args), trusted)
+        how = _How(args.key, args.materialize_secrets, linter, args.allowed_file_prefixes, tenant)
         for path in args.paths:
             _check_path(Path(path), how, report)
     except (SnapshotError, ClusterError) as err:

@@ -29,8 +29,8 @@ from sdgen.cache.informerset import InformerSet
 from sdgen.cache.reflector import ServerSharding, ShardingIgnored
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import explain_report, shard_plan_report, targets_report
-from sdgen.cli.settings import configmap_ref
-from sdgen.k8s.records import Resource
+from sdgen.cli.settings import configmap_ref, tenant_policy
+from sdgen.k8s.records import ConfigMap, Resource
 from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
 from sdgen.output import naming, render
@@ -52,7 +52,7 @@ from sdgen.runtime.cycle import (
     Reading,
     Rendering,
 )
-from sdgen.runtime.events import Emitter, LoopEvents
+from sdgen.runtime.events import Emitter, LoopEvents, TenantEvents
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
@@ -62,6 +62,7 @@ from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
+from sdgen.runtime.tenants import TenantCycle, TenantSource
 from sdgen.runtime.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,8 @@ class Sidecar:
         """Stop every thread within STOP_BUDGET: informers are signalled together, and one
         blocked in a request (a daemon thread) is left behind after a second."""
         self.stop.set()
-        if not isinstance(self.source, ConfigMapSource):
-            self.source.stop()
+        if not isinstance(self.source, (ConfigMapSource, TenantSource)):
+            self.source.stop()  # informers are stopped below, together
         if not stop_all(_all_informers(self.source, self.clusters), timeout=1.0):
             log.warning("some informer threads did not stop in time")
         if self.reloader is not None:
@@ -389,8 +390,13 @@ def build(
     board = Board(metrics)
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
+    if isinstance(source, TenantSource):
+        policy = tenant_policy(args)
+        cycle: Cycle = TenantCycle(source, clusters, output, options, policy, renderer=renderer)
+    else:
+        cycle = Cycle(source, clusters, output, options, renderer=renderer)
     sidecar = Sidecar(
-        Cycle(source, clusters, output, options, renderer=renderer),
+        cycle,
         board,
         Scheduler(wakeup, stop, args.interval, args.debounce),
         source,
@@ -447,6 +453,12 @@ def _cluster_source(
 def _config_source(
     args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
 ) -> ConfigSource:
+    if args.configmap_selector:
+        if args.config_file:
+            raise UsageError("--configmap-selector follows ConfigMaps: drop --config-file")
+        if api_client is None:
+            raise UsageError("--configmap-selector needs the Kubernetes API")
+        return _tenant_source(args, api_client, wakeup, namespace, name)
     if args.config_file:
         return FileSource(args.config_file, wakeup.notify)
     if api_client is None:
@@ -454,6 +466,12 @@ def _config_source(
             "no Kubernetes API: pass --kubeconfig, run in a pod, or use --config-file for a "
             "local config"
         )
+    return _configmap_source(args, api_client, wakeup, namespace, name)
+
+
+def _configmap_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
+) -> ConfigMapSource:
     informer = apiclient.new_informer(
         api_client,
         "configmaps",
@@ -464,6 +482,29 @@ def _config_source(
     return ConfigMapSource(informer, namespace, name, args.key)
 
 
+def _tenant_source(
+    args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
+) -> TenantSource:
+    """`--configmap-selector`: the matching ConfigMaps, each a tenant, and an explicit
+    `--configmap` (not its default) as the platform config."""
+    informers = [
+        apiclient.new_informer(
+            api_client,
+            "configmaps",
+            ns,
+            label_selector=args.configmap_selector,
+            on_change=wakeup.notify,
+        )
+        for ns in args.configmap_namespaces or (None,)
+    ]
+    platform = None
+    if args.configmap:
+        platform = _configmap_source(args, api_client, wakeup, namespace, name)
+    return TenantSource(
+        informers, args.key, args.trusted_namespaces, platform, args.configmap_selector
+    )
+
+
 def _events(
     args: argparse.Namespace,
     api_client: Any,
@@ -471,8 +512,10 @@ def _events(
     stop: threading.Event,
     metrics: Metrics,
 ) -> LoopEvents | None:
-    """Events on the ConfigMap: only when the config comes from one, and not --no-events."""
-    if args.no_events or api_client is None or not isinstance(source, ConfigMapSource):
+    """Events on the ConfigMap: only when the config comes from one (or from tenant
+    ConfigMaps, each its own), and not --no-events."""
+    tenants = isinstance(source, TenantSource)
+    if args.no_events or api_client is None or not (tenants or isinstance(source, ConfigMapSource)):
         return None
     emitter = Emitter(
         apiclient.EventWriter(api_client),
@@ -481,14 +524,17 @@ def _events(
         lambda reason, result: metrics.events.labels(reason, result).inc(),
     )
 
-    def regarding() -> Regarding | None:
-        found = source.configmap()
-        if found is None:
-            return None
-        meta = found.metadata
-        return Regarding(meta.namespace, meta.name, meta.uid)
+    if isinstance(source, TenantSource):
+        return TenantEvents(emitter, lambda target: _regarding(source.configmap_of(target)))
+    assert isinstance(source, ConfigMapSource)
+    return LoopEvents(emitter, lambda: _regarding(source.configmap()))
 
-    return LoopEvents(emitter, regarding)
+
+def _regarding(found: ConfigMap | None) -> Regarding | None:
+    if found is None:
+        return None
+    meta = found.metadata
+    return Regarding(meta.namespace, meta.name, meta.uid)
 
 
 def _reloader(
@@ -536,6 +582,8 @@ def _all_informers(source: ConfigSource, clusters: ClusterSource | None) -> list
     found: list[Informer[Any]] = []
     if isinstance(source, ConfigMapSource):
         found.append(source.informer)
+    if isinstance(source, TenantSource):
+        found.extend(source.all_informers())
     if isinstance(clusters, InformerSet):
         found.extend(clusters.informers())
     return found

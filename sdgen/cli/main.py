@@ -13,7 +13,17 @@ from collections.abc import Sequence
 
 from sdgen import __version__
 from sdgen.cli import check, commands, diff
-from sdgen.cli.settings import LOOP, OPS, OUTPUT, SERVE, SNAPSHOT, SOURCE, Flag, add_flags
+from sdgen.cli.settings import (
+    LOOP,
+    OPS,
+    OUTPUT,
+    SERVE,
+    SNAPSHOT,
+    SOURCE,
+    TENANTS,
+    Flag,
+    add_flags,
+)
 
 DESCRIPTION = """\
 Follow a scrape-target ConfigMap and write Prometheus file_sd output:
@@ -32,6 +42,7 @@ def _runtime_parser(
     """A subcommand that reads a config and a cluster: run, or the one-shot once/targets."""
     parser = sub.add_parser(name, help=help_text, description=description)
     add_flags(parser, "config source", SOURCE)
+    add_flags(parser, "many teams (README: Many teams, one Prometheus)", TENANTS)
     add_flags(parser, "output", OUTPUT)
     if oneshot:
         add_flags(parser, "loop", _named(LOOP, "on-missing-config"))
@@ -145,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     offered = {action.dest for action in serve._actions}
     serve.set_defaults(
         func=commands.serve,
-        **{f.dest: f.default for f in (*OUTPUT, *LOOP, *SNAPSHOT) if f.dest not in offered},
+        **{
+            f.dest: f.default
+            for f in (*OUTPUT, *LOOP, *SNAPSHOT, *TENANTS)  # tenants: not with serve yet
+            if f.dest not in offered
+        },
     )
 
     check_parser = sub.add_parser(

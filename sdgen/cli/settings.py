@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sdgen.config import filepaths
 from sdgen.config.model import DEFAULT_KEY
+from sdgen.config.tenancy import StaticEndpointsPolicy, TenantPolicy
 from sdgen.output.parts import DEFAULT_PART_SIZE
 from sdgen.prom.duration import DurationError, parse_duration
 
@@ -295,6 +297,88 @@ OPS = (
         choices=("debug", "info", "warning", "error"),
     ),
 )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list (of namespaces): blanks and repeats dropped, order kept."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def _label_name(text: str) -> str:
+    """A Prometheus label name, not a reserved `__` one (the tenant label is on every series)."""
+    if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", text) or text.startswith("__"):
+        raise argparse.ArgumentTypeError(f"not a label name: {text!r} (e.g. namespace, tenant)")
+    return text
+
+
+def _limit(text: str) -> int | None:
+    """A cap: a whole number ≥ 1, or 0 for none."""
+    return _positive_int(text) or None
+
+
+TENANT_POLICY = (
+    Flag(
+        "trusted-namespaces",
+        "tenants in these namespaces (comma-separated) may select other namespaces, "
+        "reference files, name addresses and set the tenant label themselves",
+        type=_names,
+        default=(),
+        metavar="NS,NS",
+    ),
+    Flag(
+        "tenant-label",
+        "the label every target of an untrusted tenant carries, set to its namespace",
+        type=_label_name,
+        default="namespace",
+        metavar="NAME",
+    ),
+    Flag(
+        "tenant-static-endpoints",
+        "may untrusted tenants name addresses (StaticEndpoints, __address__ rewrites)? "
+        "deny by default: an address is the one thing the namespace rule cannot bound",
+        default="deny",
+        choices=("allow", "deny"),
+    ),
+    Flag(
+        "tenant-sample-limit",
+        "cap each tenant scrape job's sample_limit (per scrape job, not per tenant; 0: none)",
+        type=_limit,
+        default=None,
+        metavar="N",
+    ),
+    Flag(
+        "tenant-target-limit",
+        "cap each tenant scrape job's target_limit (per scrape job, not per tenant; 0: none)",
+        type=_limit,
+        default=None,
+        metavar="N",
+    ),
+    Flag(
+        "tenant-max-targets",
+        "a tenant's targets beyond N in all: the target crossing the limit keeps its last "
+        "good files and reports an error (0: none)",
+        type=_limit,
+        default=None,
+        metavar="N",
+    ),
+)
+TENANTS = (
+    Flag(
+        "configmap-selector",
+        "follow every ConfigMap this label selector matches (e.g. sdgen.io/scrape-config=true), "
+        "each one tenant, NAMESPACE/NAME; --configmap, if given, is followed too, as the "
+        "trusted platform config",
+        metavar="SELECTOR",
+    ),
+    Flag(
+        "configmap-namespaces",
+        "--configmap-selector: look only in these namespaces (comma-separated; default all)",
+        type=_names,
+        default=(),
+        metavar="NS,NS",
+    ),
+    *TENANT_POLICY,
+)
 SNAPSHOT = (
     Flag(
         "snapshot",
@@ -303,6 +387,17 @@ SNAPSHOT = (
         metavar="FILE",
     ),
 )
+
+
+def tenant_policy(args: argparse.Namespace) -> TenantPolicy:
+    """The TenantPolicy of the TENANT_POLICY flags."""
+    return TenantPolicy(
+        label=args.tenant_label,
+        static_endpoints=StaticEndpointsPolicy(args.tenant_static_endpoints),
+        sample_limit=args.tenant_sample_limit,
+        target_limit=args.tenant_target_limit,
+        max_targets=args.tenant_max_targets,
+    )
 
 
 def add_flags(

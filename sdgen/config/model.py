@@ -105,6 +105,7 @@ class Endpoint:
     add_node_label: bool = False
     honor_labels: bool | None = None
     sample_limit: int | None = None
+    target_limit: int | None = None  # only as a tenant's cap (sdgen.config.tenancy)
 
 
 def secret_refs(ep: Endpoint) -> tuple[tuple[str, SecretRef], ...]:
@@ -132,6 +133,16 @@ class Target:
     namespace_selector: NamespaceSelector | None = None
     selector: LabelSelector | None = None
     relabelings: tuple[RelabelRule, ...] = ()
+    # The `job` label when it is not the name: a tenant's target is named after its tenant too
+    # (so its files and scrape jobs never collide with another tenant's), its job as written.
+    job: str = ""
+    # Where its Secret references are read: "" is the ConfigMap's namespace (the default); a
+    # tenant's own namespace for a tenant's target (sdgen.config.tenancy).
+    secrets_namespace: str = ""
+
+    @property
+    def job_label(self) -> str:
+        return self.job or self.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,8 @@ def _job(stem: str, part: int, ep: Endpoint, consumer: Consumer) -> dict[str, An
         job["honor_labels"] = ep.honor_labels
     if ep.sample_limit is not None:
         job["sample_limit"] = ep.sample_limit
+    if ep.target_limit is not None:
+        job["target_limit"] = ep.target_limit
     job.update(_http_client(stem, ep, consumer))
     if consumer.http_sd is not None:
         job["http_sd_configs"] = [

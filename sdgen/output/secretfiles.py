@@ -72,7 +72,8 @@ def materialize(resolution: Resolution, cluster: Cluster | None, namespace: str)
         if et.target.name in resolution.errors or et.target.name in errors:
             continue
         try:
-            by_target.setdefault(et.target.name, {}).update(_endpoint_files(et, cluster, namespace))
+            home = et.target.secrets_namespace or namespace
+            by_target.setdefault(et.target.name, {}).update(_endpoint_files(et, cluster, home))
         except SecretError as err:
             errors[et.target.name] = str(err)
             if err.gone:

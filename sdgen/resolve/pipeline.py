@@ -260,7 +260,7 @@ def _settings(target: Target, endpoint: Endpoint) -> dict[str, str]:
         METRICS_PATH: endpoint.path,
         SCRAPE_INTERVAL: format_duration(endpoint.interval_ms),
         SCRAPE_TIMEOUT: format_duration(timeout),
-        "job": target.name,
+        "job": target.job_label,
     }
     out.update((PARAM + key, values[0]) for key, values in endpoint.params if values)
     return out

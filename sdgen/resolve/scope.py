@@ -31,7 +31,8 @@ def needs(config: Config, default_namespace: str) -> ClusterNeeds:
     scopes: dict[Resource, Scope] = {}
     for target in active_targets(config):
         if any(secret_refs(endpoint) for endpoint in target.endpoints):
-            scopes[Resource.SECRETS] = frozenset({default_namespace})
+            home = frozenset({target.secrets_namespace or default_namespace})
+            scopes[Resource.SECRETS] = _union(scopes.get(Resource.SECRETS), home)
         if target.type is TargetType.STATIC_ENDPOINTS:
             continue
         scope = _scope(target.namespace_selector, default_namespace)

@@ -8,10 +8,10 @@ Owns the loop, split into its jobs:
   board      the status a cycle result updates: /status, /readyz, metrics, state log lines
   liveness   /healthz from the loop's last cycle, the config source and every informer
 and what the loop talks to: config sources (`source` for the ConfigMap informer, `localfile`
-for a local file), Prometheus reloads (`reload`), the ops server (`opsserver`: /metrics,
-/healthz, /readyz, /status, /explain, and `page`'s HTML at / and /ui, over `httploop`:
-bounded connections, threads and timeouts), sdgen's own metrics (`metrics`) and log setup
-(`logs`).
+for a local file, `tenants` for many ConfigMaps by label selector, with its TenantCycle),
+Prometheus reloads (`reload`), the ops server (`opsserver`: /metrics, /healthz, /readyz,
+/status, /explain, and `page`'s HTML at / and /ui, over `httploop`: bounded connections,
+threads and timeouts), sdgen's own metrics (`metrics`) and log setup (`logs`).
 May import: every package below it (prom, k8s, cache, config, resolve, output).
 See docs/architecture.md.
 """

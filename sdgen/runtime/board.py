@@ -20,6 +20,7 @@ from sdgen.runtime.cycle import ConfigStatus, CycleResult, Outcome, TargetStatus
 from sdgen.runtime.logs import Repeats
 from sdgen.runtime.metrics import Metrics
 from sdgen.runtime.rollout import Rollout
+from sdgen.runtime.tenants import tenant_counts
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Board:
         self.lint: tuple[str, ...] = ()  # the last render's lint warnings
         self.revision = 0  # goes up when what status() reports, rollout aside, changed
         self._write_failures = Repeats("write failed")
+        self.tenants: Mapping[str, ConfigStatus] = {}  # --configmap-selector: per tenant
 
     def record(self, result: CycleResult) -> None:
         """Take in what a cycle did."""
@@ -66,6 +68,7 @@ class Board:
             self.write_errors,
             self.replaced_files,
             self.lint,
+            self.tenants,
         )
 
     def _take(self, result: CycleResult) -> None:
@@ -79,6 +82,12 @@ class Board:
             self.metrics.set_targets({name: s.targets for name, s in result.targets.items()})
             self.metrics.set_funnels(
                 {name: s.funnel.stages() for name, s in result.targets.items() if s.funnel}
+            )
+        if result.reading.tenants or self.tenants:
+            self.tenants = result.reading.tenants
+            self.metrics.set_tenants(
+                {key: status.valid for key, status in self.tenants.items()},
+                self._tenant_targets(),
             )
         if result.outcome is Outcome.RENDERED:
             self._record_lint(result.lint)
@@ -111,8 +120,33 @@ class Board:
             return False, self.waiting_for or "no render yet"
         return True, "rendered"
 
+    def _tenant_targets(self) -> dict[str, int]:
+        return tenant_counts(self.tenants, {n: t.targets for n, t in self.targets.items()})
+
     def status(self) -> dict[str, Any]:
         """The /status document (without "watches", which the informers report)."""
+        found = self._tenant_status()
+        return {**found, **self._status()}
+
+    def _tenant_status(self) -> dict[str, Any]:
+        """ "tenants", when following tenant ConfigMaps: each one's config and targets."""
+        if not self.tenants:
+            return {}
+        counts = self._tenant_targets()
+        return {
+            "tenants": {
+                key: {
+                    "origin": status.origin,
+                    "version": status.version,
+                    "valid": status.valid,
+                    "issues": list(status.issues),
+                    "targets": counts.get(key, 0),
+                }
+                for key, status in self.tenants.items()
+            }
+        }
+
+    def _status(self) -> dict[str, Any]:
         return {
             "config": {
                 "origin": self.config.origin,

@@ -127,6 +127,8 @@ class Reading:
     waiting_for: str = ""  # when `config` is None: why
     loaded: Config | None = None  # a config version parsed by this cycle (not seen before)
     missing: bool = False  # the source synced and holds no config
+    # Following tenant ConfigMaps (sdgen.runtime.tenants): each tenant's own status, by key.
+    tenants: Mapping[str, ConfigStatus] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -213,6 +215,9 @@ class Cycle:
             options.part_size, naming.parts_on_disk(owned), options.consumer
         )
         self.legacy = LegacyFiles(owned)  # old-layout files, held until the new ones are loaded
+        # Keep every file not rendered (sdgen.runtime.tenants: a config whose files are not
+        # known is unreadable, so nothing may be removed).
+        self.hold_all = False
 
     def run(self) -> CycleResult:
         """Read, resolve, render and write once, unless nothing changed since the last time."""
@@ -235,15 +240,20 @@ class Cycle:
         # A failed write is tried again next cycle, even if nothing else changes: a render
         # after a tamper that could not write must not leave the last good key in place.
         self._rendered_key = None if sync.errors else key
-        lint = self._linter(reading.config, resolution)
+        lint = self.lint(reading.config, resolution)
         return CycleResult(
             Outcome.RENDERED,
             reading,
             sync,
             targets,
             self._clock() - started,
-            tuple(issue.format(reading.status.origin) for issue in lint),
+            lint,
         )
+
+    def lint(self, config: Config, resolution: Resolution) -> tuple[str, ...]:
+        """The lint warnings of this render, formatted (sdgen.resolve.lint)."""
+        origin = self._status.origin
+        return tuple(issue.format(origin) for issue in self._linter(config, resolution))
 
     def read(self) -> Reading:
         """The config to render now, with the informers it needs started and synced, or why
@@ -337,7 +347,10 @@ class Cycle:
         rejected = (*config.rejected, *(n for n in resolution.errors if n not in gone))
         held = {naming.target_prefix(n) for n in rejected}
         sync = self.output.sync(
-            desired, keep=lambda path: naming.prefix_of(path) in held or self.legacy.holds(path)
+            desired,
+            keep=lambda path: (
+                self.hold_all or naming.prefix_of(path) in held or self.legacy.holds(path)
+            ),
         )
         return sync, target_statuses(config, resolution, desired)
 
@@ -367,11 +380,11 @@ class Cycle:
             valid=config.usable and not config.errors,
             issues=tuple(issue.format(text.origin) for issue in config.issues),
         )
-        _log_loaded(text, config, self._status.issues)
+        log_loaded(text, config, self._status.issues)
         return config, config
 
 
-def _log_loaded(text: ConfigText, config: Config, issues: tuple[str, ...]) -> None:
+def log_loaded(text: ConfigText, config: Config, issues: tuple[str, ...]) -> None:
     for line in issues:
         log.warning("config: %s", line)
     if not config.usable:

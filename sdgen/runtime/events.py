@@ -1,4 +1,5 @@
-"""Kubernetes Events on the ConfigMap the config came from, written without slowing the loop.
+"""Kubernetes Events on the ConfigMap the config came from, written without slowing the loop
+(with tenant ConfigMaps, `TenantEvents`: each tenant's on its own).
 
 What the loop reports (`LoopEvents`): `ConfigInvalid` (a new version that cannot be used,
 with its located issues), `TargetRejected` (one per target whose error is new), `ConfigApplied`
@@ -188,15 +189,7 @@ class LoopEvents:
             )
         if result.outcome is not Outcome.RENDERED or result.sync_errors:
             return
-        errors = {name: t.error for name, t in result.targets.items() if t.error}
-        for name, error in sorted(errors.items()):
-            if self._rejected.get(name) != error:
-                self._emit(
-                    EventType.WARNING,
-                    "TargetRejected",
-                    f"target {name} rejected (its last good files are kept): {error}",
-                )
-        self._rejected = errors
+        errors = self._targets_rejected(result)
         if status.version != self._applied:
             self._applied = status.version
             targets = sum(t.targets for t in result.targets.values())
@@ -206,6 +199,24 @@ class LoopEvents:
                 f"config version {status.version} applied: {targets} scrape targets from "
                 f"{len(result.targets) - len(errors)} target names; {len(errors)} rejected",
             )
+
+    def _targets_rejected(self, result: CycleResult) -> dict[str, str]:
+        """TargetRejected for each target whose error is new; the errors, by target."""
+        errors = {name: t.error for name, t in result.targets.items() if t.error}
+        for name, error in sorted(errors.items()):
+            if self._rejected.get(name) != error:
+                self._emit_for(
+                    name,
+                    EventType.WARNING,
+                    "TargetRejected",
+                    f"target {name} rejected (its last good files are kept): {error}",
+                )
+        self._rejected = errors
+        return errors
+
+    def _emit_for(self, target: str, type_: EventType, reason: str, note: str) -> None:
+        """An event about `target`: on the one ConfigMap here."""
+        self._emit(type_, reason, note)
 
     def reload_answered(self, answer: ReloadAnswer) -> None:
         """Prometheus refused a reload (an HTTP error, with its message); an unreachable
@@ -217,5 +228,45 @@ class LoopEvents:
 
     def _emit(self, type_: EventType, reason: str, note: str) -> None:
         regarding = self._regarding()
+        if regarding is not None:
+            self.emitter.emit(Occurrence(regarding, type_, reason, ACTIONS[reason], note))
+
+
+class TenantEvents(LoopEvents):
+    """With --configmap-selector (sdgen.runtime.tenants): each tenant's events on its own
+    ConfigMap, in its own namespace, so a team sees them with `kubectl describe` there.
+    `configmap(target)`: the ConfigMap, as cached now, of the tenant a target name belongs to
+    (None: not there, no event). ConfigInvalid once per tenant version with an error;
+    TargetRejected as LoopEvents. ConfigApplied and ReloadFailed are about no one tenant:
+    none."""
+
+    def __init__(self, emitter: Emitter, configmap: Callable[[str], Regarding | None]) -> None:
+        super().__init__(emitter, lambda: None)
+        self._configmap = configmap
+        self._invalid: dict[str, str] = {}  # tenant → the version ConfigInvalid was emitted for
+
+    def after_cycle(self, result: CycleResult) -> None:
+        for key, status in result.reading.tenants.items():
+            if status.valid or not status.version or self._invalid.get(key) == status.version:
+                continue
+            self._invalid[key] = status.version
+            issues = "\n".join(status.issues)
+            self._emit_for(
+                f"{key}/",
+                EventType.WARNING,
+                "ConfigInvalid",
+                f"config version {status.version} has errors (its other targets and the "
+                f"other tenants render as usual):\n{issues}",
+            )
+        if result.outcome is not Outcome.RENDERED or result.sync_errors:
+            return
+        self._targets_rejected(result)
+
+    def reload_answered(self, answer: ReloadAnswer) -> None:
+        pass  # Prometheus's answer is about every tenant: in /status and the logs
+
+    def _emit_for(self, target: str, type_: EventType, reason: str, note: str) -> None:
+        """On the ConfigMap of the tenant `target` belongs to."""
+        regarding = self._configmap(target)
         if regarding is not None:
             self.emitter.emit(Occurrence(regarding, type_, reason, ACTIONS[reason], note))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sdgen.runtime.cycle import ClusterSource
 from sdgen.runtime.source import ConfigMapSource, ConfigSource
+from sdgen.runtime.tenants import TenantSource
 
 # The loop counts as stuck after this many intervals (plus LOOP_GRACE seconds for a slow cycle).
 LOOP_INTERVALS = 3
@@ -54,8 +55,15 @@ class Liveness:
         return True, "ok"
 
     def _config_stalled(self, now: float) -> list[str]:
-        """The ConfigMap watch, which is not one of the cluster source's informers."""
-        if not isinstance(self._source, ConfigMapSource):
+        """The ConfigMap watches, which are not among the cluster source's informers."""
+        if isinstance(self._source, ConfigMapSource):
+            watches = [self._source.informer]
+        elif isinstance(self._source, TenantSource):
+            watches = self._source.all_informers()
+        else:
             return []
-        watch = self._source.informer
-        return [watch.name] if now - (watch.last_progress or self._since) > self._window else []
+        return [
+            watch.name
+            for watch in watches
+            if now - (watch.last_progress or self._since) > self._window
+        ]

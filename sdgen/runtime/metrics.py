@@ -92,9 +92,19 @@ class Metrics:
     def __init__(self, informers: Callable[[], Iterable[InformerStats]] = tuple) -> None:
         self.registry = CollectorRegistry()
         self._config_info_labels: set[tuple[str, str]] = set()
+        self._tenants: set[str] = set()  # the tenant label values set
         r = self.registry
         Info("sdgen_build", "sdgen build information", registry=r).info({"version": __version__})
         self.targets = Gauge("sdgen_targets", "scrape targets written", ["target"], registry=r)
+        self.tenant_config_valid = Gauge(
+            "sdgen_tenant_config_valid",
+            "1 if the tenant's config (--configmap-selector) has no error",
+            ["tenant"],
+            registry=r,
+        )
+        self.tenant_targets = Gauge(
+            "sdgen_tenant_targets", "scrape targets written per tenant", ["tenant"], registry=r
+        )
         self.config_valid = Gauge(
             "sdgen_config_valid", "1 when the last config read was valid", registry=r
         )
@@ -198,6 +208,17 @@ class Metrics:
         for family in self.funnel.collect():
             for sample in family.samples:
                 yield sample.labels["target"], sample.labels["stage"]
+
+    def set_tenants(self, valid: Mapping[str, bool], targets: Mapping[str, int]) -> None:
+        """Per tenant (`namespace/name`): its config valid, and its targets written; the
+        series of tenants no longer followed are removed."""
+        for gone in self._tenants - valid.keys():
+            self.tenant_config_valid.remove(gone)
+            self.tenant_targets.remove(gone)
+        self._tenants = set(valid)
+        for tenant, ok in valid.items():
+            self.tenant_config_valid.labels(tenant).set(1 if ok else 0)
+            self.tenant_targets.labels(tenant).set(targets.get(tenant, 0))
 
     def set_targets(self, counts: dict[str, int]) -> None:
         """Replace the per-target gauge so removed targets disappear from /metrics."""

@@ -47,6 +47,11 @@ class ConfigMapSource:
         self._data_key = key
         self.origin = f"configmap {namespace}/{name} key {key}"
 
+    @property
+    def key(self) -> str:
+        """`namespace/name` of the ConfigMap."""
+        return self._key
+
     def start(self) -> None:
         self.informer.start()
 

@@ -39,6 +39,7 @@ from tests.bench import (
     sdgen_run,
     shardbalance,
     status_flood,
+    tenants,
 )
 from tests.bench.table import format_table, rows
 
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             _say("edit → file with and without 8 clients flooding /status")
             edits = 3 if args.quick else 10
             results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
+            _say("200 tenant ConfigMaps of 5 targets over 10k pods (--configmap-selector)")
+            tenant_work = work / "tenants"
+            tenant_work.mkdir(parents=True, exist_ok=True)
+            results["tenants"] = tenants.measure(10_000, 5 if args.quick else 20, tenant_work)
     if not args.peer_only:
         _in_process(results, args.quick)
         if target_sizes := [int(s) for s in args.targets.split(",") if s]:

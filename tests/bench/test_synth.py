@@ -101,3 +101,13 @@ def test_emulator_pages_return_exactly_the_seeded_objects(seeded: FakeAPI) -> No
         assert len(items) == len(got), f"{resource}: an object listed twice"
         assert got == want, resource
         assert pages == -(-len(want) // 500)
+
+
+def test_the_tenant_bench_selects_every_deployment_once_200_tenants_of_5() -> None:
+    from tests.bench.tenants import tenants
+
+    plan = tenants(10_000)
+    assert len(plan) == 200 and {len(apps) for _, _, apps in plan} == {5}
+    apps = [app for _, _, members in plan for app in members]
+    assert len(apps) == len(set(apps)) == 1000
+    assert len({(ns, name) for ns, name, _ in plan}) == 200

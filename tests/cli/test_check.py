@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,60 @@ def test_kubeconfig_lints_against_the_live_cluster(
         "matches no pod (running, with an IP) in the 1 namespace(s) selected",
         'targets[1].endpoints[0].port: warning: no selected pod has port "no-such-port"',
     ]
+
+
+TENANTS = REPO / "tests/data/tenants"
+
+
+def test_tenant_applies_the_tenant_rules_with_located_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hostile tenant of tests/system/test_tenants.py: each attempt is located."""
+    hostile = str(TENANTS / "hostile.yaml")
+    code, out, err = check(capsys, "--tenant", "team-c", hostile)
+    assert code == 1 and "4 error(s)" in err
+    expected = {
+        9: "targets[1].namespaceSelector: selects namespaces other than the tenant's own",
+        18: "targets[2].endpoints[0].relabelings[0]: warning: sets the 'namespace' label",
+        25: "targets[3].endpoints[0].bearerTokenFile: references a file of the Prometheus pod",
+        26: "targets[3].endpoints[0].tlsConfig.caFile: references a file of the Prometheus pod",
+        28: "targets[4].type: StaticEndpoints name addresses of their own",
+    }
+    for line, text in expected.items():
+        assert any(o.startswith(f"{hostile}:{line}: {text}") for o in out), (line, out)
+    assert sum("metricRelabelConfigs: warning: rule 0" in o for o in out) == 1
+    assert sum("honorLabels: warning: forced to false" in o for o in out) == 1
+    # Without --tenant the same file is a valid config.
+    assert check(capsys, hostile)[0] == 0
+
+
+def test_tenant_in_a_trusted_namespace_and_allowed_addresses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hostile = str(TENANTS / "hostile.yaml")
+    trusted = check(capsys, "--tenant", "team-c", "--trusted-namespaces", "ops,team-c", hostile)
+    # Files are the --allowed-file-prefixes' business then: unset, each is a warning.
+    assert trusted[0] == 0 and all(": warning: " in line for line in trusted[1])
+    code, out, _ = check(
+        capsys, "--tenant", "team-c", "--tenant-static-endpoints", "allow", hostile
+    )
+    assert code == 1 and not any("StaticEndpoints" in o for o in out)
+
+
+def test_tenant_on_a_configmap_manifest_uses_manifest_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = (TENANTS / "hostile.yaml").read_text()
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: scrape, namespace: team-c}\n"
+        "data:\n  scrape_config.yaml: |\n" + textwrap.indent(config, "    ")
+    )
+    code, out, _ = check(capsys, "--tenant", "team-c", str(manifest))
+    assert code == 1
+    assert any(o.startswith(f"{manifest}:{9 + 5}: targets[1].namespaceSelector") for o in out)
+
+
+def test_the_two_team_example_passes_as_a_tenant(capsys: pytest.CaptureFixture[str]) -> None:
+    for team in ("team-a", "team-b"):
+        assert check(capsys, "--tenant", team, "examples/teams.yaml")[:2] == (0, [])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +115,22 @@ def test_a_bug_is_not_turned_into_an_exit_code() -> None:
 
     with pytest.raises(KeyError):
         command(argparse.Namespace(log_format="text", log_level="info"))
+
+
+def test_a_configmap_selector_with_a_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    """In a child process: the command sets up logging for the whole process."""
+    config = tmp_path / "c.yaml"
+    config.write_text("targets: []\n")
+    args = ["once", "--output-dir", str(tmp_path), "--config-file", str(config)]
+    run = subprocess.run(
+        [sys.executable, "-m", "sdgen", *args, "--configmap-selector", "team=a"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "--configmap-selector follows ConfigMaps: drop --config-file" in run.stderr
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,20 @@ import argparse
 
 import pytest
 
-from sdgen.cli.settings import LOOP, OPS, OUTPUT, SNAPSHOT, SOURCE, add_flags, configmap_ref
+from sdgen.cli.check import TENANT
+from sdgen.cli.settings import (
+    LOOP,
+    OPS,
+    OUTPUT,
+    SNAPSHOT,
+    SOURCE,
+    TENANTS,
+    add_flags,
+    configmap_ref,
+)
 from tests.support.helpers import REPO
 
-ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT)
+ALL_FLAGS = (*SOURCE, *OUTPUT, *LOOP, *OPS, *SNAPSHOT, *TENANTS, TENANT)
 README = REPO / "README.md"
 
 
@@ -86,3 +96,20 @@ def test_every_flag_is_documented_in_the_readme() -> None:
     missing = [f"--{flag.name}" for flag in ALL_FLAGS if f"--{flag.name}" not in readme]
     missing += [flag.env for flag in ALL_FLAGS if flag.env not in readme]
     assert missing == [], f"README lacks {missing}"
+
+
+@pytest.mark.parametrize("value", ["bad-label", "__name__", "1x", ""])
+def test_the_tenant_label_must_be_a_label_name(value: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser, "t", TENANTS, {})
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--tenant-label", value])
+
+
+def test_tenant_lists_and_limits_parse() -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser, "t", TENANTS, {"SDGEN_TRUSTED_NAMESPACES": "ops, ops,infra"})
+    args = parser.parse_args(["--tenant-max-targets", "0", "--tenant-sample-limit", "100"])
+    assert args.trusted_namespaces == ("ops", "infra")
+    assert (args.tenant_max_targets, args.tenant_sample_limit) == (None, 100)
+    assert args.tenant_static_endpoints == "deny" and args.tenant_label == "namespace"

@@ -44,6 +44,7 @@ ENTRY_POINTS = [
     "overlays/secrets",
     "overlays/prometheus-agent",
     "overlays/agent",
+    "overlays/multi-tenant",
 ]
 CENTRAL = "overlays/central"  # sdgen serve for the shards of overlays/shards
 # The entry points whose scraper is a Prometheus (overlays/agent runs vmagent instead).
@@ -67,6 +68,11 @@ EXPECTED_RULES = {
     "overlays/secrets": CONFIG_RULES | {("Role", "", "secrets", READ)},
     "overlays/prometheus-agent": DISCOVERY_RULES,
     "overlays/agent": DISCOVERY_RULES,
+    "overlays/multi-tenant": DISCOVERY_RULES
+    | {
+        ("ClusterRole", "", "configmaps", READ),
+        ("ClusterRole", "events.k8s.io", "events", ("create", "patch")),
+    },
 }
 
 
