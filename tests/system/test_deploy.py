@@ -10,6 +10,7 @@ still syncs and renders, which proves the rules are enough.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -312,10 +313,18 @@ def test_openagent_overlay_follows_the_existing_configmap_and_owns_no_shared_obj
 
 @pytest.mark.parametrize("kustomization", ["base", "overlays/cluster-discovery"])
 def test_example_scrape_config_passes_sdgen_check(kustomization: str, tmp_path: Path) -> None:
+    """Checked as the deployed sidecar reads it: with its container's SDGEN_* settings, so
+    the credentials files the example names lie under its --allowed-file-prefixes."""
+    docs = render(kustomization)
     manifest = tmp_path / "sdgen-config.yaml"
-    manifest.write_text(yaml.safe_dump(one(render(kustomization), "ConfigMap", "sdgen-config")))
+    manifest.write_text(yaml.safe_dump(one(docs, "ConfigMap", "sdgen-config")))
+    sdgen_env = {k: v for k, v in env(container(docs, "sdgen")).items() if k.startswith("SDGEN_")}
+    assert "SDGEN_ALLOWED_FILE_PREFIXES" in sdgen_env
     result = subprocess.run(
-        [sys.executable, "-m", "sdgen", "check", str(manifest)], capture_output=True, text=True
+        [sys.executable, "-m", "sdgen", "check", str(manifest)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **sdgen_env},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s), 0 warning(s)" in result.stdout + result.stderr
