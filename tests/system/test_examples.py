@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from sdgen.cli.check import check_text
 from sdgen.config.document import parse_config
 from sdgen.config.manifest import load_configmap_key
-from tests.support.helpers import REPO
+from tests.support.helpers import REPO, wait_for
 
 EXAMPLES = REPO / "examples"
 DATA = REPO / "tests" / "data" / "config"
@@ -105,3 +108,52 @@ def test_prometheus_example_loads_fragments_from_its_glob(tmp_path: Path) -> Non
     broken = _promtool_check(tmp_path / "prometheus.yml")
     assert broken.returncode != 0
     assert "bogus" in broken.stdout + broken.stderr
+
+
+def test_make_run_picks_free_ports_when_its_defaults_are_taken(tmp_path: Path) -> None:
+    """`make run` (tests/tools/run-example) with both preferred ports taken: it says which
+    port is taken, uses free ones, and sdgen renders the example and answers on its port."""
+    taken = [socket.socket(), socket.socket()]
+    for s in taken:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+    api_port, ops_port = (s.getsockname()[1] for s in taken)
+    env = {
+        **os.environ,
+        "FAKEAPI_PORT": str(api_port),
+        "OPS_PORT": str(ops_port),
+        "OUT_DIR": str(tmp_path / "out"),
+        "STATE_DIR": str(tmp_path / "state"),
+    }
+    script = subprocess.Popen(
+        [str(REPO / "tests" / "tools" / "run-example")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert script.stdout is not None and script.stderr is not None
+        said = [script.stderr.readline(), script.stderr.readline()]
+        assert f"port {api_port} is taken; the API emulator uses" in said[0], said
+        assert f"port {ops_port} is taken; the sdgen ops port uses" in said[1], said
+        lines = iter(script.stdout.readline, "")
+        page = next(line for line in lines if "page and status" in line)
+        url = page.split()[-3].rstrip("/")  # http://127.0.0.1:PORT/ (curl ...)
+        assert not url.endswith(f":{ops_port}")
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as reply:
+                    return bool(reply.status == 200)
+            except OSError:
+                return False
+
+        wait_for(ready, 30, message="sdgen ready on the port make run chose")
+        assert list((tmp_path / "out" / "targets").glob("*/targets.json"))
+    finally:
+        os.killpg(script.pid, signal.SIGINT)
+        script.wait(timeout=10)
+        for s in taken:
+            s.close()
