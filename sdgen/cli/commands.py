@@ -29,7 +29,9 @@ from sdgen.cache.informerset import InformerSet
 from sdgen.cache.reflector import ServerSharding, ShardingIgnored
 from sdgen.cache.snapshot import SnapshotError, load_snapshot
 from sdgen.cli.report import explain_report, shard_plan_report, targets_report
-from sdgen.cli.settings import configmap_ref, tenant_policy
+from sdgen.cli.settings import configmap_ref, tenant_policy, tenant_ref
+from sdgen.config.manifest import load_configmap_key
+from sdgen.config.tenancy import Tenant
 from sdgen.k8s.records import ConfigMap, Resource
 from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, ClusterNeeds, StaticCluster
@@ -61,8 +63,8 @@ from sdgen.runtime.published import Published
 from sdgen.runtime.recorder import Regarding
 from sdgen.runtime.reload import ReloadAnswer, Reloader
 from sdgen.runtime.scheduler import Scheduler
-from sdgen.runtime.source import ConfigMapSource, ConfigSource
-from sdgen.runtime.tenants import TenantCycle, TenantSource
+from sdgen.runtime.source import ConfigMapSource, ConfigSource, ConfigText, text_version
+from sdgen.runtime.tenants import DumpedTenant, TenantCycle, TenantSource, TenantText
 from sdgen.runtime.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -337,12 +339,15 @@ def build(
     central: bool = False,
     stop: threading.Event | None = None,
     wakeup: Wakeup | None = None,
+    source: ConfigSource | None = None,
 ) -> Sidecar:
     """Assemble a sidecar from flags; raises one of EXIT_CODES with a clear message.
     `discovered`: targets keep their discovered labels (memory a long-lived sidecar saves).
     `central`: `sdgen serve`, every shard's documents in memory instead of files on disk.
     `stop`, `wakeup`: the Event that stops it and the flag that wakes its loop (`run` passes
-    the ones its signal thread sets)."""
+    the ones its signal thread sets); `source`: the config source, already made (a tenant
+    ConfigMap from a dump), else the flags' (then the Kubernetes API is needed unless
+    --snapshot and --config-file say otherwise)."""
     logs.setup(args.log_format, args.log_level)
     try:
         namespace, name = configmap_ref(args.configmap)
@@ -380,9 +385,10 @@ def build(
         consumer=consumer_of(args),
     )
     wakeup = Wakeup() if wakeup is None else wakeup  # first: every watcher below notifies it
-    api_client = _api_client(args)
+    api_client = _api_client(args) if source is None else None
     clusters = _cluster_source(args, api_client, wakeup, sharding)
-    source = _config_source(args, api_client, wakeup, namespace, name)
+    if source is None:
+        source = _config_source(args, api_client, wakeup, namespace, name)
     metrics = Metrics(lambda: _all_informers(source, clusters))
     if shard is not None:
         metrics.set_shard(shard.scheme.value, shard.index, shard.count)
@@ -390,7 +396,7 @@ def build(
     board = Board(metrics)
     events = _events(args, api_client, source, stop, metrics) if serve else None
     reloader = _reloader(args, stop, metrics, wakeup, board, events)
-    if isinstance(source, TenantSource):
+    if isinstance(source, (TenantSource, DumpedTenant)):
         policy = tenant_policy(args)
         cycle: Cycle = TenantCycle(source, clusters, output, options, policy, renderer=renderer)
     else:
@@ -422,8 +428,8 @@ def build(
             healthy,
             sidecar.board.ready,
             status,
-            explain=lambda target, obj, address, window=None: sidecar.cycle.explain(
-                target, obj, address, window=window
+            explain=lambda target, obj, address, window=None, tenant=None: sidecar.cycle.explain(
+                target, obj, address, window=window, tenant=tenant
             ).as_json(),
         )
         prefixes = served_routes(published.get) if published is not None else None
@@ -453,6 +459,10 @@ def _cluster_source(
 def _config_source(
     args: argparse.Namespace, api_client: Any, wakeup: Wakeup, namespace: str, name: str
 ) -> ConfigSource:
+    if args.tenant:
+        if args.config_file:
+            raise UsageError("--tenant reads a tenant ConfigMap: drop --config-file")
+        return _one_tenant(args, api_client, wakeup)
     if args.configmap_selector:
         if args.config_file:
             raise UsageError("--configmap-selector follows ConfigMaps: drop --config-file")
@@ -503,6 +513,54 @@ def _tenant_source(
     return TenantSource(
         informers, args.key, args.trusted_namespaces, platform, args.configmap_selector
     )
+
+
+def _tenant_key(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        return tenant_ref(args.tenant)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _one_tenant(args: argparse.Namespace, api_client: Any, wakeup: Wakeup) -> TenantSource:
+    """`sdgen explain --tenant NAMESPACE/NAME`: that tenant ConfigMap alone, read from the
+    cluster as the sidecar reads it (and only if --configmap-selector, when given, selects
+    it), with no platform config."""
+    if api_client is None:
+        raise UsageError(
+            f"--tenant {args.tenant}: not in --snapshot, and no Kubernetes API to read it from"
+        )
+    namespace, name = _tenant_key(args)
+    informer = apiclient.new_informer(
+        api_client,
+        "configmaps",
+        namespace,
+        label_selector=args.configmap_selector or "",
+        field_selector=f"metadata.name={name}",
+        on_change=wakeup.notify,
+    )
+    selector = args.configmap_selector or "any labels"
+    return TenantSource([informer], args.key, args.trusted_namespaces, None, selector)
+
+
+def dumped_tenant(args: argparse.Namespace) -> DumpedTenant | None:
+    """`--tenant NAMESPACE/NAME` from the --snapshot dump, when the dump holds that
+    ConfigMap with the data key (`kubectl get configmaps -A -o yaml` in it); else None."""
+    if not args.tenant or not args.snapshot:
+        return None
+    namespace, name = _tenant_key(args)
+    try:
+        text = Path(args.snapshot).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SnapshotError(f"{args.snapshot}: cannot read snapshot: {err}") from None
+    key = f"{namespace}/{name}"
+    for embedded in load_configmap_key(text, args.key).configs:
+        if embedded.configmap == key:
+            origin = f"configmap {key} key {args.key} in {args.snapshot}"
+            found = ConfigText(embedded.text, origin, text_version(embedded.text.encode()))
+            tenant = Tenant(namespace, name, namespace in args.trusted_namespaces)
+            return DumpedTenant(TenantText(tenant, found))
+    return None
 
 
 def _events(
@@ -760,16 +818,26 @@ def _rendered(args: argparse.Namespace, resolution: Resolution | None) -> render
 def explain(args: argparse.Namespace) -> int:
     """`sdgen explain`: why a target scrapes an object, or why not (0: it writes at least one
     target, 1: none, 2: usage or config errors)."""
-    sidecar = build(args, serve=False, write=False)
+    dumped = dumped_tenant(args)
+    try:
+        sidecar = build(args, serve=False, write=False, source=dumped)
+    except UsageError as err:
+        if args.tenant and args.snapshot and dumped is None:
+            raise UsageError(
+                f"--tenant {args.tenant}: no ConfigMap of that name with data key {args.key!r} "
+                f"in --snapshot {args.snapshot}, and no cluster to read it from: {err}"
+            ) from None
+        raise
     sidecar.start()
     cycle = sidecar.cycle
+    tenant = "/".join(_tenant_key(args)) if args.tenant else None
     try:
         reading = _settle(cycle.read, sidecar)
         if reading.config is None:
             raise UsageError(f"cannot explain: {reading.waiting_for}")
         renderer = _rendered(args, cycle.resolve(reading.config))
         explanation = cycle.explain(
-            args.target, args.object, args.address, file_of=renderer.file_of
+            args.target, args.object, args.address, file_of=renderer.file_of, tenant=tenant
         )
     finally:
         sidecar.shutdown()

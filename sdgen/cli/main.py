@@ -55,13 +55,23 @@ def _runtime_parser(
     # sdgen.cli.commands reads one namespace shape whatever the command.
     offered = {action.dest for action in parser._actions}
     parser.set_defaults(
-        **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered}
+        tenant=None,  # sdgen explain --tenant
+        **{f.dest: f.default for f in (*LOOP, *OPS, *SNAPSHOT) if f.dest not in offered},
     )
     return parser
 
 
 # The output flags that mean the same for `serve` (no directory, no reload: it serves).
 _SERVE_OUTPUT = ("part-size", "keep-meta-labels", "shards")
+
+
+EXPLAIN_TENANT = Flag(
+    "tenant",
+    "the tenant ConfigMap (README: Many teams, one Prometheus) whose TARGET is meant: read "
+    "from --snapshot when the dump holds it, else from the cluster, with the tenant rules of "
+    "--trusted-namespaces and the --tenant-* flags applied as the sidecar applies them",
+    metavar="NAMESPACE/NAME",
+)
 
 
 def _named(flags: tuple[Flag, ...], *names: str) -> tuple[Flag, ...]:
@@ -139,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="the candidates with this address, before or after relabeling",
     )
+    add_flags(explain, "tenant", (EXPLAIN_TENANT,))
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     explain.set_defaults(func=commands.explain)
 
@@ -156,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     offered = {action.dest for action in serve._actions}
     serve.set_defaults(
         func=commands.serve,
+        tenant=None,
         **{
             f.dest: f.default
             for f in (*OUTPUT, *LOOP, *SNAPSHOT, *TENANTS)  # tenants: not with serve yet

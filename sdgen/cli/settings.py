@@ -459,3 +459,11 @@ def configmap_ref(value: str | None, environ: Mapping[str, str] | None = None) -
     if not name or "/" in namespace:
         raise ValueError(f"--configmap {value!r}: expected NAMESPACE/NAME")
     return namespace or pod_namespace(environ), name
+
+
+def tenant_ref(value: str) -> tuple[str, str]:
+    """Split `--tenant NAMESPACE/NAME` (a tenant ConfigMap: both parts, always)."""
+    namespace, _, name = value.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"--tenant {value!r}: expected NAMESPACE/NAME of a tenant ConfigMap")
+    return namespace, name

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sdgen import SdgenError
-from sdgen.config.model import Config, Endpoint, Target, TargetType
+from sdgen.config.model import Config, Endpoint, Severity, Target, TargetType
 from sdgen.k8s.records import SERVICE_NAME_LABEL, EndpointSlice, Namespace, Pod, Secret, Service
 from sdgen.k8s.shardrange import hex_bound
 from sdgen.k8s.view import Cluster, StaticCluster
@@ -238,13 +238,20 @@ class ExplainSettings:
     keep_meta_labels: bool = False
 
 
-def find_target(config: Config, name: str) -> Target:
-    """The target named `name`; an ExplainError naming the choices when there is none."""
+def find_target(config: Config, name: str, origin: str = "") -> Target:
+    """The target named `name`; an ExplainError naming the choices when there is none, or
+    the located errors (in `origin`) that rejected it."""
     for target in config.targets:
         if target.name == name:
             return target
     if name in config.rejected:
-        raise ExplainError(f"target {name!r} is rejected by config errors: run `sdgen check`")
+        errors = [
+            i.format(origin)
+            for i in config.issues
+            if i.target == name and i.severity is Severity.ERROR
+        ]
+        why = "; ".join(errors) or "run `sdgen check`"
+        raise ExplainError(f"target {name!r} is rejected by config errors: {why}")
     known = ", ".join(repr(t.name) for t in config.targets) or "none"
     raise ExplainError(f"no target {name!r} in the config; targets: {known}")
 

@@ -288,16 +288,19 @@ class Cycle:
         address: str | None = None,
         file_of: FileOf | None = None,
         window: tuple[int, int] | None = None,
+        tenant: str | None = None,
     ) -> Explanation:
         """`sdgen explain` and `GET /explain`: from the config last parsed and the caches (no
         API call); the files as the last render split them unless `file_of` says otherwise.
+        `tenant`: the tenant ConfigMap (`namespace/name`) whose `target` is meant.
         Safe from another thread: it reads what the loop replaces whole, and changes nothing.
         An ExplainError when the question cannot be answered."""
         parsed = self._parsed
         if parsed is None or not parsed[1].usable:
             raise ExplainError(f"no usable config yet ({self._status.origin or 'not read'})")
         config = parsed[1]
-        found = find_target(config, target)
+        name = self.target_named(config, target, tenant)
+        found = find_target(config, name, self.origin_of(name))
         if not config.enabled:
             found = replace(found, enabled=False)
         ref = ObjectRef.parse(obj) if obj else None
@@ -319,6 +322,19 @@ class Cycle:
             file_of=file_of or self._renderer.file_of,
             window=window,
         )
+
+    def target_named(self, config: Config, target: str, tenant: str | None) -> str:
+        """The name in `config` of `target` of `tenant`: one config has no tenants."""
+        if tenant is not None:
+            raise ExplainError(
+                f"tenant {tenant!r}: this sdgen follows one config, not tenant ConfigMaps "
+                "(no --configmap-selector); ask without a tenant"
+            )
+        return target
+
+    def origin_of(self, target: str) -> str:
+        """Where the text that holds `target` comes from, to locate its issues."""
+        return self._status.origin
 
     def with_secrets(self, resolution: Resolution) -> Materialized:
         """The files under secrets/, and the resolution with the targets whose Secrets cannot

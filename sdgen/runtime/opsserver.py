@@ -198,13 +198,19 @@ def _probe(check: Check) -> Reply:
 
 
 def _explain(explain: Explain, query: Query) -> Reply:
-    """GET /explain?target=…[&object=KIND/NS/NAME | &address=HOST:PORT]: 200 with the same
-    JSON as `sdgen explain --json`, or 400 with {"error": …} for a question it cannot answer."""
+    """GET /explain?target=…[&tenant=NAMESPACE/NAME][&object=KIND/NS/NAME | &address=HOST:PORT]:
+    200 with the same JSON as `sdgen explain --json`, or 400 with {"error": …} for a question
+    it cannot answer (a targetName that several tenants have, without a tenant, is one)."""
     target = _param(query, "target") or ""
     try:
         if not target:
             raise SdgenError("missing ?target=<targetName>")
-        document = explain(target, _param(query, "object"), _param(query, "address"))
+        document = explain(
+            target,
+            _param(query, "object"),
+            _param(query, "address"),
+            tenant=_param(query, "tenant"),
+        )
         code = 200
     except SdgenError as err:
         document, code = {"error": str(err)}, 400

@@ -31,8 +31,10 @@ Reply = tuple[int, str, bytes]
 
 class ExplainAnswer(Protocol):
     """(target, object, address) → the `sdgen explain --json` document (`window`: with the
-    target's candidates at positions [start, stop) listed, and `listed_of` their total);
-    SdgenError for a question it cannot answer."""
+    target's candidates at positions [start, stop) listed, and `listed_of` their total;
+    `tenant`: the tenant ConfigMap whose target is meant); SdgenError for a question it
+    cannot answer. The page asks by the names /status lists, which name tenants' targets
+    `<namespace>/<ConfigMap>/<targetName>` already, so it never passes a tenant."""
 
     def __call__(
         self,
@@ -42,6 +44,7 @@ class ExplainAnswer(Protocol):
         /,
         *,
         window: tuple[int, int] | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]: ...
 
 

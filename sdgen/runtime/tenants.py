@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sdgen.cache.informer import Informer
 from sdgen.config.document import parse_config
@@ -33,6 +33,7 @@ from sdgen.config.model import Config, Issue, Target
 from sdgen.config.tenancy import Tenant, TenantPolicy, apply_tenancy, qualified
 from sdgen.k8s.records import ConfigMap
 from sdgen.output import naming
+from sdgen.resolve.explain import ExplainError
 from sdgen.resolve.lint import Linter
 from sdgen.resolve.resolver import EndpointTargets, Resolution
 from sdgen.resolve.scope import needs
@@ -46,7 +47,7 @@ from sdgen.runtime.cycle import (
     Reading,
     log_loaded,
 )
-from sdgen.runtime.source import ConfigMapSource, ConfigText, text_version
+from sdgen.runtime.source import ConfigMapSource, ConfigSource, ConfigText, text_version
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ class TenantText:
     tenant: Tenant
     text: ConfigText
     platform: bool = False
+
+
+class TenantTexts(ConfigSource, Protocol):
+    """What TenantCycle reads: every tenant's text now, and where they come from."""
+
+    origin: str
+
+    def texts(self) -> dict[str, TenantText]: ...
 
 
 class TenantSource:
@@ -140,6 +149,36 @@ class TenantSource:
         return ConfigText(text, origin, text_version(text.encode()))
 
 
+class DumpedTenant:
+    """One tenant ConfigMap's text read from a cluster dump (`sdgen explain --tenant` with
+    `--snapshot`): synced from the start, never changes."""
+
+    def __init__(self, found: TenantText) -> None:
+        self._texts = {found.tenant.key: found}
+        self.origin = found.text.origin
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def synced(self) -> bool:
+        return True
+
+    def healthy(self) -> bool:
+        return True
+
+    def ensure_alive(self) -> None:
+        pass
+
+    def read(self) -> ConfigText:
+        return ConfigText(None, self.origin, problem="read per tenant")
+
+    def texts(self) -> dict[str, TenantText]:
+        return dict(self._texts)
+
+
 @dataclass
 class _TenantState:
     """What the cycle keeps of one tenant between cycles."""
@@ -163,7 +202,7 @@ class TenantCycle(Cycle):
 
     def __init__(
         self,
-        source: TenantSource,
+        source: TenantTexts,
         clusters: ClusterSource | None,
         output: Output,
         options: Options,
@@ -238,6 +277,43 @@ class TenantCycle(Cycle):
             found.extend(issue.format(state.status.origin) for issue in linter(own, part))
         self._linters = used
         return tuple(found)
+
+    def target_named(self, config: Config, target: str, tenant: str | None) -> str:
+        """The merged config's name of `target` of `tenant` (`namespace/name`; the platform's
+        keep their names). Without a tenant, a name of the merged config, else the one
+        tenant's target of that name; an ExplainError naming the tenants when several have
+        one, or when the tenant is unknown or has no usable config."""
+        if tenant is not None:
+            state = self._tenants.get(tenant)
+            if state is None:
+                known = ", ".join(sorted(self._tenants)) or "none"
+                raise ExplainError(
+                    f"no tenant ConfigMap {tenant!r}: not found, or not selected by "
+                    f"--configmap-selector; tenants: {known}"
+                )
+            if not state.usable:
+                why = "; ".join(state.status.issues) or "not read yet"
+                raise ExplainError(f"tenant {tenant}: no usable config: {why}")
+            return target if state.platform else f"{tenant}/{target}"
+        if target in config.rejected or any(t.name == target for t in config.targets):
+            return target
+        owners = [
+            key
+            for key, state in sorted(self._tenants.items())
+            if not state.platform and f"{key}/{target}" in state.names
+        ]
+        if len(owners) > 1:
+            raise ExplainError(
+                f"target {target!r} is in several tenants: {', '.join(owners)}; name one "
+                "(tenant=NAMESPACE/NAME, or sdgen explain --tenant)"
+            )
+        return f"{owners[0]}/{target}" if owners else target
+
+    def origin_of(self, target: str) -> str:
+        for state in self._tenants.values():
+            if target in state.names:
+                return state.status.origin
+        return super().origin_of(target)
 
     def _tenant_of(self, target: str) -> str | None:
         """The tenant key a (qualified) target name belongs to; None: the platform's."""

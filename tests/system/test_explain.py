@@ -105,6 +105,7 @@ def test_explain_follows_the_cluster_and_rejects_bad_questions(
         ({"target": "nope"}, "no target 'nope' in the config"),
         ({"target": "db-pods", "object": "pod/corners/nope"}, "is not in the cache"),
         ({"target": "db-pods", "object": "deployment/corners/db"}, "unknown kind"),
+        ({"target": "db-pods", "tenant": "team-a/scrape"}, "follows one config, not tenant"),
     ]:
         code, answer = _ask(sidecar, **question)
         assert code == 400 and message in answer["error"], (question, answer)

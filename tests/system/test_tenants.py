@@ -9,8 +9,11 @@ a located message, and the other tenants' files stay the same bytes throughout.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -360,5 +363,85 @@ def test_a_target_crossing_the_limit_keeps_its_last_good_files(
             30,
             "the file follows again",
         )
+    finally:
+        assert run.terminate() == 0, run.log
+
+
+def _explain(run: Ops, **question: str) -> tuple[int, Any]:
+    code, body = run.get(f"/explain?{urlencode(question)}")
+    return code, json.loads(body)
+
+
+def test_explain_answers_for_a_tenants_target(
+    fakeapi: FakeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """GET /explain?tenant=…: each tenant's `web` from its own config and rules; without a
+    tenant, a name several tenants have is a 400 naming them; `sdgen explain --tenant` against
+    the same cluster gives the same answer."""
+    for i, ns in enumerate((*TEAMS, HOSTILE)):
+        fakeapi.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        fakeapi.create(web_pod("web-0", ns, f"10.0.{i}.1"))
+        text = (DATA / ("hostile.yaml" if ns == HOSTILE else "team.yaml")).read_text()
+        fakeapi.create(tenant_configmap(ns, text))
+    run = Ops(tmp_path, kubeconfig, "--configmap-selector", SELECTOR, env={"POD_NAMESPACE": "x"})
+    try:
+        run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
+        before = list(fakeapi.requests)
+        answers = {}
+        for ns in TEAMS:
+            question = {"tenant": f"{ns}/scrape", "target": "web", "object": f"pod/{ns}/web-0"}
+            code, answer = _explain(run, **question)
+            assert code == 200, answer
+            assert answer["target"] == f"{ns}/scrape/web"
+            (written,) = (c for c in answer["candidates"] if c["outcome"] == "written")
+            assert written["labels"]["namespace"] == ns
+            assert (
+                json.loads((run.out / written["file"]).read_text())[0]["labels"]["namespace"] == ns
+            )
+            answers[ns] = answer
+        # team-b's `web` reads team-b only.
+        code, answer = _explain(
+            run, tenant="team-b/scrape", target="web", object="pod/team-a/web-0"
+        )
+        assert code == 200 and answer["written"] == 0 and not answer["stages"][0]["passed"]
+        # A name only one tenant has needs no tenant; one three tenants have is ambiguous.
+        code, answer = _explain(run, target="spoof", object=f"pod/{HOSTILE}/web-0")
+        assert code == 200 and answer["target"] == f"{HOSTILE}/scrape/spoof", answer
+        code, answer = _explain(run, target="web")
+        assert code == 400
+        assert "in several tenants: team-a/scrape, team-b/scrape, team-c/scrape" in answer["error"]
+        for question, message in [
+            (
+                {"tenant": f"{HOSTILE}/scrape", "target": "other-team"},
+                ":9: targets[1].namespaceSelector: selects namespaces other than",
+            ),
+            ({"tenant": "team-x/scrape", "target": "web"}, "no tenant ConfigMap 'team-x/scrape'"),
+        ]:
+            code, answer = _explain(run, **question)
+            assert code == 400 and message in answer["error"], (question, answer)
+        assert fakeapi.requests == before, "GET /explain made API requests"
+        # The page's drill-down asks by the qualified name /status lists: its form keeps it.
+        code, page = run.get(
+            "/ui/target?" + urlencode({"name": "team-a/scrape/web", "object": "pod/team-a/web-0"})
+        )
+        assert code == 200 and 'name="name" value="team-a/scrape/web"' in page
+        assert "explain-error" not in page and "1 targets written" in page
+
+        # The CLI reads the one tenant ConfigMap from the cluster and answers the same.
+        def cli(tenant: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable, "-m", "sdgen", "explain", "web", "--tenant", tenant,
+                    "--configmap-selector", SELECTOR, "--object", "pod/team-a/web-0", "--json",
+                    "--kubeconfig", str(kubeconfig), "--output-dir", str(run.out),
+                ],
+                capture_output=True, text=True, cwd=REPO, timeout=120,
+            )  # fmt: skip
+
+        done = cli("team-a/scrape")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == answers["team-a"]
+        done = cli("monitoring/scrape")  # no such ConfigMap
+        assert done.returncode == 2 and "no tenant ConfigMap 'monitoring/scrape'" in done.stderr
     finally:
         assert run.terminate() == 0, run.log
