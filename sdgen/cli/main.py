@@ -65,12 +65,12 @@ def _runtime_parser(
 _SERVE_OUTPUT = ("part-size", "keep-meta-labels", "shards")
 
 
-EXPLAIN_TENANT = Flag(
-    "tenant",
+# A plain argument, like --object, with no SDGEN_* variable: SDGEN_TENANT is `check --tenant`'s
+# (a namespace), and one variable must not mean two things.
+EXPLAIN_TENANT_HELP = (
     "the tenant ConfigMap (README: Many teams, one Prometheus) whose TARGET is meant: read "
     "from --snapshot when the dump holds it, else from the cluster, with the tenant rules of "
-    "--trusted-namespaces and the --tenant-* flags applied as the sidecar applies them",
-    metavar="NAMESPACE/NAME",
+    "--trusted-namespaces and the --tenant-* flags applied as the sidecar applies them"
 )
 
 
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="the candidates with this address, before or after relabeling",
     )
-    add_flags(explain, "tenant", (EXPLAIN_TENANT,))
+    explain.add_argument("--tenant", metavar="NAMESPACE/NAME", help=EXPLAIN_TENANT_HELP)
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     explain.set_defaults(func=commands.explain)
 
