@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, "report", (FORMAT, *(f for f in OUTPUT if f.name == "part-size")))
     add_flags(parser, "secrets and local files", (MATERIALIZE_SECRETS, ALLOWED_FILE_PREFIXES))
     add_flags(parser, "operations", tuple(f for f in OPS if f.name in ("log-format", "log-level")))
-    parser.set_defaults(config_file=None, health_window=660.0, tenant=None)
+    # diff reads one ConfigMap: no tenant, no selector (the sidecar's config source reads both)
+    parser.set_defaults(config_file=None, health_window=660.0, tenant=None, configmap_selector=None)
 
 
 class DiffInputError(SdgenError):
