@@ -63,7 +63,7 @@ def test_configmap_example_is_where_sdgen_looks_by_default() -> None:
 
 
 def test_openagent_sample_passes_with_warnings_only() -> None:
-    """A byte-for-byte copy of ../shared/samples/openagent-configmap.yaml, as users have it."""
+    """The openAgent ConfigMap sample exactly as existing users have it (byte for byte)."""
     issues = check_text((DATA / "openagent-sample-configmap.yaml").read_text(encoding="utf-8"))
     assert issues is not None
     assert [(i.severity, i.line, i.path) for i in issues] == [
