@@ -29,6 +29,11 @@ def changed_keys(previous: Mapping[str, Any] | None, current: Mapping[str, Any])
         return
     if previous is current:
         return
+    changed_since = getattr(current, "changed_since", None)  # a cache's log (sdgen.k8s.view)
+    logged = changed_since(previous) if changed_since is not None else None
+    if logged is not None:  # keys written; one added and removed again is in neither
+        yield from (key for key in logged if key in current or key in previous)
+        return
     get = previous.get
     yield from (key for key, value in current.items() if get(key) is not value)
     yield from (key for key in previous if key not in current)
