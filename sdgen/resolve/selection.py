@@ -75,6 +75,16 @@ class PodSelection:
             self._seen[namespace] = pods
         return delta
 
+    def selected(self) -> Delta:
+        """Every pod picked as of the last `update`: what a new endpoint pipeline over this
+        selection starts from (sdgen.resolve.resolver keeps a selection across an edit)."""
+        return {
+            key: (pod,)
+            for namespace in self._namespaces
+            for key, pod in self._seen.get(namespace, {}).items()
+            if self._picks(pod)
+        }
+
     def _picks(self, pod: Pod) -> bool:
         """Pods without an IP or finished are no targets (see sdgen.resolve.candidates)."""
         return (
@@ -100,6 +110,10 @@ class SliceSelection:
     @property
     def services(self) -> int:
         return len(self._services)
+
+    def selected(self) -> Delta:
+        """Every slice picked as of the last `update`, with its Service and pods, by key."""
+        return dict(sorted(self._selected.items()))
 
     def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
         changed = diffs or Diffs()

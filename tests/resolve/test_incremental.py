@@ -7,7 +7,7 @@ stores do, so the cached outcomes are really reused; each change replaces a reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -241,3 +241,34 @@ def test_an_unchanged_endpoint_gives_the_same_result_object() -> None:
     renderer = render.Renderer()
     files = renderer.render(first.endpoints)
     assert all(files[k] is v for k, v in renderer.render(again.endpoints).items())
+
+
+def _selections(resolver: Resolver) -> dict[str, object]:
+    return {target.name: state.selection for (target, _), state in resolver._states.items()}
+
+
+def test_an_edit_of_rules_keeps_the_selection_and_a_selector_edit_does_not() -> None:
+    """A rule-only edit relabels the target's objects without selecting them all again (its
+    selection is kept, brought up to date, and read whole); the output is a fresh resolve's."""
+    scenario, resolver = Scenario(), Resolver(default_namespace=NS)
+    resolver(scenario.config(), scenario.cluster())
+    before = _selections(resolver)
+    scenario.apply(("config", 2, 3))
+    scenario.apply(("pod", 6, 1))  # and a pod changed meanwhile: the kept selection sees it
+    config, cluster = scenario.config(), scenario.cluster()
+    edited = resolver(config, cluster)
+    assert _files(edited) == _files(resolve(config, cluster, default_namespace=NS))
+    assert edited.funnels == resolve(config, cluster, default_namespace=NS).funnels
+    after = _selections(resolver)
+    assert after["pods"] is before["pods"] and after["svcs"] is before["svcs"]
+    moved = Config(
+        targets=tuple(
+            replace(t, selector=LabelSelector(match_labels=(("app", "api"),)))
+            if t.name == "pods"
+            else t
+            for t in config.targets
+        )
+    )
+    reselected = resolver(moved, cluster)
+    assert _files(reselected) == _files(resolve(moved, cluster, default_namespace=NS))
+    assert _selections(resolver)["pods"] is not after["pods"]
