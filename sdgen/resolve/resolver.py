@@ -173,7 +173,7 @@ class Resolver:
         # compiling every target on every call went through a bounded cache that missed
         # whenever a config had more rule lists than it held (issue 17).
         state = self._states.get(key)
-        kept = None if state is not None else self._kept_selection(target, namespaces)
+        kept = None if state is not None else self._kept_selection(target, namespaces, used)
         if state is None:
             state = self._new_state(target, namespaces, target_rules(target), kept)
         used[key] = state
@@ -193,18 +193,19 @@ class Resolver:
         return state
 
     def _kept_selection(
-        self, target: Target, namespaces: tuple[str | None, ...]
+        self, target: Target, namespaces: tuple[str | None, ...], used: _States
     ) -> PodSelection | SliceSelection | None:
         """The last call's selection of the target of this name, when the edit left what it
         selects alone (type, selector, namespaces): an edit of a monitor's endpoints or rules
-        then relabels its objects without selecting them all again. Names are unique in a
-        config, so the old state is not used by this call."""
+        then relabels its objects without selecting them all again. A selection is taken
+        once, and only from a state no target of this call uses (a parsed config's names are
+        unique; one built otherwise may repeat a name)."""
         if target.selector is None:
             return None
         if self._by_name is None:  # once per call that makes a new state
             self._by_name = {key[0].name: (key, state) for key, state in self._states.items()}
-        found = self._by_name.get(target.name)
-        if found is None:
+        found = self._by_name.pop(target.name, None)
+        if found is None or found[0] in used:
             return None
         (old, old_namespaces), state = found
         same = (old.type, old.selector, old_namespaces) == (
@@ -213,7 +214,10 @@ class Resolver:
             namespaces,
         )
         selection = state.selection
-        return selection if same and isinstance(selection, PodSelection | SliceSelection) else None
+        if not same or not isinstance(selection, PodSelection | SliceSelection):
+            return None
+        del self._states[found[0]]  # taken: a later target equal to the old one starts afresh
+        return selection
 
     def _new_state(
         self,

@@ -272,3 +272,28 @@ def test_an_edit_of_rules_keeps_the_selection_and_a_selector_edit_does_not() -> 
     reselected = resolver(moved, cluster)
     assert _files(reselected) == _files(resolve(moved, cluster, default_namespace=NS))
     assert _selections(resolver)["pods"] is not after["pods"]
+
+
+def test_a_kept_selection_serves_one_target_even_when_a_built_config_repeats_a_name() -> None:
+    """A config built in code may hold two targets of one name (a parsed one may not): the
+    old one again and an edited one, in either order. Each gets a selection of its own."""
+    for edited_first in (True, False):
+        scenario, resolver = Scenario(), Resolver(default_namespace=NS)
+        resolver(scenario.config(), scenario.cluster())
+        old = scenario.config().targets[0]
+        scenario.apply(("config", 2, 0))
+        edited = scenario.config().targets[0]
+        pair = (edited, old) if edited_first else (old, edited)
+        config = Config(targets=pair)
+        scenario.apply(("pod", 6, 0))
+        cluster = scenario.cluster()
+        assert _files(resolver(config, cluster)) == _files(
+            resolve(config, cluster, default_namespace=NS)
+        )
+        selections = [state.selection for state in resolver._states.values()]
+        assert len({id(s) for s in selections}) == len(selections) == 2
+        scenario.apply(("pod", 7, 0))
+        cluster = scenario.cluster()
+        assert _files(resolver(config, cluster)) == _files(
+            resolve(config, cluster, default_namespace=NS)
+        )
