@@ -92,29 +92,88 @@ class _Index(Generic[R]):
         return dict(self._frozen)
 
 
+_LOG_VERSIONS = 64  # versions whose changed keys a store remembers
+_LOG_KEYS = 1024  # a write changing more keys is logged as "unknown" (a relist: diff it whole)
+
+_Log = tuple[tuple[int, frozenset[str] | None], ...]  # (version, keys it changed) in order
+
+
+def _readonly(*_: object, **__: object) -> None:
+    raise TypeError("a snapshot's records cannot be changed")
+
+
+class SnapshotItems(dict[str, R]):
+    """A snapshot's records by key: a dict readers must not change (its writers raise), that
+    can say which keys changed since an earlier snapshot of the same store
+    (`changed_since`, from the store's log of recent writes), so a resolve after one pod
+    changed looks at that pod's key instead of comparing every key of a 100k-pod mapping.
+    Lookups are plain dict lookups (none is overridden)."""
+
+    __slots__ = ("_log", "_store", "version")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __init__(self, items: dict[str, R], store: object, version: int, log: _Log) -> None:
+        super().__init__(items)
+        self._store, self.version, self._log = store, version, log
+
+    def changed_since(self, earlier: Mapping[str, object]) -> frozenset[str] | None:
+        """The keys written between `earlier` (a snapshot's items of the same store) and this
+        one: a superset of those whose record is another object. None when unknown (another
+        store, not a snapshot's items, or writes older than the log or too large for it)."""
+        if earlier is self:
+            return frozenset()
+        if not isinstance(earlier, SnapshotItems) or earlier._store is not self._store:
+            return None
+        start, log = earlier.version, self._log
+        if start > self.version:
+            return None
+        if start == self.version:
+            return frozenset()
+        if not log or log[0][0] > start + 1:
+            return None  # the log no longer reaches back to `earlier`
+        keys: set[str] = set()
+        for version, changed in log:
+            if start < version <= self.version:
+                if changed is None:
+                    return None
+                keys |= changed
+        return frozenset(keys)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (dict, (dict(self),))
+
+
 class Snapshot(Generic[R]):
     """The store's content at one version; immutable, so any thread may read it. The mappings
     it hands out are the same objects for as long as the snapshot lives, and the store reuses
     a snapshot until a write: the identity contract of sdgen.k8s.view."""
 
-    __slots__ = ("_by_index", "_indices", "_items", "_proxy", "version")
+    __slots__ = ("_by_index", "_indices", "_items", "version")
 
     def __init__(
         self,
         version: int,
         items: dict[str, R],
         indices: dict[str, dict[str, frozenset[str]]],
+        *,
+        store: object = None,
+        log: _Log = (),
     ) -> None:
+        """`store` and `log`: which store this is a version of, and its recent writes (see
+        `SnapshotItems`); without them every snapshot is from a store of its own."""
         self.version = version
-        self._items = items
-        self._proxy = MappingProxyType(items)
+        self._items: SnapshotItems[R] = SnapshotItems(
+            items, object() if store is None else store, version, log
+        )
         self._indices = indices
         self._by_index: dict[tuple[str, str], Mapping[str, R]] = {}
 
     @property
     def items(self) -> Mapping[str, R]:
         """Every record by key."""
-        return self._proxy
+        return self._items
 
     def index_items(self, index: str, value: str) -> Mapping[str, R]:
         """The records under `value` in the named index, by key; built once per snapshot."""
@@ -157,6 +216,7 @@ class Store(Generic[R]):
         self._indices = {name: _Index(func) for name, func in (indexers or {}).items()}
         self._version = 0
         self._snapshot: Snapshot[R] | None = None
+        self._log: _Log = ()  # recent writes; replaced, never changed: snapshots share it
 
     @property
     def version(self) -> int:
@@ -209,7 +269,9 @@ class Store(Generic[R]):
         with self._lock:
             if self._snapshot is None or self._snapshot.version != self._version:
                 indices = {name: index.freeze() for name, index in self._indices.items()}
-                self._snapshot = Snapshot(self._version, dict(self._items), indices)
+                self._snapshot = Snapshot(
+                    self._version, self._items, indices, store=self, log=self._log
+                )
             return self._snapshot
 
     @staticmethod
@@ -231,3 +293,5 @@ class Store(Generic[R]):
                 index.update(change.key, change.old, change.new)
         if changes:
             self._version += 1
+            keys = frozenset(c.key for c in changes) if len(changes) <= _LOG_KEYS else None
+            self._log = (*self._log[1 - _LOG_VERSIONS :], (self._version, keys))

@@ -55,6 +55,7 @@ from sdgen.runtime.cycle import (
     Rendering,
 )
 from sdgen.runtime.events import Emitter, LoopEvents, TenantEvents
+from sdgen.runtime.heap import release_free_memory
 from sdgen.runtime.liveness import Liveness
 from sdgen.runtime.localfile import FileSource
 from sdgen.runtime.metrics import Metrics
@@ -182,6 +183,8 @@ class Sidecar:
         )
         if self.events is not None:
             self.events.after_cycle(result)  # only queues: never waits for the API server
+        if result.outcome is Outcome.RENDERED:
+            release_free_memory()  # the cycle's garbage, freed, back to the kernel
         return result
 
     def _release_legacy_files(self) -> None:

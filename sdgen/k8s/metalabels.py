@@ -388,23 +388,31 @@ def _declaring_container(pod: Pod, number: int) -> dict[str, str]:
 
 
 def endpointslice_targets(
-    eps: EndpointSlice, pod_of: Callable[[str, str], Pod | None]
+    eps: EndpointSlice, pod_of: Callable[[str, str], Pod | None], port_name: str | None = None
 ) -> list[SliceTarget]:
     """Role endpointslice's targets: per endpoint, port and address, then the container ports of
-    the slice's pods that no slice port covers. `pod_of(namespace, name)` looks pods up."""
+    the slice's pods that no slice port covers. `pod_of(namespace, name)` looks pods up.
+
+    `port_name`: only the targets whose slice port has this name (those a ServiceMonitor
+    endpoint with `port: <name>` keeps), in the same order; the uncovered container ports
+    have no slice port, so none of them. Building every port's labels to throw most away
+    was most of a ServiceMonitor's edit."""
     out: list[SliceTarget] = []
     seen: dict[tuple[str, str], Pod] = {}
+    ports = eps.ports if port_name is None else [p for p in eps.ports if p.name == port_name]
     for endpoint in eps.endpoints:
         ref = endpoint.target_ref
         pod = pod_of(ref.namespace, ref.name) if ref is not None and ref.kind == "Pod" else None
         if pod is not None:
             seen.setdefault((pod.metadata.namespace, pod.metadata.name), pod)
-        for port in eps.ports:
+        for port in ports:
             for address in endpoint.addresses:
                 labels = _endpoint_labels(address, endpoint, port)
                 if pod is not None and port.port is not None:
                     labels.update(_declaring_container(pod, port.port))
                 out.append(SliceTarget(labels, pod))
+    if port_name is not None:
+        return out
     covered = {port.port for port in eps.ports if port.port is not None}
     for pod in seen.values():
         out.extend(_uncovered_ports(pod, covered))

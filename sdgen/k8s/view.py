@@ -17,6 +17,10 @@ that rely on it point here.
 - So a reader that kept the last mapping tells "nothing changed" by `is`, and otherwise
   compares record by record by `is` (sdgen.resolve.selection), and whatever is worked out
   from an object can be remembered by the object's identity (`IdentityMemo`, below).
+- A mapping may also say which keys changed since an earlier one: a method
+  `changed_since(earlier) -> Iterable[str] | None` (a superset of the keys whose record is
+  another object; None when it cannot tell). The informer caches' mappings log their recent
+  writes (sdgen.cache.store), so a resolve after one pod changed need not compare every key.
 - The stages after that keep the contract going: an endpoint's target lines stay the same list
   while unchanged (sdgen.resolve.targetset), so its targets file is the same bytes object
   (sdgen.output.render), which the output directory recognises without comparing

@@ -149,9 +149,14 @@ def source_builder(
             objects[0].metadata.namespace,
         )
 
+    # `port: <name>` keeps only that slice port's targets: build no others (_slice_port_matcher)
+    port_name = (
+        endpoint.port if endpoint.port is not None and not _is_number(endpoint.port) else None
+    )
+
     def slice_source(objects: Objects) -> Source:
         service, eps = objects[0], objects[1]
-        build = partial(_built_slice, shared.slices, service, eps, cluster)
+        build = partial(_built_slice, shared.slices, service, eps, cluster, port_name)
         return Source(
             partial(_slice_candidates, service, endpoint, build, shared),
             service.metadata.namespace,
@@ -229,12 +234,18 @@ _BuiltSlice: TypeAlias = tuple[dict[str, str], list[metalabels.SliceTarget]]
 
 
 def _built_slice(
-    built: IdentityMemo[_BuiltSlice], service: Service, eps: EndpointSlice, cluster: Cluster
+    built: IdentityMemo[_BuiltSlice],
+    service: Service,
+    eps: EndpointSlice,
+    cluster: Cluster,
+    port_name: str | None,
 ) -> _BuiltSlice:
-    found = built.get(eps)
+    """The slice's group labels and targets (all, or those of the slice port `port_name`),
+    shared by the endpoints that ask for the same."""
+    found = built.get(eps, port_name)
     if found is None:
-        made = (metalabels.endpointslice_labels(eps, service), _running(eps, cluster))
-        found = built.put(eps, value=made)
+        made = (metalabels.endpointslice_labels(eps, service), _running(eps, cluster, port_name))
+        found = built.put(eps, port_name, value=made)
     return found
 
 
@@ -271,9 +282,12 @@ def _slice_meta(
     return {**wanted_group, **pod, **metalabels.only(target.labels, wanted)}
 
 
-def _running(eps: EndpointSlice, cluster: Cluster) -> list[metalabels.SliceTarget]:
-    """The slice's targets, without those of finished pods (the operator's filterRunning)."""
-    targets = metalabels.endpointslice_targets(eps, cluster.pod)
+def _running(
+    eps: EndpointSlice, cluster: Cluster, port_name: str | None = None
+) -> list[metalabels.SliceTarget]:
+    """The slice's targets (of the slice port `port_name` only, when given), without those of
+    finished pods (the operator's filterRunning)."""
+    targets = metalabels.endpointslice_targets(eps, cluster.pod, port_name)
     return [t for t in targets if t.pod is None or t.pod.status.phase not in FINISHED]
 
 

@@ -39,6 +39,7 @@ from sdgen.resolve.scope import active_targets
 _Key = tuple[str, str]  # a target's address and metrics path
 _Scraped = frozenset[_Key]  # what an endpoint's targets scrape
 _SHOWN = 3  # addresses named in a duplicate warning
+_PATHS = 1024  # metrics paths a Linter shares one string of
 
 
 _Endpoint = tuple[str, int]  # (target name, endpoint index)
@@ -54,8 +55,11 @@ class Linter:
     def __init__(self) -> None:
         self._scraped: dict[_Endpoint, tuple[Sequence[bytes], _Scraped, dict[bytes, _Key]]] = {}
         self._indexed: dict[_Endpoint, _Scraped] = {}  # what `_owners` holds of each endpoint
-        self._owners: dict[_Key, set[_Endpoint]] = {}  # who scrapes an address and path
-        self._shared: set[_Key] = set()  # the keys with two owners or more
+        # Who scrapes an address and path: the one endpoint, or (in `_shared`) the two or
+        # more. Nearly every key has one owner, and a set per key would be most of the index.
+        self._owners: dict[_Key, _Endpoint] = {}
+        self._shared: dict[_Key, set[_Endpoint]] = {}
+        self._paths: dict[str, str] = {}  # one string per metrics path, not one per target
 
     def __call__(self, config: Config, resolution: Resolution) -> tuple[Issue, ...]:
         found: list[Issue] = []
@@ -79,26 +83,32 @@ class Linter:
                 self._indexed[endpoint] = keys
         order = {endpoint: i for i, endpoint in enumerate(scraped)}
         both: dict[tuple[_Endpoint, _Endpoint], set[_Key]] = {}
-        for key in self._shared:
-            for pair in combinations(sorted(self._owners[key], key=order.__getitem__), 2):
+        for key, owners in self._shared.items():
+            for pair in combinations(sorted(owners, key=order.__getitem__), 2):
                 both.setdefault(pair, set()).add(key)
         for (a, b), common in sorted(both.items(), key=lambda p: (order[p[0][0]], order[p[0][1]])):
             yield _duplicate(config, endpoints[order[a]], endpoints[order[b]], frozenset(common))
 
     def _index(self, endpoint: _Endpoint, old: _Scraped, new: _Scraped) -> None:
         """Move `endpoint` in the index from the keys `old` to the keys `new`."""
+        single, shared = self._owners, self._shared
         for key in old - new:
-            owners = self._owners[key]
+            owners = shared.get(key)
+            if owners is None:
+                del single[key]
+                continue
             owners.discard(endpoint)
-            if len(owners) < 2:
-                self._shared.discard(key)
-                if not owners:
-                    del self._owners[key]
+            if len(owners) == 1:
+                single[key] = owners.pop()
+                del shared[key]
         for key in new - old:
-            owners = self._owners.setdefault(key, set())
-            owners.add(endpoint)
-            if len(owners) > 1:
-                self._shared.add(key)
+            owners = shared.get(key)
+            if owners is not None:
+                owners.add(endpoint)
+            elif (first := single.pop(key, None)) is not None:
+                shared[key] = {first, endpoint}
+            else:
+                single[key] = endpoint
 
     def _scraped_by(self, et: EndpointTargets) -> _Scraped:
         known = self._scraped.get((et.target.name, et.index))
@@ -110,7 +120,10 @@ class Linter:
             key = old.get(line)
             if key is None:
                 target = ScrapeTarget.decode(line)
-                key = (target.address, target.labels.get(METRICS_PATH, ""))
+                path = target.labels.get(METRICS_PATH, "")
+                if len(self._paths) > _PATHS:
+                    self._paths.clear()  # paths unique per target: sharing saves nothing
+                key = (target.address, self._paths.setdefault(path, path))
             keys[line] = key
         scraped = frozenset(keys.values())
         self._scraped[et.target.name, et.index] = (et.lines, scraped, keys)

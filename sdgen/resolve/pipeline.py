@@ -78,16 +78,22 @@ class ScrapeTarget:
         return cls(group.targets[0], group.labels, _NOTHING)
 
 
-def encode_group(address: str, labels: Mapping[str, str]) -> bytes:
+def encode_group(address: str, labels: Mapping[str, str], buffer: bytearray | None = None) -> bytes:
     """One file_sd group as the targets file holds it: `{"targets":[..],"labels":{..}}`,
     labels in the given (sorted) order. Sorting these lines sorts targets by address.
+
+    `buffer`: scratch space a caller that encodes many groups on one thread reuses. The line
+    is copied out of it at its exact size: msgspec's own `encode` leaves each bytes object
+    with the slack of its growing buffer (about a fifth more), and a sidecar keeps a line per
+    target for as long as the target lives.
 
     Never holds the bytes `%{`: vmagent expands `%{ENV_VAR}` in the raw bytes of the file_sd
     files it reads, so a label value such as an
     annotation holding `%{` is written `\\u0025{`, which every JSON reader decodes to `%{`."""
     group = {"targets": [address], "labels": labels if isinstance(labels, dict) else dict(labels)}
     try:
-        line = _ENCODE(group)
+        _ENCODER.encode_into(group, buffer := bytearray() if buffer is None else buffer)
+        line = bytes(buffer)
     except UnicodeEncodeError:  # a lone surrogate: only an escaping encoder can write it
         line = json.dumps(group, separators=(",", ":")).encode("ascii")
     return line.replace(b"%{", b"\\u0025{") if b"%{" in line else line
@@ -98,7 +104,7 @@ class _Group(msgspec.Struct):
     labels: dict[str, str]
 
 
-_ENCODE = msgspec.json.Encoder().encode
+_ENCODER = msgspec.json.Encoder()
 _GROUP = msgspec.json.Decoder(_Group)
 
 
@@ -146,6 +152,7 @@ class CandidatePipeline:
         self.public = _PublicNames(keep_meta)
         self.warnings: list[str] = []
         self.warn = _rule_warner(target, index, self.warnings)
+        self._buffer = bytearray()  # encode_group's scratch space; one thread calls a pipeline
 
     def __call__(self, source: Source) -> SourceTargets:
         lines: list[bytes] = []
@@ -171,7 +178,7 @@ class CandidatePipeline:
                 dropped.append(problem)
             elif self.keeps is None or self.keeps(address, source.namespace):
                 labels = _public(final, address, self.public)
-                lines.append(encode_group(address, labels))
+                lines.append(encode_group(address, labels, self._buffer))
                 if self.keep_discovered:
                     found = _Discovered(source.candidates, index, self.by_scheme)
                     kept.append(ScrapeTarget(address, labels, found))

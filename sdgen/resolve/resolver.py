@@ -30,7 +30,7 @@ from sdgen.resolve.candidates import (
 from sdgen.resolve.funnel import EndpointFunnel, Funnel
 from sdgen.resolve.pipeline import CandidatePipeline, ScrapeTarget, SourceTargets
 from sdgen.resolve.scope import active_targets
-from sdgen.resolve.selection import Diffs, Selection, SliceSelection
+from sdgen.resolve.selection import Diffs, PodSelection, Selection, SliceSelection
 from sdgen.resolve.sharding import Shard
 from sdgen.resolve.targetset import TargetSet
 
@@ -121,6 +121,10 @@ class Resolver:
         self._keeps = shard.keeps if shard is not None else None
         self._keep_discovered = keep_discovered
         self._states: _States = {}
+        # the last call's states by target name, while a call looks for a selection to keep
+        self._by_name: (
+            dict[str, tuple[tuple[Target, tuple[str | None, ...]], _TargetState]] | None
+        ) = None
 
     def __call__(self, config: Config, cluster: Cluster | None) -> Resolution:
         """Disabled targets (or a disabled config) yield nothing; a target that cannot be
@@ -131,6 +135,7 @@ class Resolver:
         funnels: dict[str, Funnel] = {}
         used: _States = {}
         shared, diffs = SharedParts(), Diffs()
+        self._by_name = None
         try:
             with without_cycle_collection():
                 for target in active_targets(config):
@@ -150,6 +155,7 @@ class Resolver:
             raise
         finally:
             shared.clear()
+            self._by_name = None
         self._states = used
         return Resolution(tuple(endpoints), errors, tuple(warnings), funnels)
 
@@ -166,10 +172,14 @@ class Resolver:
         # Rules are compiled for a new state only: a kept state's compiled fine before, and
         # compiling every target on every call went through a bounded cache that missed
         # whenever a config had more rule lists than it held (issue 17).
-        state = used[key] = self._states.get(key) or self._new_state(
-            target, namespaces, target_rules(target)
-        )
+        state = self._states.get(key)
+        kept = None if state is not None else self._kept_selection(target, namespaces, used)
+        if state is None:
+            state = self._new_state(target, namespaces, target_rules(target), kept)
+        used[key] = state
         delta = state.selection.update(cluster or _NO_CLUSTER, diffs)  # None: static only
+        if kept is not None:  # the new endpoints start from all it selects, not its changes
+            delta = kept.selected()
         for i, (ep, es) in enumerate(zip(target.endpoints, state.endpoints, strict=True)):
             if delta or es.result is None:
                 source = source_builder(target, ep, cluster, shared)
@@ -182,11 +192,39 @@ class Resolver:
             state.funnel = _funnel(target, state, namespaces, cluster)
         return state
 
+    def _kept_selection(
+        self, target: Target, namespaces: tuple[str | None, ...], used: _States
+    ) -> PodSelection | SliceSelection | None:
+        """The last call's selection of the target of this name, when the edit left what it
+        selects alone (type, selector, namespaces): an edit of a monitor's endpoints or rules
+        then relabels its objects without selecting them all again. A selection is taken
+        once, and only from a state no target of this call uses (a parsed config's names are
+        unique; one built otherwise may repeat a name)."""
+        if target.selector is None:
+            return None
+        if self._by_name is None:  # once per call that makes a new state
+            self._by_name = {key[0].name: (key, state) for key, state in self._states.items()}
+        found = self._by_name.pop(target.name, None)
+        if found is None or found[0] in used:
+            return None
+        (old, old_namespaces), state = found
+        same = (old.type, old.selector, old_namespaces) == (
+            target.type,
+            target.selector,
+            namespaces,
+        )
+        selection = state.selection
+        if not same or not isinstance(selection, PodSelection | SliceSelection):
+            return None
+        del self._states[found[0]]  # taken: a later target equal to the old one starts afresh
+        return selection
+
     def _new_state(
         self,
         target: Target,
         namespaces: tuple[str | None, ...],
         rules: list[tuple[CompiledRule, ...]],
+        selection: Selection | None = None,
     ) -> _TargetState:
         endpoints = [
             _EndpointState(
@@ -203,7 +241,7 @@ class Resolver:
             )
             for i, ep in enumerate(target.endpoints)
         ]
-        return _TargetState(new_selection(target, namespaces), endpoints)
+        return _TargetState(selection or new_selection(target, namespaces), endpoints)
 
     def _finish(self, target: Target, index: int, endpoint: Endpoint, es: _EndpointState) -> None:
         """The endpoint's result (the same object while its lines are unchanged) and its

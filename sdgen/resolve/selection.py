@@ -29,6 +29,11 @@ def changed_keys(previous: Mapping[str, Any] | None, current: Mapping[str, Any])
         return
     if previous is current:
         return
+    changed_since = getattr(current, "changed_since", None)  # a cache's log (sdgen.k8s.view)
+    logged = changed_since(previous) if changed_since is not None else None
+    if logged is not None:  # keys written; one added and removed again is in neither
+        yield from (key for key in logged if key in current or key in previous)
+        return
     get = previous.get
     yield from (key for key, value in current.items() if get(key) is not value)
     yield from (key for key in previous if key not in current)
@@ -70,6 +75,16 @@ class PodSelection:
             self._seen[namespace] = pods
         return delta
 
+    def selected(self) -> Delta:
+        """Every pod picked as of the last `update`: what a new endpoint pipeline over this
+        selection starts from (sdgen.resolve.resolver keeps a selection across an edit)."""
+        return {
+            key: (pod,)
+            for namespace in self._namespaces
+            for key, pod in self._seen.get(namespace, {}).items()
+            if self._picks(pod)
+        }
+
     def _picks(self, pod: Pod) -> bool:
         """Pods without an IP or finished are no targets (see sdgen.resolve.candidates)."""
         return (
@@ -95,6 +110,10 @@ class SliceSelection:
     @property
     def services(self) -> int:
         return len(self._services)
+
+    def selected(self) -> Delta:
+        """Every slice picked as of the last `update`, with its Service and pods, by key."""
+        return dict(sorted(self._selected.items()))
 
     def update(self, cluster: Cluster, diffs: Diffs | None = None) -> Delta:
         changed = diffs or Diffs()

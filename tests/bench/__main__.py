@@ -1,5 +1,5 @@
-"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick] [--peer-only]`: the
-numbers the README's "Performance" section quotes.
+"""`python -m tests.bench --out FILE [--sizes 10000,100000] [--quick] [--peer-only]
+[--sdgen-only]`: the numbers the README's "Performance" section quotes.
 
 For each size: the emulator is seeded with a synthetic cluster in its own process, `sdgen run`
 is measured against it (first render, memory, steady cycles, change latencies), then
@@ -57,8 +57,11 @@ def baseline_budget(pods: int, quick: bool) -> float:
     return 60.0 if quick else (120.0 if pods <= 10_000 else 60.0)
 
 
-def measure_size(pods: int, quick: bool, work: Path, peer_only: bool = False) -> dict[str, Any]:
-    """`peer_only`: only sdgen's first render and Prometheus's kubernetes_sd beside it."""
+def measure_size(
+    pods: int, quick: bool, work: Path, peer_only: bool = False, sdgen_only: bool = False
+) -> dict[str, Any]:
+    """`peer_only`: only sdgen's first render and Prometheus's kubernetes_sd beside it;
+    `sdgen_only`: only sdgen's own rows (no peer, baseline or Prometheus following it)."""
     work.mkdir(parents=True)
     kubeconfig = work / "kubeconfig"
     names = ("emulator", "sdgen", "baseline", "peer")
@@ -84,6 +87,8 @@ def measure_size(pods: int, quick: bool, work: Path, peer_only: bool = False) ->
             result["sdgen"] = sdgen_run.measure(
                 kubeconfig, work, pods, plan(pods, quick), logs["sdgen"]
             )
+        if sdgen_only:
+            return result
         _say(f"{pods} pods: Prometheus's own kubernetes_sd on the same cluster (the peer)")
         result["peer"] = peer.measure(kubeconfig, work / "peer", logs["peer"])
         if peer_only:
@@ -142,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         help="per size, only sdgen's first render and Prometheus's kubernetes_sd (the peer row)",
     )
     parser.add_argument(
+        "--sdgen-only",
+        action="store_true",
+        help="per size, only sdgen's own rows (memory, first render, change latencies), and "
+        "none of the sections after the sizes",
+    )
+    parser.add_argument(
         "--targets",
         default="1000,5000",
         help="config sizes in targets for the many-targets section, comma-separated ('' skips)",
@@ -158,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         for pods in sizes:
             results["sizes"][str(pods)] = measure_size(
-                pods, args.quick, work / str(pods), args.peer_only
+                pods, args.quick, work / str(pods), args.peer_only, args.sdgen_only
             )
-        if not args.peer_only:
+        only = args.peer_only or args.sdgen_only
+        if not only:
             _say("edit → file with and without 8 clients flooding /status")
             edits = 3 if args.quick else 10
             results["status_flood"] = status_flood.measure(5000, edits, 8, work / "status-flood")
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             tenant_work = work / "tenants"
             tenant_work.mkdir(parents=True, exist_ok=True)
             results["tenants"] = tenants.measure(10_000, 5 if args.quick else 20, tenant_work)
-    if not args.peer_only:
+    if not only:
         _in_process(results, args.quick)
         if target_sizes := [int(s) for s in args.targets.split(",") if s]:
             _say("a config of many targets, in-process")

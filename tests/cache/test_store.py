@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sdgen.cache.store import (
+    _LOG_KEYS,
+    _LOG_VERSIONS,
     NAMESPACE_INDEX,
     SERVICE_INDEX,
     ChangeType,
@@ -17,6 +20,7 @@ from sdgen.cache.store import (
     by_service,
 )
 from sdgen.k8s.records import SERVICE_NAME_LABEL, EndpointSlice, ObjectMeta, Pod
+from sdgen.resolve.selection import changed_keys
 
 
 def pod(name: str, namespace: str = "default", **labels: str) -> Pod:
@@ -209,6 +213,72 @@ def test_store_matches_a_plain_dict_model(
             assert snap.index_keys(NAMESPACE_INDEX, namespace) == expected
 
 
+def _identity_diff(earlier: Mapping[str, Pod], later: Mapping[str, Pod]) -> set[str]:
+    keys = {k for k, v in later.items() if earlier.get(k) is not v}
+    return keys | (earlier.keys() - later.keys())
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ops)
+def test_changed_since_covers_every_changed_key(
+    ops: list[tuple[str, list[tuple[str, str, int]]]],
+) -> None:
+    """Between any two snapshots the log reaches, `changed_since` names every key whose record
+    is another object (more is allowed: it only costs a look)."""
+    store = pod_store()
+    snaps = [store.snapshot()]
+    for op, args in ops:
+        records = [pod(name, namespace, gen=str(gen)) for name, namespace, gen in args]
+        if op == "upsert":
+            for record in records:
+                store.upsert(record)
+        elif op == "delete":
+            for record in records:
+                store.delete(f"{record.metadata.namespace}/{record.metadata.name}")
+        else:
+            store.replace(records)
+        snaps.append(store.snapshot())
+    for i, earlier in enumerate(snaps):
+        for later in snaps[i:]:
+            logged = later.items.changed_since(earlier.items)  # type: ignore[attr-defined]
+            assert logged is not None  # 25 ops of at most 4 writes: within the log
+            assert logged >= _identity_diff(earlier.items, later.items)
+
+
+def test_changed_since_names_the_one_key_written() -> None:
+    store = pod_store()
+    store.replace([pod(f"p{i}") for i in range(50)])
+    before = store.snapshot().items
+    store.upsert(pod("p7", gen="2"))
+    store.delete("default/p9")
+    store.upsert(pod("new"))
+    after = store.snapshot().items
+    assert after.changed_since(before) == {"default/p7", "default/p9", "default/new"}  # type: ignore[attr-defined]
+    assert after.changed_since(after) == frozenset()  # type: ignore[attr-defined]
+
+
+def test_changed_since_is_unknown_beyond_the_log() -> None:
+    """Unknown (None: compare every key) for another store's or a plain mapping, writes older
+    than the log, and a write of more keys than it logs (a relist)."""
+    store, other = pod_store(), pod_store()
+    store.upsert(pod("a"))
+    other.upsert(pod("a"))
+    first = store.snapshot().items
+    assert store.snapshot().items.changed_since(other.snapshot().items) is None  # type: ignore[attr-defined]
+    assert first.changed_since(dict(first)) is None  # type: ignore[attr-defined]
+    for i in range(_LOG_VERSIONS):
+        store.upsert(pod("a", gen=str(i)))
+    assert store.snapshot().items.changed_since(first) == {"default/a"}  # type: ignore[attr-defined]
+    store.upsert(pod("a", gen="once more"))
+    assert store.snapshot().items.changed_since(first) is None  # type: ignore[attr-defined]
+    recent = store.snapshot().items
+    store.replace([pod(f"p{i}") for i in range(_LOG_KEYS + 1)])
+    assert store.snapshot().items.changed_since(recent) is None  # type: ignore[attr-defined]
+    later = store.snapshot().items
+    store.upsert(pod("p1", gen="1"))
+    assert store.snapshot().items.changed_since(later) == {"default/p1"}  # type: ignore[attr-defined]
+
+
 def test_snapshots_stay_consistent_under_a_concurrent_writer() -> None:
     store = pod_store()
     done = threading.Event()
@@ -231,3 +301,22 @@ def test_snapshots_stay_consistent_under_a_concurrent_writer() -> None:
         assert indexed == set(snap.items)
         checked += 1
     writer.join()
+
+
+def test_a_selection_over_snapshots_sees_each_write() -> None:
+    """changed_keys over the store's snapshots (its log) finds what comparing every key finds."""
+    store = pod_store()
+    store.replace([pod(f"p{i}", gen="0") for i in range(20)])
+    seen = store.snapshot().items
+    for step, write in enumerate(
+        [
+            lambda: store.upsert(pod("p3", gen="1")),
+            lambda: store.delete("default/p4"),
+            lambda: store.upsert(pod("p4")),
+            lambda: store.replace([pod(f"p{i}", gen="0") for i in range(10)]),
+        ]
+    ):
+        write()
+        now = store.snapshot().items
+        assert set(changed_keys(seen, now)) == _identity_diff(seen, now), step
+        seen = now

@@ -52,6 +52,26 @@ def test_endpointslice_group_matches_prometheus(case: dict[str, Any]) -> None:
     assert _group(group) == _expected(case)
 
 
+@pytest.mark.parametrize("case", SLICE_CASES, ids=[c["name"] for c in SLICE_CASES])
+def test_one_slice_ports_targets_are_those_of_all_with_its_name(case: dict[str, Any]) -> None:
+    """`port_name` builds exactly the targets of all that carry that slice port name, in order
+    (the uncovered container ports carry none)."""
+    eps = msgspec.convert(case["slice"], EndpointSlice)
+    pods = {
+        (p.metadata.namespace, p.metadata.name): p
+        for p in (msgspec.convert(raw, Pod) for raw in case.get("pods", ()))
+    }
+
+    def pod_of(namespace: str, name: str) -> Pod | None:
+        return pods.get((namespace, name))
+
+    every = metalabels.endpointslice_targets(eps, pod_of)
+    names = {t.labels.get(metalabels.SLICE_PORT_NAME) for t in every} | {"absent", ""}
+    for name in sorted(n for n in names if n is not None):
+        named = metalabels.endpointslice_targets(eps, pod_of, name)
+        assert named == [t for t in every if t.labels.get(metalabels.SLICE_PORT_NAME) == name]
+
+
 def test_endpointslice_targets_keep_prometheus_order() -> None:
     """Endpoint, then port, then address; uncovered pod ports last."""
     case = next(c for c in SLICE_CASES if c["name"].startswith("FQDN"))

@@ -7,7 +7,7 @@ stores do, so the cached outcomes are really reused; each change replaces a reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -241,3 +241,59 @@ def test_an_unchanged_endpoint_gives_the_same_result_object() -> None:
     renderer = render.Renderer()
     files = renderer.render(first.endpoints)
     assert all(files[k] is v for k, v in renderer.render(again.endpoints).items())
+
+
+def _selections(resolver: Resolver) -> dict[str, object]:
+    return {target.name: state.selection for (target, _), state in resolver._states.items()}
+
+
+def test_an_edit_of_rules_keeps_the_selection_and_a_selector_edit_does_not() -> None:
+    """A rule-only edit relabels the target's objects without selecting them all again (its
+    selection is kept, brought up to date, and read whole); the output is a fresh resolve's."""
+    scenario, resolver = Scenario(), Resolver(default_namespace=NS)
+    resolver(scenario.config(), scenario.cluster())
+    before = _selections(resolver)
+    scenario.apply(("config", 2, 3))
+    scenario.apply(("pod", 6, 1))  # and a pod changed meanwhile: the kept selection sees it
+    config, cluster = scenario.config(), scenario.cluster()
+    edited = resolver(config, cluster)
+    assert _files(edited) == _files(resolve(config, cluster, default_namespace=NS))
+    assert edited.funnels == resolve(config, cluster, default_namespace=NS).funnels
+    after = _selections(resolver)
+    assert after["pods"] is before["pods"] and after["svcs"] is before["svcs"]
+    moved = Config(
+        targets=tuple(
+            replace(t, selector=LabelSelector(match_labels=(("app", "api"),)))
+            if t.name == "pods"
+            else t
+            for t in config.targets
+        )
+    )
+    reselected = resolver(moved, cluster)
+    assert _files(reselected) == _files(resolve(moved, cluster, default_namespace=NS))
+    assert _selections(resolver)["pods"] is not after["pods"]
+
+
+def test_a_kept_selection_serves_one_target_even_when_a_built_config_repeats_a_name() -> None:
+    """A config built in code may hold two targets of one name (a parsed one may not): the
+    old one again and an edited one, in either order. Each gets a selection of its own."""
+    for edited_first in (True, False):
+        scenario, resolver = Scenario(), Resolver(default_namespace=NS)
+        resolver(scenario.config(), scenario.cluster())
+        old = scenario.config().targets[0]
+        scenario.apply(("config", 2, 0))
+        edited = scenario.config().targets[0]
+        pair = (edited, old) if edited_first else (old, edited)
+        config = Config(targets=pair)
+        scenario.apply(("pod", 6, 0))
+        cluster = scenario.cluster()
+        assert _files(resolver(config, cluster)) == _files(
+            resolve(config, cluster, default_namespace=NS)
+        )
+        selections = [state.selection for state in resolver._states.values()]
+        assert len({id(s) for s in selections}) == len(selections) == 2
+        scenario.apply(("pod", 7, 0))
+        cluster = scenario.cluster()
+        assert _files(resolver(config, cluster)) == _files(
+            resolve(config, cluster, default_namespace=NS)
+        )

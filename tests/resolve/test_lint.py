@@ -182,3 +182,30 @@ def test_duplicates_are_found_without_comparing_every_pair_of_endpoints() -> Non
         )
     ]
     assert linter(config, resolution) == issues
+
+
+def _static(addresses: list[list[str]]) -> str:
+    return "targets:\n" + "".join(
+        f"- targetName: s{i}\n  type: StaticEndpoints\n  endpoints: [{{addresses: {a}}}]\n"
+        for i, a in enumerate(addresses)
+    )
+
+
+def test_a_long_lived_linter_follows_addresses_gaining_and_losing_owners() -> None:
+    """One owner, two, three, then back down and moved: each cycle's warnings are a fresh
+    linter's (the index keeps a key's one owner apart from a key's several)."""
+    steps = [
+        [["1.1.1.1:1"], ["2.2.2.2:2"], ["3.3.3.3:3"]],
+        [["1.1.1.1:1"], ["1.1.1.1:1"], ["3.3.3.3:3"]],
+        [["1.1.1.1:1"], ["1.1.1.1:1"], ["1.1.1.1:1", "3.3.3.3:3"]],
+        [["4.4.4.4:4"], ["1.1.1.1:1"], ["1.1.1.1:1", "3.3.3.3:3"]],
+        [["4.4.4.4:4"], ["3.3.3.3:3"], ["1.1.1.1:1", "3.3.3.3:3"]],
+        [["3.3.3.3:3"], ["4.4.4.4:4"], []],
+        [["1.1.1.1:1"], ["2.2.2.2:2"], ["3.3.3.3:3"]],
+    ]
+    linter, resolver = Linter(), Resolver(default_namespace="default")
+    for step, addresses in enumerate(steps):
+        config = parse_config(_static(addresses))
+        expected = lint(config, resolve(config, None, default_namespace="default"))
+        assert linter(config, resolver(config, None)) == expected, step
+        assert bool(expected) == (step in (1, 2, 3, 4)), step

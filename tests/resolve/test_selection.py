@@ -167,6 +167,28 @@ def test_changed_keys_compares_by_identity() -> None:
     assert list(changed_keys({"a": one}, {"a": other})) == ["a"]
 
 
+class _Logged(dict[str, object]):
+    """A mapping that knows what changed since another (as the cache's snapshots do)."""
+
+    def __init__(self, items: dict[str, object], logged: frozenset[str] | None) -> None:
+        super().__init__(items)
+        self.logged = logged
+
+    def changed_since(self, earlier: object) -> frozenset[str] | None:
+        return self.logged
+
+
+def test_changed_keys_takes_a_mappings_log_when_it_has_one() -> None:
+    """No walk over every key: the log's keys, less those in neither mapping; unknown (None)
+    falls back to comparing every key."""
+    one, two, three = object(), object(), object()
+    previous = {"a": one, "b": two}
+    logged = _Logged({"a": one, "b": three, "c": one}, frozenset({"b", "gone"}))
+    assert sorted(changed_keys(previous, logged)) == ["b"]  # trusted, even without "c"
+    unknown = _Logged({"a": one, "b": three, "c": one}, None)
+    assert sorted(changed_keys(previous, unknown)) == ["b", "c"]
+
+
 def test_diffs_compare_each_pair_of_mappings_once_per_resolve() -> None:
     one, two = {"a": object(), "b": object()}, {"a": object()}
     two["b"] = one["b"]
