@@ -200,3 +200,10 @@ class FakeAPI:
     @property
     def requests(self) -> builtins.list[tuple[str, str]]:
         return self._state.requests()
+
+    @property
+    def reads(self) -> builtins.list[tuple[str, str]]:
+        """The requests that read the cluster: all but Event writes, which a sidecar sends
+        from a thread of its own whenever a series or a rate limit says (tests that assert
+        "no API request" mean no read)."""
+        return [(m, p) for m, p in self.requests if not (m != "GET" and "/events" in p)]

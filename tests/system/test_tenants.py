@@ -386,7 +386,7 @@ def test_explain_answers_for_a_tenants_target(
     run = Ops(tmp_path, kubeconfig, "--configmap-selector", SELECTOR, env={"POD_NAMESPACE": "x"})
     try:
         run.until(lambda: run.get("/readyz")[0] == 200, 30, "the first render")
-        before = list(fakeapi.requests)
+        before = fakeapi.reads
         answers = {}
         for ns in TEAMS:
             question = {"tenant": f"{ns}/scrape", "target": "web", "object": f"pod/{ns}/web-0"}
@@ -419,7 +419,7 @@ def test_explain_answers_for_a_tenants_target(
         ]:
             code, answer = _explain(run, **question)
             assert code == 400 and message in answer["error"], (question, answer)
-        assert fakeapi.requests == before, "GET /explain made API requests"
+        assert fakeapi.reads == before, "GET /explain made API requests"
         # The page's drill-down asks by the qualified name /status lists: its form keeps it.
         code, page = run.get(
             "/ui/target?" + urlencode({"name": "team-a/scrape/web", "object": "pod/team-a/web-0"})
