@@ -32,6 +32,7 @@ from sdgen.prom.relabel import hashmod
 from sdgen.resolve.resolver import Resolver
 from sdgen.resolve.sharding import plan_shards
 from tests.bench import emulator, inprocess, proc, sdgen_run, synth
+from tests.support.helpers import free_port
 
 
 def _spread(counts: list[int]) -> float:
@@ -126,7 +127,7 @@ def fleet(pods: int, count: int, cuts: str, work: Path) -> dict[str, Any]:
 def _one(kubeconfig: Path, work: Path, extra: list[str]) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     with (work / "sdgen.log").open("w") as log:
-        sdgen = sdgen_run.Sdgen(kubeconfig, work, sdgen_run._free_port(), log, extra)
+        sdgen = sdgen_run.Sdgen(kubeconfig, work, free_port(), log, extra)
         try:
             proc.poll(lambda: _rendered(sdgen), 600, interval=0.01)
             first = time.monotonic() - sdgen.started
