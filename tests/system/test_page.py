@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +21,7 @@ import pytest
 
 from tests.fakeapi import FakeAPI
 from tests.support.browser import Browser
-from tests.support.helpers import REPO, pod_manifest
+from tests.support.helpers import REPO, pod_manifest, wait_for
 from tests.support.sidecar import Ops, configmap
 
 # Would set the title and add an element, were it ever parsed as HTML.
@@ -106,7 +106,7 @@ def test_the_page_in_chromium_drills_down_and_explains_a_dropped_pod(
     assert len(rows) >= 3
 
     browser.click(browser.find('a[href="/ui/target?name=web"]'))
-    assert urlsplit(browser.url).path == "/ui/target"
+    _arrived(browser, lambda url: urlsplit(url).path == "/ui/target")
     _shot(browser, "target")
     _nothing_executed(browser, "sdgen: web")
     browser.click(browser.find("#candidates details summary"))  # web-1's labels, folded
@@ -118,8 +118,8 @@ def test_the_page_in_chromium_drills_down_and_explains_a_dropped_pod(
 
     browser.type(browser.find('#why input[name="object"]'), "pod/demo/web-canary")
     browser.click(browser.find('#why button[type="submit"]'))
-    asked = parse_qs(urlsplit(browser.url).query)
-    assert asked == {"name": ["web"], "object": ["pod/demo/web-canary"]}
+    asked = {"name": ["web"], "object": ["pod/demo/web-canary"]}
+    _arrived(browser, lambda url: parse_qs(urlsplit(url).query) == asked)
     _shot(browser, "why-not")
     _nothing_executed(browser, "sdgen: web")
     dropped = [browser.text(e) for e in browser.find_all(".dropped-by")]
@@ -132,7 +132,7 @@ def test_the_page_in_chromium_drills_down_and_explains_a_dropped_pod(
     ]
     assert len(hostile_link) == 1
     browser.click(hostile_link[0])
-    assert parse_qs(urlsplit(browser.url).query) == {"name": [HOSTILE_TARGET]}
+    _arrived(browser, lambda url: parse_qs(urlsplit(url).query) == {"name": [HOSTILE_TARGET]})
     _nothing_executed(browser, f"sdgen: {HOSTILE_TARGET}")
     assert "192.0.2.1:9100" in browser.text(browser.find("#candidates"))
 
@@ -159,3 +159,10 @@ def test_the_watches_show_the_age_of_their_last_event(sidecar: Ops) -> None:
     assert all(w["synced"] and w["last_event_at"] > 0 for w in watches.values()), watches
     rows = sidecar.get("/")[1].split("<h2>Watches", 1)[1].split("<tr>")[2:]
     assert len(rows) == len(watches) and all("s ago</td>" in row for row in rows), rows
+
+
+def _arrived(browser: Browser, at: Callable[[str], bool]) -> None:
+    """Wait until a click's navigation reached a URL `at` accepts and its page has loaded: a
+    WebDriver click can return before the navigation it starts has begun."""
+    wait_for(lambda: at(browser.url), 10, message="the page a click leads to")
+    wait_for(lambda: browser.script("return document.readyState") == "complete", 10)
